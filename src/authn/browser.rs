@@ -1,0 +1,78 @@
+//! What vhod keeps in the browser's cookie session (tower-sessions): the SSO session id, the CSRF
+//! token and the login transactions this browser started.
+
+use tower_sessions::Session;
+
+use crate::secrets;
+
+const SID: &str = "sid";
+const CSRF: &str = "csrf";
+const TXS: &str = "txs";
+/// A few tabs may be signing in to different services at once.
+const MAX_TXS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+#[error("browser session store: {0}")]
+pub struct BrowserError(#[from] tower_sessions::session::Error);
+
+pub async fn sid(s: &Session) -> Result<Option<String>, BrowserError> {
+    Ok(s.get::<String>(SID).await?)
+}
+
+/// Binds a new SSO session to this browser under a fresh cookie id (no session fixation).
+pub async fn sign_in(s: &Session, sid: &str) -> Result<(), BrowserError> {
+    s.cycle_id().await?;
+    s.insert(SID, sid).await?;
+    Ok(())
+}
+
+pub async fn sign_out(s: &Session) -> Result<(), BrowserError> {
+    s.remove::<String>(SID).await?;
+    s.cycle_id().await?;
+    Ok(())
+}
+
+pub async fn csrf_token(s: &Session) -> Result<String, BrowserError> {
+    if let Some(t) = s.get::<String>(CSRF).await? {
+        return Ok(t);
+    }
+    let t = secrets::random_token();
+    s.insert(CSRF, &t).await?;
+    Ok(t)
+}
+
+pub async fn csrf_ok(s: &Session, presented: &str) -> Result<bool, BrowserError> {
+    Ok(match s.get::<String>(CSRF).await? {
+        Some(t) => secrets::ct_eq(t.as_bytes(), presented.as_bytes()),
+        None => false,
+    })
+}
+
+pub async fn add_transaction(s: &Session, tx: &str) -> Result<(), BrowserError> {
+    let mut txs: Vec<String> = s.get(TXS).await?.unwrap_or_default();
+    txs.retain(|t| t != tx);
+    txs.push(tx.to_string());
+    if txs.len() > MAX_TXS {
+        txs.drain(..txs.len() - MAX_TXS);
+    }
+    s.insert(TXS, txs).await?;
+    Ok(())
+}
+
+pub async fn owns_transaction(s: &Session, tx: &str) -> Result<bool, BrowserError> {
+    let txs: Vec<String> = s.get(TXS).await?.unwrap_or_default();
+    Ok(txs.iter().any(|t| t == tx))
+}
+
+/// The transaction the browser started last (used by JSON login calls that name none).
+pub async fn current_transaction(s: &Session) -> Result<Option<String>, BrowserError> {
+    let txs: Vec<String> = s.get(TXS).await?.unwrap_or_default();
+    Ok(txs.last().cloned())
+}
+
+pub async fn remove_transaction(s: &Session, tx: &str) -> Result<(), BrowserError> {
+    let mut txs: Vec<String> = s.get(TXS).await?.unwrap_or_default();
+    txs.retain(|t| t != tx);
+    s.insert(TXS, txs).await?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Login methods. Each proves who someone is and ends in the same value, `Authenticated`;
+//! none of them knows about clients, codes or tokens. The flow that continues the
+//! authorization (`oidc::authorize::resume`) does not care which method produced it.
+
+pub mod browser;
+pub mod password;
+pub mod routes;
+pub mod session;
+pub mod transaction;
+
+use serde::{Deserialize, Serialize};
+
+/// Authentication context class, ordered by assurance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acr {
+    /// Password.
+    Low,
+    /// Password plus a second factor, or an upstream that asserts it.
+    Substantial,
+    /// Qualified certificate or ID card.
+    High,
+}
+
+impl Acr {
+    pub const ALL: [Acr; 3] = [Acr::Low, Acr::Substantial, Acr::High];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acr::Low => "low",
+            Acr::Substantial => "substantial",
+            Acr::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Acr> {
+        Acr::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// What a session knows about how the person authenticated; copied into tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthFacts {
+    pub auth_time: i64,
+    pub acr: Acr,
+    /// RFC 8176 values: pwd, otp, hwk, sc, fed, ...
+    pub amr: Vec<String>,
+}
+
+/// The one result every login method ends in.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub account_id: String,
+    pub facts: AuthFacts,
+    /// The method's name for the audit trail ("password", "certificate", ...).
+    pub method: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_levels_are_ordered() {
+        assert!(Acr::Low < Acr::Substantial && Acr::Substantial < Acr::High);
+        assert_eq!(Acr::parse("high"), Some(Acr::High));
+        assert_eq!(Acr::parse("HIGH"), None);
+    }
+}

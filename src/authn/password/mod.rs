@@ -1,0 +1,99 @@
+//! Login with a username (or phone number) and password.
+
+pub mod hasher;
+
+use super::{Acr, AuthFacts, Authenticated};
+use crate::identity::account;
+use crate::store::sql::Db;
+use crate::clock;
+
+pub use hasher::{HashError, PasswordHasher};
+
+/// Inputs longer than these are refused before any lookup or hashing.
+pub const MAX_LOGIN_LEN: usize = 256;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Why a password login failed. Recorded in the audit trail; the person sees one generic message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFailure {
+    Empty,
+    TooLong,
+    UnknownAccount,
+    NoPassword,
+    WrongPassword,
+    Inactive,
+    Busy,
+    Internal,
+}
+
+impl PasswordFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            PasswordFailure::Empty => "empty_credentials",
+            PasswordFailure::TooLong => "input_too_long",
+            PasswordFailure::UnknownAccount => "unknown_account",
+            PasswordFailure::NoPassword => "no_password",
+            PasswordFailure::WrongPassword => "wrong_password",
+            PasswordFailure::Inactive => "account_inactive",
+            PasswordFailure::Busy => "busy",
+            PasswordFailure::Internal => "internal_error",
+        }
+    }
+}
+
+pub struct PasswordLogin {
+    pub account_id: Option<String>,
+    pub result: Result<Authenticated, PasswordFailure>,
+}
+
+/// Checks the credentials. An unknown login costs the same argon2 verification as a known one,
+/// so timing does not reveal which logins exist.
+pub async fn authenticate(db: &Db, hasher: &PasswordHasher, login: &str, password: &str) -> PasswordLogin {
+    let fail = |id: Option<String>, f| PasswordLogin {
+        account_id: id,
+        result: Err(f),
+    };
+    if login.trim().is_empty() || password.is_empty() {
+        return fail(None, PasswordFailure::Empty);
+    }
+    if login.len() > MAX_LOGIN_LEN || password.len() > MAX_PASSWORD_LEN {
+        return fail(None, PasswordFailure::TooLong);
+    }
+    let found = match account::find_by_login(db, login).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "account lookup failed");
+            return fail(None, PasswordFailure::Internal);
+        }
+    };
+    let hash = found.as_ref().and_then(|a| a.password_hash.as_deref());
+    let verified = match hasher.verify(hash, password).await {
+        Ok(v) => v,
+        Err(HashError::Busy) => return fail(found.map(|a| a.id), PasswordFailure::Busy),
+        Err(HashError::Internal) => return fail(found.map(|a| a.id), PasswordFailure::Internal),
+    };
+    let Some(acc) = found else {
+        return fail(None, PasswordFailure::UnknownAccount);
+    };
+    if acc.password_hash.is_none() {
+        return fail(Some(acc.id), PasswordFailure::NoPassword);
+    }
+    if !verified {
+        return fail(Some(acc.id), PasswordFailure::WrongPassword);
+    }
+    if !acc.is_active() {
+        return fail(Some(acc.id), PasswordFailure::Inactive);
+    }
+    PasswordLogin {
+        account_id: Some(acc.id.clone()),
+        result: Ok(Authenticated {
+            account_id: acc.id,
+            facts: AuthFacts {
+                auth_time: clock::now(),
+                acr: Acr::Low,
+                amr: vec!["pwd".into()],
+            },
+            method: "password",
+        }),
+    }
+}

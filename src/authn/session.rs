@@ -1,0 +1,79 @@
+//! Single sign-on sessions: one row per browser sign-in, referenced by `sid` from the browser's
+//! cookie session and from the tokens issued under it.
+
+use sqlx::Row;
+
+use super::{Acr, AuthFacts, Authenticated};
+use crate::store::sql::Db;
+use crate::{clock, secrets};
+
+#[derive(Debug, Clone)]
+pub struct SsoSession {
+    pub sid: String,
+    pub account_id: String,
+    pub facts: AuthFacts,
+    pub method: String,
+    pub expires_at: i64,
+}
+
+pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession, sqlx::Error> {
+    let sid = secrets::random_id();
+    let now = clock::now();
+    let expires_at = now + ttl as i64;
+    sqlx::query(
+        "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&sid)
+    .bind(&who.account_id)
+    .bind(who.facts.auth_time)
+    .bind(who.facts.acr.as_str())
+    .bind(serde_json::to_string(&who.facts.amr).unwrap_or_else(|_| "[]".into()))
+    .bind(who.method)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(SsoSession {
+        sid,
+        account_id: who.account_id.clone(),
+        facts: who.facts.clone(),
+        method: who.method.to_string(),
+        expires_at,
+    })
+}
+
+pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT sid, account_id, auth_time, acr, amr, method, expires_at FROM sso_sessions \
+         WHERE sid = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(sid)
+    .bind(clock::now())
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let amr: String = row.try_get("amr")?;
+    let acr: String = row.try_get("acr")?;
+    Ok(Some(SsoSession {
+        sid: row.try_get("sid")?,
+        account_id: row.try_get("account_id")?,
+        facts: AuthFacts {
+            auth_time: row.try_get("auth_time")?,
+            acr: Acr::parse(&acr).unwrap_or(Acr::Low),
+            amr: serde_json::from_str(&amr).unwrap_or_default(),
+        },
+        method: row.try_get("method")?,
+        expires_at: row.try_get("expires_at")?,
+    }))
+}
+
+/// Ends a session; true when it was still active.
+pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE sso_sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+        .bind(clock::now())
+        .bind(sid)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

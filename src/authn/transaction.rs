@@ -1,0 +1,56 @@
+//! The login transaction: a validated authorization request waiting for the person to sign in.
+//! Lives in the ephemeral store under a random id that the browser's cookie session also holds,
+//! so a transaction cannot be continued from another browser.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::oidc::authorize::request::AuthorizationRequest;
+use crate::store::StoreError;
+use crate::store::ephemeral::Ephemeral;
+use crate::{clock, secrets};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginTransaction {
+    pub id: String,
+    pub request: AuthorizationRequest,
+    pub created_at: i64,
+}
+
+fn key(id: &str) -> String {
+    format!("tx:{id}")
+}
+
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 22 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub async fn start(
+    eph: &Ephemeral,
+    request: AuthorizationRequest,
+    ttl: u64,
+) -> Result<LoginTransaction, StoreError> {
+    let tx = LoginTransaction {
+        id: secrets::random_id(),
+        request,
+        created_at: clock::now(),
+    };
+    eph.put_json(&key(&tx.id), &tx, Duration::from_secs(ttl)).await?;
+    Ok(tx)
+}
+
+pub async fn load(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction>, StoreError> {
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    eph.get_json(&key(id)).await
+}
+
+/// Consumes the transaction: a finished login cannot be replayed into a second code.
+pub async fn finish(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction>, StoreError> {
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    eph.take_json(&key(id)).await
+}

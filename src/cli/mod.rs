@@ -1,0 +1,228 @@
+//! The `vhod` commands. Every command reads the same settings as `serve` and applies pending
+//! migrations itself, so it works before the first `serve` and beside a running one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ClientSpec, Settings};
+use crate::identity::account::{self, NewAccount};
+use crate::identity::client;
+use crate::server;
+
+#[derive(Parser)]
+#[command(name = "vhod", version, about = "Single sign-on (OpenID Connect provider) of the appeals system")]
+struct Cli {
+    /// Settings file (TOML); VHOD_* environment variables override it.
+    #[arg(long, global = true, env = "VHOD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the provider.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage relying parties.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client.
+    Add(ClientAdd),
+}
+
+#[derive(Args)]
+struct ClientAdd {
+    #[arg(long)]
+    client_id: String,
+    /// Client secret (client_secret_basic / client_secret_post). Without --secret, --public or
+    /// --jwks, a random secret is generated and printed once.
+    #[arg(long, conflicts_with_all = ["public", "jwks"])]
+    secret: Option<String>,
+    /// A public client (no secret; PKCE required).
+    #[arg(long, conflicts_with = "jwks")]
+    public: bool,
+    /// JWK Set file with the client's public keys (private_key_jwt).
+    #[arg(long)]
+    jwks: Option<PathBuf>,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token, client_credentials (default: the first two).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// Space-separated scopes the client may request.
+    #[arg(long)]
+    scope: Option<String>,
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// ES256 (default), RS256 or EdDSA.
+    #[arg(long)]
+    token_signing_alg: Option<String>,
+    /// Overwrite a client with the same id.
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an active, verified account.
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    password: String,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// applicant (default), employee or admin; may be repeated.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    #[arg(long)]
+    org: Option<String>,
+    #[arg(long)]
+    given_name: Option<String>,
+    #[arg(long)]
+    family_name: Option<String>,
+    #[arg(long)]
+    middle_name: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add new signing keys; old public keys stay in JWKS until their tokens have expired.
+    Rotate,
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.log_json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve => {
+            init_tracing(&settings);
+            rt.block_on(server::serve(settings))
+        }
+        Command::Migrate => rt.block_on(async {
+            server::open_db(&settings).await?;
+            println!("migrations applied");
+            Ok(())
+        }),
+        Command::Client { command: ClientCommand::Add(a) } => rt.block_on(client_add(&settings, a)),
+        Command::User { command: UserCommand::Add(a) } => rt.block_on(user_add(&settings, a)),
+        Command::Keys { command: KeysCommand::Rotate } => {
+            let added = crate::tokens::keys::rotate(&settings.keys_dir, settings.key_retention())?;
+            for k in added {
+                println!("new signing key {k}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
+    let jwks = match &a.jwks {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let generated = (a.secret.is_none() && !a.public && jwks.is_none()).then(crate::secrets::random_token);
+    let spec = ClientSpec {
+        client_id: a.client_id.clone(),
+        secret: a.secret.or(generated.clone()),
+        public: a.public,
+        redirect_uris: a.redirect_uris,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        grant_types: a.grant_types,
+        scope: a.scope,
+        backchannel_logout_uri: a.backchannel_logout_uri,
+        token_signing_alg: a.token_signing_alg,
+        jwks,
+    };
+    let db = server::open_db(settings).await?;
+    client::save(&db, &spec, settings.dev, a.replace).await?;
+    println!("client {} registered", a.client_id);
+    if let Some(secret) = generated {
+        println!("client_secret: {secret}");
+        println!("(shown once; vhod keeps only its hash)");
+    }
+    Ok(())
+}
+
+async fn user_add(settings: &Settings, a: UserAdd) -> anyhow::Result<()> {
+    if a.password.is_empty() || a.password.len() > crate::authn::password::MAX_PASSWORD_LEN {
+        bail!("the password must be 1 to 1024 bytes");
+    }
+    let hash = crate::authn::password::hasher::hash_blocking(&a.password)
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e:?}"))?;
+    let db = server::open_db(settings).await?;
+    let roles = if a.roles.is_empty() { vec!["applicant".to_string()] } else { a.roles };
+    let acc = account::create(
+        &db,
+        NewAccount {
+            username: a.username,
+            password_hash: Some(hash),
+            phone: a.phone,
+            email: a.email,
+            given_name: a.given_name,
+            family_name: a.family_name,
+            middle_name: a.middle_name,
+            roles,
+            org: a.org,
+            verified: true,
+        },
+    )
+    .await?;
+    println!("user {} created (sub {})", acc.username, acc.id);
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Settings: an optional TOML file (`--config PATH`) overridden by `VHOD_*` environment variables.
+//! Every setting is documented in README.md; unknown keys in the file are an error, not a silent no-op.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// A client declared in the settings file; upserted into the database on start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub client_id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub token_signing_alg: Option<String>,
+    /// Inline JWK Set (JSON) for private_key_jwt client authentication.
+    #[serde(default)]
+    pub jwks: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileSettings {
+    listen: Option<String>,
+    issuer: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    keys_dir: Option<PathBuf>,
+    policies_dir: Option<PathBuf>,
+    log_format: Option<String>,
+    dev: Option<bool>,
+    trust_forwarded_for: Option<bool>,
+    access_token_ttl: Option<u64>,
+    id_token_ttl: Option<u64>,
+    refresh_token_ttl: Option<u64>,
+    session_ttl: Option<u64>,
+    code_ttl: Option<u64>,
+    login_ttl: Option<u64>,
+    password_max_concurrent: Option<usize>,
+    password_max_queue: Option<usize>,
+    clients: Vec<ClientSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Without a trailing slash; `iss` of every token is exactly this string.
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
+    pub keys_dir: PathBuf,
+    pub policies_dir: PathBuf,
+    pub log_json: bool,
+    /// Developer conveniences: demo client and user, the /demo relying party, http redirect URIs.
+    pub dev: bool,
+    pub trust_forwarded_for: bool,
+    pub access_token_ttl: u64,
+    pub id_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    pub session_ttl: u64,
+    pub code_ttl: u64,
+    pub login_ttl: u64,
+    pub password_max_concurrent: usize,
+    pub password_max_queue: usize,
+    pub clients: Vec<ClientSpec>,
+}
+
+impl Settings {
+    pub fn load(config: Option<&Path>) -> anyhow::Result<Self> {
+        let file: FileSettings = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading settings file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing settings file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        Self::from_parts(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn from_parts(file: FileSettings, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let listen_s = env("VHOD_LISTEN")
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s
+            .parse()
+            .with_context(|| format!("VHOD_LISTEN {listen_s:?} is not an address:port"))?;
+        let issuer = env("VHOD_ISSUER")
+            .or(file.issuer)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let issuer = issuer.trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&issuer).context("VHOD_ISSUER is not a URL")?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            bail!("VHOD_ISSUER must not have a query or fragment (OpenID Connect Discovery 1.0 §2)");
+        }
+        if !matches!(parsed.scheme(), "https" | "http") {
+            bail!("VHOD_ISSUER must be an https URL (http only for development)");
+        }
+        let data_dir = env("VHOD_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = env("VHOD_DATABASE_URL").or(file.database_url).unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("vhod.db").display())
+        });
+        let redis_url = env("VHOD_REDIS_URL").or(file.redis_url);
+        let redis_prefix = env("VHOD_REDIS_PREFIX")
+            .or(file.redis_prefix)
+            .unwrap_or_else(|| "vhod:".into());
+        let keys_dir = env("VHOD_KEYS_DIR")
+            .map(PathBuf::from)
+            .or(file.keys_dir)
+            .unwrap_or_else(|| PathBuf::from("./keys"));
+        let policies_dir = env("VHOD_POLICIES_DIR")
+            .map(PathBuf::from)
+            .or(file.policies_dir)
+            .unwrap_or_else(|| PathBuf::from("./policies"));
+        let log_json = match env("VHOD_LOG_FORMAT").or(file.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("VHOD_LOG_FORMAT must be text or json, not {other:?}"),
+        };
+        let https = parsed.scheme() == "https";
+        let dev = match env("VHOD_DEV") {
+            Some(v) => parse_bool("VHOD_DEV", &v)?,
+            None => file.dev.unwrap_or(!https),
+        };
+        let trust_forwarded_for = match env("VHOD_TRUST_FORWARDED_FOR") {
+            Some(v) => parse_bool("VHOD_TRUST_FORWARDED_FOR", &v)?,
+            None => file.trust_forwarded_for.unwrap_or(false),
+        };
+        let num = |name: &str, file_v: Option<u64>, default: u64| -> anyhow::Result<u64> {
+            let v = match env(name) {
+                Some(s) => s.parse().with_context(|| format!("{name} must be a number"))?,
+                None => file_v.unwrap_or(default),
+            };
+            if v == 0 {
+                bail!("{name} must be positive");
+            }
+            Ok(v)
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Settings {
+            listen,
+            issuer,
+            data_dir,
+            database_url,
+            redis_url,
+            redis_prefix,
+            keys_dir,
+            policies_dir,
+            log_json,
+            dev,
+            trust_forwarded_for,
+            access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
+            id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
+            refresh_token_ttl: num("VHOD_REFRESH_TOKEN_TTL", file.refresh_token_ttl, 30 * 86400)?,
+            session_ttl: num("VHOD_SESSION_TTL", file.session_ttl, 12 * 3600)?,
+            code_ttl: num("VHOD_CODE_TTL", file.code_ttl, 60)?,
+            login_ttl: num("VHOD_LOGIN_TTL", file.login_ttl, 1800)?,
+            password_max_concurrent: num(
+                "VHOD_PASSWORD_MAX_CONCURRENT",
+                file.password_max_concurrent.map(|v| v as u64),
+                cores as u64,
+            )? as usize,
+            password_max_queue: num(
+                "VHOD_PASSWORD_MAX_QUEUE",
+                file.password_max_queue.map(|v| v as u64),
+                64,
+            )? as usize,
+            clients: file.clients,
+        })
+    }
+
+    pub fn https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// How long a retired signing key stays published: every token it signed must have expired.
+    pub fn key_retention(&self) -> u64 {
+        self.access_token_ttl.max(self.id_token_ttl) + 300
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name} must be true or false, not {v:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(file: &str, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_parts(toml::from_str(file)?, |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert!(s.database_url.starts_with("sqlite://./data/vhod.db"));
+        assert!(s.redis_url.is_none());
+        assert!(s.dev);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let s = load(
+            "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:9000\"",
+            &[("VHOD_ISSUER", "https://env.example/")],
+        )
+        .unwrap();
+        assert_eq!(s.issuer, "https://env.example");
+        assert_eq!(s.listen.port(), 9000);
+        assert!(!s.dev, "https issuers are production by default");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(load("issuerr = \"x\"", &[]).is_err());
+        assert!(load("", &[("VHOD_LISTEN", "nonsense")]).is_err());
+        assert!(load("", &[("VHOD_ISSUER", "https://x.example/?a=b")]).is_err());
+        assert!(load("", &[("VHOD_LOG_FORMAT", "xml")]).is_err());
+        assert!(load("", &[("VHOD_ACCESS_TOKEN_TTL", "0")]).is_err());
+    }
+}

@@ -1,0 +1,432 @@
+//! Relying parties (clients). Validated once, when registered; requests then meet only the typed
+//! `Client`, served from an in-memory snapshot that every instance reloads when the database's
+//! generation counter moves.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use arc_swap::ArcSwap;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::redirect_uri::RedirectUri;
+use crate::config::ClientSpec;
+use crate::store::sql::Db;
+use crate::tokens::SigningAlg;
+use crate::tokens::jwk::{JwkSet, Verifier};
+use crate::{clock, secrets};
+
+/// Scopes every client may ask for unless registered with a narrower list.
+pub const OIDC_SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "roles", "offline_access"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(s: &str) -> Option<ClientId> {
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~:".contains(&b));
+        ok.then(|| ClientId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// How a client proves itself at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A public client (browser or native app): no secret, PKCE mandatory.
+    None,
+    /// client_secret_basic or client_secret_post; only the SHA-256 of the secret is kept.
+    Secret { hash: [u8; 32] },
+    /// private_key_jwt against the registered public keys.
+    PrivateKeyJwt { keys: Vec<Verifier> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: ClientId,
+    pub auth: ClientAuth,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub scopes: BTreeSet<String>,
+    pub token_alg: SigningAlg,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        matches!(self.auth, ClientAuth::None)
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    pub fn post_logout_redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.post_logout_redirect_uris
+            .iter()
+            .find(|r| r.matches(requested))
+    }
+
+    pub fn auth_method(&self) -> &'static str {
+        match self.auth {
+            ClientAuth::None => "none",
+            ClientAuth::Secret { .. } => "client_secret_basic",
+            ClientAuth::PrivateKeyJwt { .. } => "private_key_jwt",
+        }
+    }
+
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.auth {
+            ClientAuth::Secret { hash } => {
+                secrets::ct_eq(&secrets::sha256(presented.as_bytes()), hash)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A registration request, from the CLI or the settings file.
+pub type NewClient = ClientSpec;
+
+/// Checks a registration and returns the row to store.
+struct ValidRow {
+    client_id: String,
+    secret_hash: Option<String>,
+    public: bool,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scope: String,
+    token_alg: String,
+    backchannel_logout_uri: Option<String>,
+    jwks: Option<String>,
+}
+
+fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
+    let id = ClientId::parse(&spec.client_id)
+        .ok_or("client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~ :")?;
+    let modes = [spec.public, spec.secret.is_some(), spec.jwks.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if modes != 1 {
+        return Err("give exactly one of --secret, --public or --jwks".into());
+    }
+    if let Some(s) = &spec.secret
+        && (s.len() < 16 || s.len() > 512)
+    {
+        return Err("a client secret must be 16 to 512 characters (32+ random bytes recommended)".into());
+    }
+    let jwks = match &spec.jwks {
+        Some(j) => {
+            let set: JwkSet = serde_json::from_str(j).map_err(|e| format!("jwks: {e}"))?;
+            if set.keys.is_empty() {
+                return Err("jwks has no keys".into());
+            }
+            set.verifiers().map_err(|e| format!("jwks: {e}"))?;
+            Some(serde_json::to_string(&set).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let uris = |list: &[String]| -> Result<String, String> {
+        let mut out = Vec::new();
+        for u in list {
+            RedirectUri::register(u, allow_http).map_err(|e| format!("{u}: {e}"))?;
+            out.push(u.clone());
+        }
+        serde_json::to_string(&out).map_err(|e| e.to_string())
+    };
+    let mut grants: BTreeSet<GrantType> = BTreeSet::new();
+    if spec.grant_types.is_empty() {
+        grants.insert(GrantType::AuthorizationCode);
+        grants.insert(GrantType::RefreshToken);
+    }
+    for g in &spec.grant_types {
+        grants.insert(GrantType::parse(g).ok_or_else(|| {
+            format!("unknown grant type {g:?} (authorization_code, refresh_token, client_credentials)")
+        })?);
+    }
+    if spec.public && grants.contains(&GrantType::ClientCredentials) {
+        return Err("a public client cannot use client_credentials".into());
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
+        return Err("the authorization_code grant needs at least one --redirect-uri".into());
+    }
+    let scope = match &spec.scope {
+        Some(s) => {
+            let v: Vec<&str> = s.split_whitespace().collect();
+            if v.iter().any(|s| s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')) {
+                return Err("scopes are space-separated printable ASCII tokens".into());
+            }
+            v.join(" ")
+        }
+        None => OIDC_SCOPES.join(" "),
+    };
+    let token_alg = match &spec.token_signing_alg {
+        Some(a) => SigningAlg::parse(a)
+            .ok_or("token signing alg must be ES256, RS256 or EdDSA")?
+            .as_str()
+            .to_string(),
+        None => SigningAlg::Es256.as_str().to_string(),
+    };
+    if let Some(b) = &spec.backchannel_logout_uri {
+        RedirectUri::register(b, allow_http).map_err(|e| format!("{b}: {e}"))?;
+    }
+    Ok(ValidRow {
+        client_id: id.0,
+        secret_hash: spec
+            .secret
+            .as_ref()
+            .map(|s| secrets::b64url(&secrets::sha256(s.as_bytes()))),
+        public: spec.public,
+        redirect_uris: uris(&spec.redirect_uris)?,
+        post_logout_redirect_uris: uris(&spec.post_logout_redirect_uris)?,
+        grant_types: serde_json::to_string(
+            &grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        )
+        .map_err(|e| e.to_string())?,
+        scope,
+        token_alg,
+        backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+        jwks,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a client with this client_id already exists")]
+    Duplicate,
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Registers a client; with `replace`, an existing one of the same id is overwritten
+/// (clients declared in the settings file are re-applied on every start).
+pub async fn save(db: &Db, spec: &NewClient, allow_http: bool, replace: bool) -> Result<(), ClientError> {
+    let row = validate(spec, allow_http).map_err(ClientError::Invalid)?;
+    let now = clock::now();
+    let conflict = if replace {
+        "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
+         redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
+         grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
+         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, updated_at = excluded.updated_at"
+    } else {
+        ""
+    };
+    let result = sqlx::query(&format!(
+        "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
+         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) {conflict}"
+    ))
+    .bind(&row.client_id)
+    .bind(&row.secret_hash)
+    .bind(i64::from(row.public))
+    .bind(&row.redirect_uris)
+    .bind(&row.post_logout_redirect_uris)
+    .bind(&row.grant_types)
+    .bind(&row.scope)
+    .bind(&row.token_alg)
+    .bind(&row.backchannel_logout_uri)
+    .bind(&row.jwks)
+    .bind(now)
+    .execute(&db.pool)
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(ClientError::Duplicate),
+        Err(e) => return Err(e.into()),
+    }
+    db.bump_generation().await?;
+    Ok(())
+}
+
+fn from_row(row: &AnyRow) -> Result<Client, String> {
+    let get = |c: &str| -> Result<String, String> { row.try_get::<String, _>(c).map_err(|e| e.to_string()) };
+    let id = ClientId::parse(&get("client_id")?).ok_or("bad client_id")?;
+    let secret_hash: Option<String> = row.try_get("secret_hash").map_err(|e| e.to_string())?;
+    let jwks: Option<String> = row.try_get("jwks").map_err(|e| e.to_string())?;
+    let public = row.try_get::<i64, _>("public").map_err(|e| e.to_string())? != 0;
+    let auth = if public {
+        ClientAuth::None
+    } else if let Some(j) = jwks {
+        let set: JwkSet = serde_json::from_str(&j).map_err(|e| e.to_string())?;
+        ClientAuth::PrivateKeyJwt {
+            keys: set.verifiers().map_err(|e| e.to_string())?,
+        }
+    } else {
+        let h = secret_hash
+            .as_deref()
+            .and_then(secrets::b64url_decode)
+            .filter(|h| h.len() == 32)
+            .ok_or("bad secret hash")?;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&h);
+        ClientAuth::Secret { hash }
+    };
+    // Stored rows were validated on the way in; a row that no longer validates is skipped, loudly.
+    let uris = |col: &str| -> Result<Vec<RedirectUri>, String> {
+        let list: Vec<String> = serde_json::from_str(&get(col)?).map_err(|e| e.to_string())?;
+        list.iter()
+            .map(|u| RedirectUri::register(u, true).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let grants: Vec<String> = serde_json::from_str(&get("grant_types")?).map_err(|e| e.to_string())?;
+    let backchannel: Option<String> = row.try_get("backchannel_logout_uri").map_err(|e| e.to_string())?;
+    Ok(Client {
+        id,
+        auth,
+        redirect_uris: uris("redirect_uris")?,
+        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
+        grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
+        scopes: get("scope")?.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+        token_alg: SigningAlg::parse(&get("token_signing_alg")?).unwrap_or(SigningAlg::Es256),
+        backchannel_logout_uri: backchannel,
+    })
+}
+
+/// The in-memory snapshot of all clients.
+pub struct ClientRegistry {
+    snapshot: ArcSwap<HashMap<String, Arc<Client>>>,
+    generation: AtomicI64,
+}
+
+impl ClientRegistry {
+    pub async fn load(db: &Db) -> Result<ClientRegistry, sqlx::Error> {
+        let reg = ClientRegistry {
+            snapshot: ArcSwap::from_pointee(HashMap::new()),
+            generation: AtomicI64::new(i64::MIN),
+        };
+        reg.refresh(db).await?;
+        Ok(reg)
+    }
+
+    /// Reloads when the generation moved; cheap enough to call every second.
+    pub async fn refresh(&self, db: &Db) -> Result<bool, sqlx::Error> {
+        let generation = db.generation().await?;
+        if generation == self.generation.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let rows = sqlx::query("SELECT * FROM clients").fetch_all(&db.pool).await?;
+        let mut map = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            match from_row(row) {
+                Ok(c) => {
+                    map.insert(c.id.as_str().to_string(), Arc::new(c));
+                }
+                Err(e) => tracing::error!(error = %e, "skipping a stored client that does not validate"),
+            }
+        }
+        self.snapshot.store(Arc::new(map));
+        self.generation.store(generation, Ordering::Release);
+        Ok(true)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.snapshot.load().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.snapshot.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NewClient {
+        NewClient {
+            client_id: "rp".into(),
+            secret: Some("0123456789abcdef0123".into()),
+            public: false,
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scope: None,
+            backchannel_logout_uri: None,
+            token_signing_alg: None,
+            jwks: None,
+        }
+    }
+
+    #[test]
+    fn registration_is_validated() {
+        assert!(validate(&spec(), false).is_ok());
+        let mut s = spec();
+        s.public = true;
+        assert!(validate(&s, false).is_err(), "secret and public together");
+        let mut s = spec();
+        s.secret = Some("short".into());
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.redirect_uris = vec!["https://rp.example/cb#x".into()];
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.grant_types = vec!["implicit".into()];
+        assert!(validate(&s, false).is_err(), "no implicit flow");
+        let mut s = spec();
+        s.secret = None;
+        s.public = true;
+        s.grant_types = vec!["client_credentials".into()];
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.client_id = "bad id".into();
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.token_signing_alg = Some("HS256".into());
+        assert!(validate(&s, false).is_err());
+    }
+}

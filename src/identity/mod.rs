@@ -1,0 +1,6 @@
+//! Who exists: accounts (people) and clients (relying subsystems). Later: organisations,
+//! roles and delegations.
+
+pub mod account;
+pub mod client;
+pub mod redirect_uri;

@@ -1,0 +1,71 @@
+//! Does the browser's single sign-on session satisfy this request, or must the person sign in?
+
+use tower_sessions::Session;
+
+use super::request::{AuthorizationRequest, Prompt};
+use crate::authn::browser;
+use crate::authn::session::{self, SsoSession};
+use crate::clock;
+use crate::identity::account;
+use crate::identity::client::Client;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::policy;
+use crate::server::App;
+
+pub enum Decision {
+    Issue(SsoSession),
+    Login,
+    Refuse(OAuthError),
+}
+
+/// Why the session cannot be used as it is.
+fn needs_login(req: &AuthorizationRequest, s: &SsoSession) -> bool {
+    if req.prompt == Prompt::Login {
+        return true;
+    }
+    if let Some(max_age) = req.max_age
+        && clock::now() - s.facts.auth_time > max_age
+    {
+        return true;
+    }
+    if let Some(sub) = &req.id_token_hint_sub
+        && sub != &s.account_id
+    {
+        return true;
+    }
+    false
+}
+
+pub async fn decide(
+    app: &App,
+    browser_session: &Session,
+    client: &Client,
+    req: &AuthorizationRequest,
+) -> Result<Decision, OAuthError> {
+    let sid = browser::sid(browser_session).await.map_err(|e| {
+        tracing::error!(error = %e, "browser session store failed");
+        OAuthError::server_error()
+    })?;
+    let sso = match sid {
+        Some(sid) => session::find_active(&app.db, &sid).await?,
+        None => None,
+    };
+    let usable = match sso {
+        Some(s) if !needs_login(req, &s) => Some(s),
+        _ => None,
+    };
+    let Some(s) = usable else {
+        return Ok(if req.prompt == Prompt::None {
+            Decision::Refuse(OAuthError::new(ErrorCode::LoginRequired, "the person must sign in"))
+        } else {
+            Decision::Login
+        });
+    };
+    let Some(acc) = account::find_by_id(&app.db, &s.account_id).await? else {
+        return Ok(Decision::Login);
+    };
+    if let Err(denied) = policy::may_sign_in(&acc, client, &s.facts) {
+        return Ok(Decision::Refuse(OAuthError::new(ErrorCode::AccessDenied, denied.to_string())));
+    }
+    Ok(Decision::Issue(s))
+}

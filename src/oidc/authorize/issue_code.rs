@@ -1,0 +1,80 @@
+//! Authorization codes: 256 random bits, kept in the ephemeral store only under their hash,
+//! single-use (atomic take at the token endpoint), short-lived.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error_redirect;
+use super::request::AuthorizationRequest;
+use crate::audit::Event;
+use crate::authn::AuthFacts;
+use crate::authn::session::SsoSession;
+use crate::identity::redirect_uri::RedirectUri;
+use crate::server::App;
+use crate::secrets;
+use crate::web::RequestMeta;
+
+/// What a code stands for, read back by the authorization_code grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: String,
+    pub sid: String,
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub facts: AuthFacts,
+}
+
+pub fn code_key(code: &str) -> String {
+    format!("code:{}", secrets::token_hash(code))
+}
+
+/// Marks a redeemed code with the grant it produced, so a second redemption can revoke it.
+pub fn used_code_key(code: &str) -> String {
+    format!("code-used:{}", secrets::token_hash(code))
+}
+
+pub async fn redirect_with_code(
+    app: &App,
+    req: &AuthorizationRequest,
+    sso: &SsoSession,
+    meta: &RequestMeta,
+) -> Response {
+    let code = secrets::random_token();
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        account_id: sso.account_id.clone(),
+        sid: sso.sid.clone(),
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        facts: sso.facts.clone(),
+    };
+    let stored = app
+        .eph
+        .put_json(&code_key(&code), &grant, Duration::from_secs(app.settings.code_ttl))
+        .await;
+    if let Err(e) = stored {
+        return error_redirect(app, req, &e.into());
+    }
+    app.audit
+        .enqueue(
+            Event::new("code_issued", "success")
+                .subject(Some(&sso.account_id))
+                .client(&req.client_id)
+                .method(&sso.method)
+                .from(meta),
+        )
+        .await;
+    let mut p: Vec<(&str, &str)> = vec![("code", &code)];
+    if let Some(s) = &req.state {
+        p.push(("state", s));
+    }
+    p.push(("iss", &app.settings.issuer));
+    Redirect::to(&RedirectUri::with_params(&req.redirect_uri, &p)).into_response()
+}

@@ -1,0 +1,155 @@
+//! The authorization endpoint (OIDC Core §3.1.2). A pipeline of small named checks:
+//! first the two that decide whether we may redirect at all (client, redirect_uri) — their
+//! failures show an error page and never redirect — then the rest, whose failures go back to the
+//! client as `error` parameters (RFC 6749 §4.1.2.1).
+
+pub mod checks;
+pub mod decide;
+pub mod issue_code;
+pub mod request;
+pub mod resume;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use self::checks::{Check, Ctx};
+use self::decide::Decision;
+use self::request::AuthorizationRequest;
+use crate::audit::Event;
+use crate::authn::{browser, transaction};
+use crate::identity::client::Client;
+use crate::identity::redirect_uri::RedirectUri;
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::{Params, RequestParams};
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::Lang;
+
+/// In the order of OIDC Core §3.1.2.1–2.
+const PIPELINE: [Check; 11] = [
+    checks::check_request_object,
+    checks::check_response_type,
+    checks::check_response_mode,
+    checks::check_scope,
+    checks::check_pkce,
+    checks::check_nonce,
+    checks::check_prompt,
+    checks::check_max_age,
+    checks::check_acr_values,
+    checks::check_login_hint,
+    checks::check_ui_locales,
+];
+
+/// Why we cannot trust the request enough to redirect.
+enum Untrusted {
+    Params(String),
+    UnknownClient,
+    RedirectUri,
+}
+
+fn check_client(app: &App, params: &Params) -> Result<Arc<Client>, Untrusted> {
+    params
+        .get("client_id")
+        .and_then(|id| app.clients.get(id))
+        .ok_or(Untrusted::UnknownClient)
+}
+
+fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, Untrusted> {
+    let uri = params.get("redirect_uri").ok_or(Untrusted::RedirectUri)?;
+    client.redirect_uri(uri).ok_or(Untrusted::RedirectUri)?;
+    Ok(uri)
+}
+
+fn check_state(params: &Params) -> Result<Option<&str>, Untrusted> {
+    checks::bounded(params, "state", 2048).map_err(|e| Untrusted::Params(e.description.into_owned()))
+}
+
+/// The redirect back to the client with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+pub fn error_redirect(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> Response {
+    let mut p: Vec<(&str, &str)> = vec![
+        ("error", e.code.as_str()),
+        ("error_description", &e.description),
+    ];
+    if let Some(s) = &req.state {
+        p.push(("state", s));
+    }
+    p.push(("iss", &app.settings.issuer));
+    Redirect::to(&RedirectUri::with_params(&req.redirect_uri, &p)).into_response()
+}
+
+pub async fn authorize(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = match params {
+        Ok(p) => p,
+        Err(e) => return untrusted_page(&app, &headers, None, Untrusted::Params(e.to_string())),
+    };
+    let lang_hint = params.get("ui_locales").map(String::from);
+    let trusted = check_client(&app, &params).and_then(|client| {
+        let uri = check_redirect_uri(&client, &params)?;
+        let state = check_state(&params)?;
+        Ok((client.clone(), AuthorizationRequest::new(client.id.as_str(), uri, state)))
+    });
+    let (client, mut req) = match trusted {
+        Ok(t) => t,
+        Err(u) => return untrusted_page(&app, &headers, lang_hint.as_deref(), u),
+    };
+
+    let ctx = Ctx {
+        app: &app,
+        client: &client,
+        params: &params,
+    };
+    let checked = PIPELINE
+        .iter()
+        .try_for_each(|check| check(&ctx, &mut req))
+        .and_then(|()| checks::check_id_token_hint(&ctx, &mut req));
+    if let Err(e) = checked {
+        app.audit
+            .enqueue(
+                Event::new("authorize", "failure")
+                    .reason(e.code.as_str())
+                    .client(client.id.as_str())
+                    .from(&meta)
+                    .details(serde_json::json!({"description": e.description})),
+            )
+            .await;
+        return error_redirect(&app, &req, &e);
+    }
+
+    match decide::decide(&app, &session, &client, &req).await {
+        Ok(Decision::Issue(sso)) => issue_code::redirect_with_code(&app, &req, &sso, &meta).await,
+        Ok(Decision::Refuse(e)) => error_redirect(&app, &req, &e),
+        Ok(Decision::Login) => start_login(&app, &session, req).await,
+        Err(e) => error_redirect(&app, &req, &e),
+    }
+}
+
+async fn start_login(app: &App, session: &Session, req: AuthorizationRequest) -> Response {
+    let tx = match transaction::start(&app.eph, req.clone(), app.settings.login_ttl).await {
+        Ok(tx) => tx,
+        Err(e) => return error_redirect(app, &req, &e.into()),
+    };
+    if let Err(e) = browser::add_transaction(session, &tx.id).await {
+        tracing::error!(error = %e, "browser session store failed");
+        return error_redirect(app, &req, &OAuthError::server_error());
+    }
+    Redirect::to(&format!("/login?tx={}", tx.id)).into_response()
+}
+
+fn untrusted_page(app: &App, headers: &HeaderMap, ui_locales: Option<&str>, why: Untrusted) -> Response {
+    let lang = Lang::negotiate(ui_locales, headers);
+    match why {
+        Untrusted::Params(detail) => app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(&detail)),
+        Untrusted::UnknownClient => app.pages.error(lang, StatusCode::BAD_REQUEST, "unknown_client", None),
+        Untrusted::RedirectUri => app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_redirect", None),
+    }
+}

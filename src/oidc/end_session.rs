@@ -1,0 +1,149 @@
+//! RP-Initiated Logout 1.0. With an id_token_hint for this browser's session the logout happens
+//! at once; otherwise the person confirms on a page (a bare link must not be able to log people
+//! out). Then back to a registered post_logout_redirect_uri with `state`, or a "signed out" page.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::grants::records;
+use super::id_token_hint;
+use super::params::{Params, RequestParams};
+use crate::audit::Event;
+use crate::authn::{browser, session};
+use crate::identity::redirect_uri::RedirectUri;
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::{self, Lang};
+
+struct Validated {
+    redirect: Option<String>,
+    hint_sid: Option<String>,
+    client_id: Option<String>,
+}
+
+fn validate(app: &App, p: &Params) -> Result<Validated, &'static str> {
+    let hint = match p.get("id_token_hint") {
+        Some(h) => Some(id_token_hint::verify(app, h).map_err(|_| "bad_request")?),
+        None => None,
+    };
+    let client_id = match (p.get("client_id"), &hint) {
+        (Some(c), Some(h)) if c != h.aud => return Err("bad_request"),
+        (Some(c), _) => Some(c.to_string()),
+        (None, Some(h)) => Some(h.aud.clone()),
+        (None, None) => None,
+    };
+    let redirect = match p.get("post_logout_redirect_uri") {
+        Some(uri) => {
+            let client = client_id
+                .as_deref()
+                .and_then(|c| app.clients.get(c))
+                .ok_or("unknown_client")?;
+            client.post_logout_redirect_uri(uri).ok_or("bad_redirect")?;
+            let mut params: Vec<(&str, &str)> = Vec::new();
+            if let Some(s) = p.get("state") {
+                params.push(("state", s));
+            }
+            Some(RedirectUri::with_params(uri, &params))
+        }
+        None => None,
+    };
+    if p.get("state").is_some_and(|s| s.len() > 2048) {
+        return Err("bad_request");
+    }
+    Ok(Validated {
+        redirect,
+        hint_sid: hint.and_then(|h| h.sid),
+        client_id,
+    })
+}
+
+pub async fn end_session(
+    State(app): State<Arc<App>>,
+    browser_session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = Lang::negotiate(params.get("ui_locales"), &headers);
+    let v = match validate(&app, &params) {
+        Ok(v) => v,
+        Err(key) => return app.pages.error(lang, StatusCode::BAD_REQUEST, key, None),
+    };
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "logout failed");
+        app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+    };
+    let current = match browser::sid(&browser_session).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(&e),
+    };
+    if let Some(sid) = current {
+        let confirmed = params.get("confirm") == Some("yes")
+            && matches!(browser::csrf_ok(&browser_session, params.get("csrf").unwrap_or("")).await, Ok(true));
+        let hinted = v.hint_sid.as_deref() == Some(sid.as_str());
+        if !confirmed && !hinted {
+            return confirm_page(&app, &browser_session, lang, &params).await;
+        }
+        let sso = session::find_active(&app.db, &sid).await.ok().flatten();
+        let ended = session::end(&app.db, &sid).await;
+        let revoked = records::revoke_for_session(&app.db, &sid).await;
+        if let Err(e) = ended.as_ref().map(|_| ()).and(revoked.as_ref().map(|_| ())) {
+            return unavailable(e);
+        }
+        if let Err(e) = browser::sign_out(&browser_session).await {
+            return unavailable(&e);
+        }
+        let mut ev = Event::new("logout", "success")
+            .subject(sso.map(|s| s.account_id))
+            .from(&meta)
+            .details(json!({"sid": sid, "grants_revoked": revoked.unwrap_or(0)}));
+        if let Some(c) = &v.client_id {
+            ev = ev.client(c);
+        }
+        if let Err(e) = app.audit.write(ev).await {
+            return unavailable(&e);
+        }
+    }
+    match v.redirect {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => app.pages.render(
+            "logout.html",
+            lang,
+            StatusCode::OK,
+            json!({"title": i18n::text(lang, "logout_title"), "done": true}),
+        ),
+    }
+}
+
+async fn confirm_page(app: &App, s: &Session, lang: Lang, params: &Params) -> Response {
+    let csrf = match browser::csrf_token(s).await {
+        Ok(c) => c,
+        Err(_) => return app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None),
+    };
+    let carried: Vec<(&String, &String)> = params
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "id_token_hint" | "client_id" | "post_logout_redirect_uri" | "state" | "ui_locales"
+            )
+        })
+        .collect();
+    app.pages.render(
+        "logout.html",
+        lang,
+        StatusCode::OK,
+        json!({
+            "title": i18n::text(lang, "logout_title"),
+            "done": false,
+            "csrf": csrf,
+            "params": carried,
+        }),
+    )
+}

@@ -1,0 +1,63 @@
+//! client_credentials (RFC 6749 §4.4): service-to-service. No person, so no ID token and no
+//! refresh token; and no SQL on the request path (the client is in memory, the audit is batched).
+
+use super::{Grant, GrantCtx, TokenResponse, narrow_scope};
+use crate::audit::Event;
+use crate::identity::client::{GrantType, OIDC_SCOPES};
+use crate::oidc::error::OAuthError;
+use crate::tokens::mint;
+
+pub struct ClientCredentials;
+
+impl Grant for ClientCredentials {
+    const TYPE: GrantType = GrantType::ClientCredentials;
+
+    async fn handle(ctx: &GrantCtx<'_>) -> Result<TokenResponse, OAuthError> {
+        // Person-related scopes mean nothing without a person.
+        let api_scopes: Vec<String> = ctx
+            .client
+            .scopes
+            .iter()
+            .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
+            .cloned()
+            .collect();
+        let scope = narrow_scope(ctx.params.get("scope"), &api_scopes)?
+            .unwrap_or(api_scopes)
+            .join(" ");
+        let minted = mint::access_token(
+            ctx.app,
+            mint::AccessSpec {
+                client: ctx.client,
+                sub: ctx.client.id.as_str(),
+                scope: &scope,
+                grant_id: None,
+                facts: None,
+                sid: None,
+                roles: None,
+            },
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "minting failed");
+            OAuthError::server_error()
+        })?;
+        ctx.app
+            .audit
+            .enqueue(
+                Event::new("token_issued", "success")
+                    .reason("client_credentials")
+                    .subject(Some(ctx.client.id.as_str()))
+                    .client(ctx.client.id.as_str())
+                    .from(ctx.meta)
+                    .details(serde_json::json!({"jti": minted.jti, "scope": scope})),
+            )
+            .await;
+        Ok(TokenResponse {
+            access_token: minted.token,
+            token_type: "Bearer",
+            expires_in: minted.expires_in,
+            refresh_token: None,
+            id_token: None,
+            scope,
+        })
+    }
+}

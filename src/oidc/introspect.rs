@@ -1,0 +1,86 @@
+//! Token introspection (RFC 7662) for confidential clients (resource servers).
+//! Anything not active answers `{"active": false}` and nothing more.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::bearer;
+use super::client_auth;
+use super::error::OAuthError;
+use super::grants::records;
+use super::params::{Params, RequestParams};
+use crate::server::App;
+
+pub async fn introspect(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    match handle(&app, &headers, params).await {
+        Ok(v) => {
+            let mut res = Json(v).into_response();
+            res.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    params: Result<Params, super::params::ParamError>,
+) -> Result<Value, OAuthError> {
+    let params = params?;
+    let authed = client_auth::authenticate(app, headers, &params, "/introspect").await?;
+    if authed.client.is_public() {
+        return Err(OAuthError::invalid_client("public clients may not introspect tokens"));
+    }
+    let token = params.require("token")?;
+    let inactive = json!({"active": false});
+    // token_type_hint is only a hint (RFC 7662 §2.1): the token's shape decides where to look.
+    let looks_like_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
+    if looks_like_jwt {
+        return Ok(match bearer::validate(app, token).await {
+            Ok(c) => json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": c.scope,
+                "client_id": c.client_id,
+                "sub": c.sub,
+                "aud": c.aud,
+                "iss": c.iss,
+                "exp": c.exp,
+                "iat": c.iat,
+                "jti": c.jti,
+                "auth_time": c.auth_time,
+                "acr": c.acr,
+            }),
+            Err(e) if e.code == super::error::ErrorCode::InvalidToken => inactive,
+            Err(e) => return Err(e),
+        });
+    }
+    Ok(match records::find_by_refresh(&app.db, token).await? {
+        // A refresh token is introspectable only by the client that holds it.
+        Some(g) if g.client_id == authed.client.id.as_str() => json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": g.scope_string(),
+            "client_id": g.client_id,
+            "sub": g.account_id,
+            "iss": app.settings.issuer,
+            "exp": g.expires_at,
+            "auth_time": g.facts.auth_time,
+            "acr": g.facts.acr,
+        }),
+        _ => inactive,
+    })
+}

@@ -1,0 +1,64 @@
+//! The token endpoint (RFC 6749 §3.2): authenticate the client, then hand over to its grant.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::client_auth;
+use super::error::OAuthError;
+use super::grants::{self, GrantCtx};
+use super::params::RequestParams;
+use crate::audit::Event;
+use crate::server::App;
+use crate::web::RequestMeta;
+
+pub async fn token(
+    State(app): State<Arc<App>>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    match handle(&app, &meta, &headers, params).await {
+        Ok(body) => {
+            let mut res = Json(body).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    app: &App,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    params: Result<super::params::Params, super::params::ParamError>,
+) -> Result<grants::TokenResponse, OAuthError> {
+    let params = params?;
+    let authed = match client_auth::authenticate(app, headers, &params, "/token").await {
+        Ok(a) => a,
+        Err(e) => {
+            app.audit
+                .enqueue(
+                    Event::new("client_auth", "failure")
+                        .reason(e.description.clone())
+                        .from(meta)
+                        .details(serde_json::json!({"endpoint": "token"})),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    let grant_type = params.require("grant_type")?;
+    let ctx = GrantCtx {
+        app,
+        client: &authed.client,
+        params: &params,
+        meta,
+    };
+    grants::dispatch(&ctx, grant_type).await
+}

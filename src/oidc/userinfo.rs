@@ -1,0 +1,52 @@
+//! UserInfo (OIDC Core §5.3), GET and POST, bearer-protected.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+
+use super::bearer;
+use super::error::{BearerError, ErrorCode, OAuthError};
+use super::params::RequestParams;
+use crate::identity::account;
+use crate::server::App;
+
+pub async fn userinfo(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    match handle(&app, &method, &headers, params).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => BearerError(e).into_response(),
+    }
+}
+
+async fn handle(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    params: Result<super::params::Params, super::params::ParamError>,
+) -> Result<serde_json::Value, OAuthError> {
+    // A POST without a form body is fine when the token is in the header.
+    let params = match (method, params) {
+        (_, Ok(p)) => Some(p),
+        (&Method::POST, Err(super::params::ParamError::ContentType)) => None,
+        (_, Err(e)) => return Err(e.into()),
+    };
+    let token = bearer::extract(headers, params.as_ref())?;
+    let claims = bearer::validate(app, &token).await?;
+    if !claims.scopes().any(|s| s == "openid") {
+        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the token was not granted the openid scope"));
+    }
+    let acc = account::find_by_id(&app.db, &claims.sub)
+        .await?
+        .filter(|a| a.is_active())
+        .ok_or_else(|| OAuthError::invalid_token("the account is no longer active"))?;
+    let mut out = acc.claims(claims.scopes());
+    out.insert("sub".into(), serde_json::Value::String(acc.id));
+    Ok(serde_json::Value::Object(out))
+}

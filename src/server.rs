@@ -1,0 +1,253 @@
+//! Assembly: state, routes, layers, background upkeep, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::audit::{Audit, AuditWorker};
+use crate::authn::password::PasswordHasher;
+use crate::config::Settings;
+use crate::identity::client::{self, ClientRegistry};
+use crate::oidc;
+use crate::store::ephemeral::Ephemeral;
+use crate::store::sessions::BrowserSessionStore;
+use crate::store::sql::Db;
+use crate::tokens::keys::KeyStore;
+use crate::web::pages::{CSS, Pages};
+use crate::{authn, dev, web};
+
+/// Everything a request may need; built once, shared by all requests.
+pub struct App {
+    pub settings: Settings,
+    pub db: Db,
+    pub eph: Ephemeral,
+    pub clients: ClientRegistry,
+    pub keys: KeyStore,
+    pub audit: Audit,
+    pub hasher: PasswordHasher,
+    pub pages: Pages,
+    pub discovery_json: Arc<str>,
+    pub sessions: BrowserSessionStore,
+}
+
+/// Bodies of protocol and form requests are small; anything larger is refused unread.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Opens the database (applying migrations) with the settings the CLI and `serve` share.
+pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
+    let db = open_db(&settings).await?;
+    for spec in &settings.clients {
+        client::save(&db, spec, settings.dev, true)
+            .await
+            .with_context(|| format!("client {} from the settings file", spec.client_id))?;
+    }
+    if settings.dev {
+        dev::seed(&settings, &db).await?;
+    }
+    let eph = match &settings.redis_url {
+        Some(url) => Ephemeral::redis(url, &settings.redis_prefix)
+            .await
+            .context("connecting to Redis (VHOD_REDIS_URL)")?,
+        None => Ephemeral::memory(),
+    };
+    let sessions = if eph.is_shared() {
+        BrowserSessionStore::Ephemeral(eph.clone())
+    } else {
+        BrowserSessionStore::Sql(db.clone())
+    };
+    let keys = {
+        let dir = settings.keys_dir.clone();
+        let retention = settings.key_retention();
+        tokio::task::spawn_blocking(move || KeyStore::open(&dir, retention)).await??
+    };
+    let clients = ClientRegistry::load(&db).await?;
+    let hasher = PasswordHasher::new(settings.password_max_concurrent, settings.password_max_queue)
+        .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
+    let (audit, worker) = Audit::start(db.clone());
+    let discovery_json = oidc::discovery::build(&settings)?.into();
+    let app = Arc::new(App {
+        settings,
+        db,
+        eph,
+        clients,
+        keys,
+        audit,
+        hasher,
+        pages: Pages::new(),
+        discovery_json,
+        sessions,
+    });
+    Ok((app, worker))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let db = app.db.ping().await;
+    let eph = app.eph.ping().await;
+    match (db, eph) {
+        (Ok(()), Ok(())) => (StatusCode::OK, "ready").into_response(),
+        (db, eph) => {
+            tracing::warn!(db = ?db.err(), ephemeral = ?eph.err().map(|e| e.to_string()), "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+    }
+}
+
+async fn css() -> Response {
+    let mut res = CSS.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))).into_response()
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let https = app.settings.https();
+    let session_layer = SessionManagerLayer::new(app.sessions.clone())
+        .with_name(if https { "__Host-vhod" } else { "vhod" })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            app.settings.session_ttl as i64,
+        )));
+
+    // Pages a browser visits: they carry the cookie session.
+    let mut browser = Router::new()
+        .route("/authorize", get(oidc::authorize::authorize).post(oidc::authorize::authorize))
+        .route("/login", get(authn::routes::login_page))
+        .route("/login/password", post(authn::routes::password_login))
+        .route("/end_session", get(oidc::end_session::end_session).post(oidc::end_session::end_session));
+    if app.settings.dev {
+        browser = browser.merge(dev::demo::routes());
+    }
+    let browser = browser.layer(session_layer);
+
+    // Machine endpoints: no cookies, no session store round trips.
+    let api = Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery::discovery))
+        .route("/jwks", get(oidc::jwks::jwks))
+        .route("/token", post(oidc::token::token))
+        .route("/userinfo", get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .route("/introspect", post(oidc::introspect::introspect))
+        .route("/revoke", post(oidc::revoke::revoke))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/static/vhod.css", get(css));
+
+    browser
+        .merge(api)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(web::headers::security_headers))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), web::log_request))
+        .with_state(app)
+}
+
+/// Keeps the in-memory snapshots fresh and the stores tidy.
+fn spawn_upkeep(app: Arc<App>) {
+    let a = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = a.clients.refresh(&a.db).await {
+                tracing::warn!(error = %e, "client snapshot refresh failed");
+            }
+        }
+    });
+    let a = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let a2 = a.clone();
+            let retention = a.settings.key_retention();
+            let r = tokio::task::spawn_blocking(move || a2.keys.refresh(retention)).await;
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %e, "key set refresh failed");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.sessions.sweep().await {
+                tracing::warn!(error = %e, "session sweep failed");
+            }
+            if let Err(e) = oidc::grants::records::sweep(&app.db).await {
+                tracing::warn!(error = %e, "token sweep failed");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen;
+    let (app, audit_worker) = build(settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(issuer = %app.settings.issuer, listen = %listen, "vhod is serving");
+    if app.settings.dev {
+        dev::announce(&app.settings);
+    }
+    spawn_upkeep(app.clone());
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    audit_worker.finish().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The one place that builds token claims and signs them.
+
+use super::claims::{AccessTokenClaims, IdTokenClaims};
+use super::jws;
+use super::keys::SigningAlg;
+use crate::authn::AuthFacts;
+use crate::config::Settings;
+use crate::identity::account::Account;
+use crate::identity::client::Client;
+use crate::server::App;
+use crate::{clock, secrets};
+
+pub struct Minted {
+    pub token: String,
+    pub jti: String,
+    pub expires_in: u64,
+}
+
+/// Who and what an access token is for.
+pub struct AccessSpec<'a> {
+    pub client: &'a Client,
+    /// The person's `sub`, or the client's id for client_credentials.
+    pub sub: &'a str,
+    pub scope: &'a str,
+    /// The grant (authorization) behind a person's token; its id prefixes the jti.
+    pub grant_id: Option<&'a str>,
+    pub facts: Option<&'a AuthFacts>,
+    pub sid: Option<&'a str>,
+    pub roles: Option<Vec<String>>,
+}
+
+pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError> {
+    let s: &Settings = &app.settings;
+    let now = clock::now();
+    let jti = match spec.grant_id {
+        Some(g) => format!("{g}.{}", secrets::random_id()),
+        None => secrets::random_id(),
+    };
+    let claims = AccessTokenClaims {
+        iss: s.issuer.clone(),
+        sub: spec.sub.to_string(),
+        aud: spec.client.id.as_str().to_string(),
+        exp: now + s.access_token_ttl as i64,
+        iat: now,
+        jti: jti.clone(),
+        client_id: spec.client.id.as_str().to_string(),
+        scope: spec.scope.to_string(),
+        auth_time: spec.facts.map(|f| f.auth_time),
+        acr: spec.facts.map(|f| f.acr.as_str().to_string()),
+        amr: spec.facts.map(|f| f.amr.clone()),
+        sid: spec.sid.map(String::from),
+        roles: spec.roles,
+    };
+    let keys = app.keys.current();
+    let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
+    Ok(Minted {
+        token: jws::sign(key, "at+jwt", &claims),
+        jti,
+        expires_in: s.access_token_ttl,
+    })
+}
+
+pub struct IdSpec<'a> {
+    pub client: &'a Client,
+    pub account: &'a Account,
+    pub facts: &'a AuthFacts,
+    pub sid: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub scopes: &'a [&'a str],
+    pub access_token: Option<&'a str>,
+}
+
+/// OIDC Core §3.1.3.6: the left half of the hash of the access token, with the hash of the
+/// signing algorithm: SHA-256 for ES256 and RS256, SHA-512 for Ed25519 (as certified RPs expect).
+fn at_hash(alg: SigningAlg, token: &str) -> String {
+    match alg {
+        SigningAlg::Es256 | SigningAlg::Rs256 => secrets::b64url(&secrets::sha256(token.as_bytes())[..16]),
+        SigningAlg::EdDsa => {
+            let d = ring::digest::digest(&ring::digest::SHA512, token.as_bytes());
+            secrets::b64url(&d.as_ref()[..32])
+        }
+    }
+}
+
+pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
+    let s = &app.settings;
+    let now = clock::now();
+    let claims = IdTokenClaims {
+        iss: s.issuer.clone(),
+        sub: spec.account.id.clone(),
+        aud: spec.client.id.as_str().to_string(),
+        azp: spec.client.id.as_str().to_string(),
+        exp: now + s.id_token_ttl as i64,
+        iat: now,
+        auth_time: spec.facts.auth_time,
+        nonce: spec.nonce.map(String::from),
+        acr: spec.facts.acr.as_str().to_string(),
+        amr: spec.facts.amr.clone(),
+        sid: spec.sid.map(String::from),
+        at_hash: spec.access_token.map(|t| at_hash(spec.client.token_alg, t)),
+        user: spec.account.claims(spec.scopes.iter().copied()),
+    };
+    let keys = app.keys.current();
+    let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
+    Ok(jws::sign(key, "JWT", &claims))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("no active signing key for the client's algorithm")]
+    NoKey,
+}
