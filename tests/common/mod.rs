@@ -1,0 +1,461 @@
+//! Test harness: real `vhod` processes on free ports, a real browser-like HTTP client with a
+//! cookie jar, and the `openidconnect` crate as the relying party.
+//!
+//! Every scenario runs against two deployments: SQLite with the in-process store, and
+//! PostgreSQL with Redis when VHOD_TEST_DATABASE_URL and VHOD_TEST_REDIS_URL are set (CI sets
+//! them, with VHOD_TEST_REQUIRE_SERVERS=1 so that unreachable servers fail instead of skipping).
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IntrospectionUrl,
+    IssuerUrl, RedirectUrl, RevocationUrl,
+};
+use sqlx::Connection;
+
+pub const USER: &str = "ivan";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const PHONE: &str = "+375291234567";
+pub const RP_SECRET: &str = "rp-secret-0123456789abcdefghij";
+pub const RP2_SECRET: &str = "rp2-secret-0123456789abcdefghij";
+pub const SVC_SECRET: &str = "svc-secret-0123456789abcdefghij";
+pub const RP_REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub const RP2_REDIRECT: &str = "http://127.0.0.1:9/cb2";
+pub const SPA_REDIRECT: &str = "http://127.0.0.1:9/spa";
+pub const RP_LOGOUT: &str = "http://127.0.0.1:9/bye";
+
+const CLIENTS_TOML: &str = r#"
+[[clients]]
+client_id = "rp"
+secret = "rp-secret-0123456789abcdefghij"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
+
+[[clients]]
+client_id = "rp2"
+secret = "rp2-secret-0123456789abcdefghij"
+redirect_uris = ["http://127.0.0.1:9/cb2"]
+token_signing_alg = "RS256"
+
+[[clients]]
+client_id = "rp-eddsa"
+secret = "rp3-secret-0123456789abcdefghij"
+redirect_uris = ["http://127.0.0.1:9/cb3"]
+token_signing_alg = "EdDSA"
+
+[[clients]]
+client_id = "spa"
+public = true
+redirect_uris = ["http://127.0.0.1:9/spa"]
+
+[[clients]]
+client_id = "svc"
+secret = "svc-secret-0123456789abcdefghij"
+grant_types = ["client_credentials"]
+scope = "appeals.read appeals.write"
+"#;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + in-process ephemeral store (the embedded default).
+    Sqlite,
+    /// PostgreSQL + Redis (production).
+    Shared,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vhod")
+}
+
+/// Signing keys generated once per test binary (RSA generation is the slow part).
+fn shared_keys() -> &'static Path {
+    static KEYS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(bin())
+            .args(["keys", "rotate"])
+            .env("VHOD_KEYS_DIR", dir.path())
+            .env("VHOD_DATABASE_URL", "sqlite::memory:")
+            .output()
+            .expect("running vhod keys rotate");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+    .path()
+}
+
+fn required() -> bool {
+    std::env::var("VHOD_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// Records that the PostgreSQL + Redis half ran (CI checks the file).
+fn mark_shared_ran() {
+    if let Ok(path) = std::env::var("VHOD_TEST_RAN_FILE") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "backend=postgres+redis: ran");
+        }
+    }
+}
+
+pub struct Deployment {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    pg: Option<(String, String)>,
+}
+
+impl Deployment {
+    /// None when the backend is not configured here (and not required).
+    pub async fn new(backend: Backend) -> Option<Deployment> {
+        Self::with_keys(backend, shared_keys()).await
+    }
+
+    pub async fn with_keys(backend: Backend, keys: &Path) -> Option<Deployment> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("vhod.toml");
+        std::fs::write(&config, CLIENTS_TOML).expect("writing config");
+        let data = dir.path().join("data");
+        let mut env: Vec<(String, String)> = vec![
+            ("VHOD_CONFIG".into(), config.display().to_string()),
+            ("VHOD_DATA_DIR".into(), data.display().to_string()),
+            ("VHOD_KEYS_DIR".into(), keys.display().to_string()),
+            ("VHOD_POLICIES_DIR".into(), dir.path().display().to_string()),
+            ("VHOD_DEV".into(), "false".into()),
+            ("VHOD_LOG_FORMAT".into(), "json".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+        let mut pg = None;
+        match backend {
+            Backend::Sqlite => {
+                env.push((
+                    "VHOD_DATABASE_URL".into(),
+                    format!("sqlite://{}?mode=rwc", data.join("vhod.db").display()),
+                ));
+            }
+            Backend::Shared => {
+                let (Ok(db_url), Ok(redis_url)) = (
+                    std::env::var("VHOD_TEST_DATABASE_URL"),
+                    std::env::var("VHOD_TEST_REDIS_URL"),
+                ) else {
+                    assert!(!required(), "VHOD_TEST_REQUIRE_SERVERS=1 but the server URLs are not set");
+                    eprintln!("PostgreSQL/Redis not configured: skipping the shared-backend run");
+                    return None;
+                };
+                let name = format!("vhod_t_{}", random_suffix());
+                let mut conn = sqlx::PgConnection::connect(&db_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {db_url} is unreachable: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("creating a test database");
+                let (base, _) = db_url.rsplit_once('/').expect("database URL with a database name");
+                env.push(("VHOD_DATABASE_URL".into(), format!("{base}/{name}")));
+                let client = redis::Client::open(redis_url.as_str()).expect("redis url");
+                let mut rc = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap_or_else(|e| panic!("Redis at {redis_url} is unreachable: {e}"));
+                let _: String = redis::cmd("PING").query_async(&mut rc).await.expect("redis ping");
+                env.push(("VHOD_REDIS_URL".into(), redis_url));
+                env.push(("VHOD_REDIS_PREFIX".into(), format!("vhodtest:{name}:")));
+                pg = Some((db_url, name));
+                mark_shared_ran();
+            }
+        }
+        let d = Deployment { backend, dir, env, pg };
+        let out = d.cli(&[
+            "user", "add", "--username", USER, "--password", PASSWORD, "--phone", PHONE,
+            "--email", "ivan@example.by", "--given-name", "Иван", "--family-name", "Иванов",
+            "--role", "applicant",
+        ]);
+        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+        Some(d)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("running vhod")
+    }
+
+    pub fn db_url(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "VHOD_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn start(&self) -> Server {
+        let port = free_port();
+        self.start_as(port, &format!("http://127.0.0.1:{port}"), &[]).await
+    }
+
+    /// Starts a server on `port` with the given issuer (replicas behind one name share it).
+    pub async fn start_as(&self, port: u16, issuer: &str, extra: &[(&str, &str)]) -> Server {
+        let log = self.dir.path().join(format!("server-{port}.log"));
+        let child = Command::new(bin())
+            .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("VHOD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("VHOD_ISSUER", issuer)
+            .envs(extra.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("starting vhod serve");
+        let server = Server {
+            base: format!("http://127.0.0.1:{port}"),
+            issuer: issuer.to_string(),
+            child: Some(child),
+            log,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Direct SQL against the deployment's database, for assertions about stored state.
+    pub async fn query_count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.db_url()).await.expect("db connect");
+        let row = sqlx::query(sql).fetch_one(&mut conn).await.expect("count query");
+        row.try_get::<i64, _>(0).expect("count")
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some((url, name)) = self.pg.take() {
+            // Drop the test database on a helper thread: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub issuer: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("vhod did not start: {}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// SIGTERM, then wait for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        child.wait().expect("waiting for vhod")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn random_suffix() -> String {
+    use std::time::SystemTime;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+/// An HTTP client that never follows redirects (so tests see each hop), as openidconnect requires.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// A browser: cookie jar, no automatic redirects.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+pub struct LoginPage {
+    pub url: String,
+    pub tx: String,
+    pub csrf: String,
+    pub html: String,
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn param(url: &str, name: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("browser"),
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.expect("GET")
+    }
+
+    /// Opens an authorization URL. Ok(location) when vhod redirects back to the client at once
+    /// (SSO, or an error), Err(login page) when the person must sign in.
+    pub async fn authorize(&self, server: &Server, url: &str) -> Result<String, LoginPage> {
+        let res = self.get(url).await;
+        assert_eq!(res.status().as_u16(), 303, "authorize answered {}", res.status());
+        let loc = location(&res);
+        if loc.starts_with("/login") {
+            Err(self.login_page(&server.url(&loc)).await)
+        } else {
+            Ok(loc)
+        }
+    }
+
+    pub async fn login_page(&self, url: &str) -> LoginPage {
+        let res = self.get(url).await;
+        assert_eq!(res.status().as_u16(), 200);
+        let html = res.text().await.expect("login page");
+        LoginPage {
+            url: url.to_string(),
+            tx: hidden(&html, "tx"),
+            csrf: hidden(&html, "csrf"),
+            html,
+        }
+    }
+
+    pub async fn submit_password(&self, server: &Server, page: &LoginPage, user: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(server.url("/login/password"))
+            .form(&[("tx", page.tx.as_str()), ("csrf", page.csrf.as_str()), ("username", user), ("password", password)])
+            .send()
+            .await
+            .expect("POST /login/password")
+    }
+
+    /// Authorization URL → login form → redirect back to the client; returns that location.
+    pub async fn sign_in(&self, server: &Server, url: &str, user: &str, password: &str) -> String {
+        match self.authorize(server, url).await {
+            Ok(loc) => loc,
+            Err(page) => {
+                let res = self.submit_password(server, &page, user, password).await;
+                assert_eq!(res.status().as_u16(), 303, "login failed: {}", res.text().await.unwrap_or_default());
+                location(&res)
+            }
+        }
+    }
+}
+
+pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// A relying party configured by discovery, as any certified library would be.
+pub async fn rp(server: &Server, client_id: &str, secret: Option<&str>, redirect: &str) -> Rp {
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).expect("issuer"), &http())
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(meta, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"))
+        .set_introspection_url(IntrospectionUrl::new(server.url("/introspect")).expect("url"))
+        .set_revocation_url(RevocationUrl::new(server.url("/revoke")).expect("url"))
+}
+
+/// Declares a test for both backends: `name::sqlite` and `name::postgres_redis`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(d) = $crate::common::Deployment::new($crate::common::Backend::Sqlite).await {
+                    $body(d).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                if let Some(d) = $crate::common::Deployment::new($crate::common::Backend::Shared).await {
+                    $body(d).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,158 @@
+//! The code flow end to end, driven by the openidconnect crate as relying party.
+
+mod common;
+
+use common::*;
+use openidconnect::core::{CoreAuthenticationFlow, CoreIdTokenClaims, CoreUserInfoClaims};
+use openidconnect::{
+    AccessToken, AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RefreshToken, Scope, TokenIntrospectionResponse, TokenResponse,
+};
+
+struct Signed {
+    access: AccessToken,
+    refresh: Option<RefreshToken>,
+    claims: CoreIdTokenClaims,
+    id_token: String,
+}
+
+/// Runs the whole flow for `client` in `browser` and returns the verified result.
+async fn code_flow(server: &Server, browser: &Browser, client: &Rp, scopes: &[&str]) -> Signed {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut req = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge);
+    for s in scopes {
+        req = req.add_scope(Scope::new(s.to_string()));
+    }
+    let (url, state, nonce) = req.url();
+    let back = browser.sign_in(server, url.as_str(), USER, PASSWORD).await;
+    assert_eq!(param(&back, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(param(&back, "iss").as_deref(), Some(server.issuer.as_str()), "RFC 9207 iss");
+    let code = param(&back, "code").expect("a code");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client.id_token_verifier();
+    let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies").clone();
+    // at_hash binds the access token to the ID token.
+    let alg = id_token.signing_alg().expect("alg");
+    let key = id_token.signing_key(&verifier).expect("key");
+    let expected = AccessTokenHash::from_token(tokens.access_token(), alg, key).expect("hash");
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    Signed {
+        access: tokens.access_token().clone(),
+        refresh: tokens.refresh_token().cloned(),
+        claims,
+        id_token: id_token.to_string(),
+    }
+}
+
+async fn full_flow(d: Deployment) {
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let s = code_flow(&server, &browser, &client, &["profile", "email", "phone"]).await;
+
+    let c = &s.claims;
+    assert_eq!(c.issuer().as_str(), server.issuer);
+    assert_eq!(c.auth_context_ref().map(|a| a.as_str()), Some("low"));
+    assert_eq!(c.auth_method_refs().map(|v| v.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>()), Some(vec!["pwd".to_string()]));
+    assert!(c.auth_time().is_some());
+    let sub = c.subject().as_str().to_string();
+    assert_ne!(sub, USER, "sub is a random identifier, not the login");
+    assert_eq!(sub.len(), 22);
+    assert_eq!(c.preferred_username().map(|u| u.as_str()), Some(USER));
+    let raw: serde_json::Value = serde_json::from_slice(
+        &base64_decode(s.id_token.split('.').nth(1).unwrap()),
+    )
+    .unwrap();
+    assert!(raw["sid"].as_str().is_some_and(|v| !v.is_empty()), "sid claim");
+
+    // UserInfo with the access token: same subject, claims of the granted scopes.
+    let info: CoreUserInfoClaims = client
+        .user_info(s.access.clone(), None)
+        .expect("userinfo endpoint")
+        .request_async(&http())
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject().as_str(), sub);
+    assert_eq!(info.phone_number().map(|p| p.as_str()), Some(PHONE));
+    assert_eq!(info.email().map(|e| e.as_str()), Some("ivan@example.by"));
+
+    // The access token is an RFC 9068 JWT.
+    let header: serde_json::Value = serde_json::from_slice(&base64_decode(s.access.secret().split('.').next().unwrap())).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    let at: serde_json::Value = serde_json::from_slice(&base64_decode(s.access.secret().split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(at["client_id"], "rp");
+    assert_eq!(at["sub"], sub.as_str());
+    assert!(at["jti"].as_str().is_some());
+    assert!(at["scope"].as_str().unwrap().contains("openid"));
+
+    // Introspection by a confidential client.
+    let intro = client.introspect(&s.access).request_async(&http()).await.expect("introspection");
+    assert!(intro.active());
+    assert_eq!(intro.sub(), Some(sub.as_str()));
+
+    // Every issuance and the sign-in are in the audit trail.
+    assert_eq!(d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'").await, 1);
+    // token_issued is written by the batching writer: give it a moment.
+    let mut issued = 0;
+    for _ in 0..50 {
+        issued = d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'token_issued'").await;
+        if issued == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(issued, 1);
+}
+both_backends!(full_code_flow, super::full_flow);
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("base64url")
+}
+
+async fn refresh_rotation(d: Deployment) {
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let s = code_flow(&server, &Browser::new(), &client, &[]).await;
+    let rt1 = s.refresh.expect("a refresh token for a client registered with the grant");
+
+    let second = client
+        .exchange_refresh_token(&rt1)
+        .expect("token endpoint")
+        .request_async(&http())
+        .await
+        .expect("first refresh");
+    let rt2 = second.refresh_token().expect("rotated").clone();
+    assert_ne!(rt1.secret(), rt2.secret(), "rotation on every use");
+    let refreshed_id = second.id_token().expect("refresh returns an ID token");
+    let claims = refreshed_id
+        .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+        .expect("refreshed ID token verifies");
+    assert_eq!(claims.subject(), s.claims.subject());
+
+    // Reusing the old token fails, and revokes the whole family.
+    let reuse = client.exchange_refresh_token(&rt1).expect("endpoint").request_async(&http()).await;
+    assert!(reuse.is_err(), "a used refresh token must not work twice");
+    let after = client.exchange_refresh_token(&rt2).expect("endpoint").request_async(&http()).await;
+    assert!(after.is_err(), "the successor dies with the family");
+    let intro = client
+        .introspect(second.access_token())
+        .request_async(&http())
+        .await
+        .expect("introspection");
+    assert!(!intro.active(), "access tokens of a revoked family are inactive");
+    assert_eq!(
+        d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'").await,
+        1
+    );
+}
+both_backends!(refresh_rotation_and_reuse, super::refresh_rotation);
