@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -38,6 +39,8 @@ pub struct App {
     pub pages: Pages,
     pub discovery_json: Arc<str>,
     pub sessions: BrowserSessionStore,
+    /// Outbound HTTP (back-channel logout); no redirects, short timeouts.
+    pub http: reqwest::Client,
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -92,6 +95,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         pages: Pages::new(),
         discovery_json,
         sessions,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .user_agent(concat!("vhod/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?,
     });
     Ok((app, worker))
 }
@@ -148,14 +158,30 @@ pub fn router(app: Arc<App>) -> Router {
     }
     let browser = browser.layer(session_layer);
 
+    // Endpoints that browser-based (public) clients call from JavaScript: CORS for the origins
+    // of registered redirect URIs only, never with cookies.
+    let registry = app.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| registry.clients.allows_origin(o))
+        }))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let browser_api = Router::new()
+        .route("/token", post(oidc::token::token))
+        .route("/userinfo", get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .route("/revoke", post(oidc::revoke::revoke))
+        .layer(cors);
+
     // Machine endpoints: no cookies, no session store round trips.
     let api = Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery::discovery))
         .route("/jwks", get(oidc::jwks::jwks))
-        .route("/token", post(oidc::token::token))
-        .route("/userinfo", get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .merge(browser_api)
         .route("/introspect", post(oidc::introspect::introspect))
-        .route("/revoke", post(oidc::revoke::revoke))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/vhod.css", get(css));

@@ -156,3 +156,103 @@ async fn refresh_rotation(d: Deployment) {
     );
 }
 both_backends!(refresh_rotation_and_reuse, super::refresh_rotation);
+
+/// Back-Channel Logout 1.0: logging out tells the clients of the session, server to server.
+async fn backchannel_logout(d: Deployment) {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+
+    // The relying party's back-channel endpoint: records what it receives.
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/bcl",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let bcl_uri = format!("http://127.0.0.1:{port}/bcl");
+    let out = d.cli(&[
+        "client", "add", "--client-id", "bcl", "--secret", "bcl-secret-0123456789abcdefghij",
+        "--redirect-uri", "http://127.0.0.1:9/bcl-cb", "--backchannel-logout-uri", &bcl_uri,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = d.start().await;
+    let client = rp(&server, "bcl", Some("bcl-secret-0123456789abcdefghij"), "http://127.0.0.1:9/bcl-cb").await;
+    let browser = Browser::new();
+    let s = code_flow(&server, &browser, &client, &[]).await;
+    let id_claims: serde_json::Value =
+        serde_json::from_slice(&base64_decode(s.id_token.split('.').nth(1).unwrap())).unwrap();
+
+    let res = browser
+        .get(&format!("{}?id_token_hint={}", server.url("/end_session"), s.id_token))
+        .await;
+    assert_eq!(res.status().as_u16(), 200, "logged-out page");
+
+    let mut body = None;
+    for _ in 0..100 {
+        if let Some(b) = received.lock().unwrap().first().cloned() {
+            body = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = body.expect("the back-channel logout arrived");
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("logout_token parameter");
+
+    // Verify it against the published keys, as the relying party would.
+    let jwks: vhod::tokens::jwk::JwkSet = http()
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verifiers = jwks.verifiers().unwrap();
+    let (header, claims): (_, serde_json::Value) = vhod::tokens::jws::verify(&token, |h| {
+        verifiers.iter().find(|v| v.kid == h.kid)
+    })
+    .expect("logout token signature");
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(claims["iss"], server.issuer.as_str());
+    assert_eq!(claims["aud"], "bcl");
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert_eq!(claims["sub"], id_claims["sub"]);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none(), "a logout token never has a nonce");
+}
+both_backends!(backchannel_logout_is_delivered, super::backchannel_logout);
+
+/// Browser-based clients may call the token endpoint cross-origin, but only from the origin of
+/// a registered redirect URI.
+async fn cors(d: Deployment) {
+    let server = d.start().await;
+    let preflight = |origin: &'static str| {
+        http()
+            .request(reqwest::Method::OPTIONS, server.url("/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let ok = preflight("http://127.0.0.1:9").await.unwrap();
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("http://127.0.0.1:9")
+    );
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    assert!(evil.headers().get("access-control-allow-credentials").is_none());
+}
+both_backends!(cors_only_for_registered_origins, super::cors);

@@ -2,7 +2,7 @@
 //! `Client`, served from an in-memory snapshot that every instance reloads when the database's
 //! generation counter moves.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -336,13 +336,21 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
 /// The in-memory snapshot of all clients.
 pub struct ClientRegistry {
     snapshot: ArcSwap<HashMap<String, Arc<Client>>>,
+    /// Web origins of all registered redirect URIs: the browsers' origins allowed by CORS.
+    origins: ArcSwap<HashSet<String>>,
     generation: AtomicI64,
+}
+
+fn web_origin(uri: &RedirectUri) -> Option<String> {
+    let url = url::Url::parse(uri.as_str()).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| url.origin().ascii_serialization())
 }
 
 impl ClientRegistry {
     pub async fn load(db: &Db) -> Result<ClientRegistry, sqlx::Error> {
         let reg = ClientRegistry {
             snapshot: ArcSwap::from_pointee(HashMap::new()),
+            origins: ArcSwap::from_pointee(HashSet::new()),
             generation: AtomicI64::new(i64::MIN),
         };
         reg.refresh(db).await?;
@@ -365,13 +373,23 @@ impl ClientRegistry {
                 Err(e) => tracing::error!(error = %e, "skipping a stored client that does not validate"),
             }
         }
+        let origins = map
+            .values()
+            .flat_map(|c| c.redirect_uris.iter().filter_map(web_origin))
+            .collect();
         self.snapshot.store(Arc::new(map));
+        self.origins.store(Arc::new(origins));
         self.generation.store(generation, Ordering::Release);
         Ok(true)
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Client>> {
         self.snapshot.load().get(id).cloned()
+    }
+
+    /// Is `origin` (as a browser sends it) the origin of some client's redirect URI?
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.origins.load().contains(origin)
     }
 
     pub fn len(&self) -> usize {

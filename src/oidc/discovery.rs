@@ -22,7 +22,8 @@ use crate::config::Settings;
 use crate::identity::client::OIDC_SCOPES;
 use crate::server::App;
 
-/// Metadata beyond Discovery 1.0: RFC 8414, RFC 7662, RFC 7009, RFC 9207, RP-Initiated Logout.
+/// Metadata beyond Discovery 1.0: RFC 8414, RFC 7662, RFC 7009, RFC 9207, RP-Initiated and
+/// Back-Channel Logout.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Extra {
     end_session_endpoint: String,
@@ -32,6 +33,8 @@ pub struct Extra {
     revocation_endpoint_auth_methods_supported: Vec<String>,
     code_challenge_methods_supported: Vec<String>,
     authorization_response_iss_parameter_supported: bool,
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 impl AdditionalProviderMetadata for Extra {}
 
@@ -83,6 +86,8 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
             revocation_endpoint_auth_methods_supported: [auth_methods, vec!["none".into()]].concat(),
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(s.endpoint("/token"))?))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
@@ -66,10 +66,17 @@ pub async fn end_session(
     State(app): State<Arc<App>>,
     browser_session: Session,
     meta: RequestMeta,
+    method: Method,
     headers: HeaderMap,
     RequestParams(params): RequestParams,
 ) -> Response {
-    let params = params.unwrap_or_default();
+    let params = match params {
+        Ok(p) => p,
+        Err(e) => {
+            let lang = Lang::negotiate(None, &headers);
+            return app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(&e.to_string()));
+        }
+    };
     let lang = Lang::negotiate(params.get("ui_locales"), &headers);
     let v = match validate(&app, &params) {
         Ok(v) => v,
@@ -84,7 +91,9 @@ pub async fn end_session(
         Err(e) => return unavailable(&e),
     };
     if let Some(sid) = current {
-        let confirmed = params.get("confirm") == Some("yes")
+        // The confirmation is a POST of our own form: a link (GET) can never log anyone out.
+        let confirmed = method == Method::POST
+            && params.get("confirm") == Some("yes")
             && matches!(browser::csrf_ok(&browser_session, params.get("csrf").unwrap_or("")).await, Ok(true));
         let hinted = v.hint_sid.as_deref() == Some(sid.as_str());
         if !confirmed && !hinted {
@@ -99,8 +108,9 @@ pub async fn end_session(
         if let Err(e) = browser::sign_out(&browser_session).await {
             return unavailable(&e);
         }
+        let account = sso.map(|s| s.account_id);
         let mut ev = Event::new("logout", "success")
-            .subject(sso.map(|s| s.account_id))
+            .subject(account.clone())
             .from(&meta)
             .details(json!({"sid": sid, "grants_revoked": revoked.unwrap_or(0)}));
         if let Some(c) = &v.client_id {
@@ -108,6 +118,9 @@ pub async fn end_session(
         }
         if let Err(e) = app.audit.write(ev).await {
             return unavailable(&e);
+        }
+        if let Some(sub) = account {
+            super::backchannel_logout::notify(app.clone(), sid, sub);
         }
     }
     match v.redirect {

@@ -3,6 +3,7 @@
 //! small parts.
 
 pub mod authorize;
+pub mod backchannel_logout;
 pub mod bearer;
 pub mod client_auth;
 pub mod discovery;

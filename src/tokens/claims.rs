@@ -61,3 +61,18 @@ impl AccessTokenClaims {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }
 }
+
+/// OpenID Connect Back-Channel Logout 1.0 §2.4 logout token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogoutTokenClaims {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: String,
+    pub sid: String,
+    pub events: serde_json::Value,
+}
+
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";

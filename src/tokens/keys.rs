@@ -185,6 +185,8 @@ pub struct KeySet {
     pub jwks: JwkSet,
     /// JWKS, serialised once per snapshot.
     pub jwks_json: Arc<str>,
+    /// When the next retired key stops being published (a reload is due then).
+    next_prune_at: Option<i64>,
 }
 
 impl KeySet {
@@ -351,9 +353,14 @@ fn load(dir: &Path, retention: u64) -> anyhow::Result<KeySet> {
     let mut active = HashMap::new();
     let mut verifiers = HashMap::new();
     let mut jwks = JwkSet::default();
+    let mut next_prune_at: Option<i64> = None;
     for k in &meta.keys {
-        if matches!(k.retired_at, Some(t) if t + retention as i64 <= now) {
-            continue;
+        if let Some(t) = k.retired_at {
+            let until = t + retention as i64;
+            if until <= now {
+                continue;
+            }
+            next_prune_at = Some(next_prune_at.map_or(until, |n| n.min(until)));
         }
         let path = dir.join(format!("{}.pem", k.kid));
         let pem = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -391,6 +398,7 @@ fn load(dir: &Path, retention: u64) -> anyhow::Result<KeySet> {
         verifiers,
         jwks,
         jwks_json,
+        next_prune_at,
     })
 }
 
@@ -421,12 +429,13 @@ impl KeyStore {
         let now_mtime = mtime(&self.dir);
         {
             let seen = self.seen_mtime.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            if *seen == now_mtime && now_mtime.is_some() {
-                // Still reload periodically so retired keys drop out of JWKS when they expire.
-                let set = self.current.load();
-                if set.jwks.keys.len() == set.active.len() {
-                    return Ok(());
-                }
+            let prune_due = self
+                .current
+                .load()
+                .next_prune_at
+                .is_some_and(|t| t <= clock::now());
+            if *seen == now_mtime && now_mtime.is_some() && !prune_due {
+                return Ok(());
             }
         }
         let set = load(&self.dir, retention)?;

@@ -110,3 +110,23 @@ pub enum MintError {
     #[error("no active signing key for the client's algorithm")]
     NoKey,
 }
+
+/// A logout token for `client` about session `sid` of `sub` (Back-Channel Logout 1.0 §2.4):
+/// no nonce, typ logout+jwt, short-lived.
+pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<String, MintError> {
+    use super::claims::{BACKCHANNEL_LOGOUT_EVENT, LogoutTokenClaims};
+    let now = clock::now();
+    let claims = LogoutTokenClaims {
+        iss: app.settings.issuer.clone(),
+        aud: client.id.as_str().to_string(),
+        iat: now,
+        exp: now + 120,
+        jti: secrets::random_id(),
+        sub: sub.to_string(),
+        sid: sid.to_string(),
+        events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+    };
+    let keys = app.keys.current();
+    let key = keys.signer(client.token_alg).ok_or(MintError::NoKey)?;
+    Ok(jws::sign(key, "logout+jwt", &claims))
+}

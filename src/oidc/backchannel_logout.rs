@@ -1,0 +1,73 @@
+//! OpenID Connect Back-Channel Logout 1.0: when a single sign-on session ends, every client that
+//! obtained tokens in it and registered a backchannel_logout_uri is told, server to server.
+//!
+//! Delivery runs after the person's logout has completed (a slow relying party must not hold up
+//! the browser), with a few retries; every delivery's outcome is an audit event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::Event;
+use crate::server::App;
+use crate::tokens::mint;
+
+const ATTEMPTS: u32 = 3;
+
+/// Clients that received tokens under `sid`.
+async fn clients_of_session(app: &App, sid: &str) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT DISTINCT client_id FROM grants WHERE sid = $1")
+        .bind(sid)
+        .fetch_all(&app.db.pool)
+        .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
+pub fn notify(app: Arc<App>, sid: String, sub: String) {
+    tokio::spawn(async move {
+        let clients = match clients_of_session(&app, &sid).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "back-channel logout: listing the session's clients failed");
+                return;
+            }
+        };
+        for client_id in clients {
+            let Some(client) = app.clients.get(&client_id) else { continue };
+            let Some(uri) = client.backchannel_logout_uri.clone() else { continue };
+            let token = match mint::logout_token(&app, &client, &sub, &sid) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "back-channel logout: minting failed");
+                    continue;
+                }
+            };
+            let outcome = deliver(&app.http, &uri, &token).await;
+            let mut ev = Event::new("backchannel_logout", if outcome.is_ok() { "success" } else { "failure" })
+                .subject(Some(&sub))
+                .client(client.id.as_str())
+                .details(serde_json::json!({"sid": sid}));
+            if let Err(reason) = outcome {
+                ev = ev.reason(reason);
+            }
+            app.audit.enqueue(ev).await;
+        }
+    });
+}
+
+async fn deliver(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+        }
+        match http.post(uri).form(&[("logout_token", token)]).send().await {
+            // §2.8: 200 OK on success (204 is common in practice); 4xx will not get better.
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_client_error() => return Err(format!("relying party answered {}", r.status())),
+            Ok(r) => last = format!("relying party answered {}", r.status()),
+            Err(e) => last = format!("delivery failed: {}", if e.is_timeout() { "timeout" } else { "connection" }),
+        }
+    }
+    Err(last)
+}
