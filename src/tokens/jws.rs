@@ -35,7 +35,7 @@ pub enum JwsError {
     BadSignature,
 }
 
-pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> String {
+pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Option<String> {
     let header = Header {
         alg: key.alg.as_str().to_string(),
         kid: Some(key.kid.clone()),
@@ -49,10 +49,10 @@ pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> String {
     out.push_str(&b64url(&h));
     out.push('.');
     out.push_str(&b64url(&c));
-    let sig = key.sign(out.as_bytes());
+    let sig = key.sign(out.as_bytes())?;
     out.push('.');
     out.push_str(&b64url(&sig));
-    out
+    Some(out)
 }
 
 /// Splits and decodes the header without verifying: used to pick the key.
@@ -74,7 +74,8 @@ pub fn verify<'a, T: DeserializeOwned>(
         return Err(JwsError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
@@ -111,7 +112,7 @@ mod tests {
         let set = store.current();
         for alg in SigningAlg::ALL {
             let key = set.signer(alg).unwrap();
-            let t = sign(key, "JWT", &serde_json::json!({"sub": "a"}));
+            let t = sign(key, "JWT", &serde_json::json!({"sub": "a"})).unwrap();
             let (h, c): (Header, serde_json::Value) =
                 verify(&t, |h| set.verifier(h.kid.as_deref()?)).unwrap();
             assert_eq!(h.alg, alg.as_str());
@@ -143,7 +144,9 @@ mod tests {
         );
         assert!(verify::<serde_json::Value>(&none, |h| set.verifier(h.kid.as_deref()?)).is_err());
         for junk in ["", "a", "a.b", "a.b.c.d", "....", "\u{0}.\u{1}.\u{2}"] {
-            assert!(verify::<serde_json::Value>(junk, |h| set.verifier(h.kid.as_deref()?)).is_err());
+            assert!(
+                verify::<serde_json::Value>(junk, |h| set.verifier(h.kid.as_deref()?)).is_err()
+            );
         }
     }
 }

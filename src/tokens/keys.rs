@@ -87,25 +87,20 @@ impl SigningKey {
         })
     }
 
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+    /// None only if the OS random number generator fails (ECDSA and RSA blinding need it).
+    pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
         match &self.pair {
             Pair::Es256(kp) => kp
                 .sign(&SystemRandom::new(), message)
-                .map(|s| s.as_ref().to_vec())
-                .unwrap_or_default(),
+                .ok()
+                .map(|s| s.as_ref().to_vec()),
             Pair::Rs256(kp) => {
                 let mut sig = vec![0u8; kp.public().modulus_len()];
-                match kp.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    message,
-                    &mut sig,
-                ) {
-                    Ok(()) => sig,
-                    Err(_) => Vec::new(),
-                }
+                kp.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .ok()
+                    .map(|()| sig)
             }
-            Pair::EdDsa(kp) => kp.sign(message).as_ref().to_vec(),
+            Pair::EdDsa(kp) => Some(kp.sign(message).as_ref().to_vec()),
         }
     }
 }
@@ -243,7 +238,11 @@ impl DirLock {
     fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
         let path = dir.join(".lock");
         for _ in 0..300 {
-            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(_) => return Ok(DirLock(path)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     // A lock older than a minute belongs to a process that died.
@@ -257,7 +256,10 @@ impl DirLock {
                 Err(e) => return Err(e).with_context(|| format!("locking {}", dir.display())),
             }
         }
-        bail!("timed out waiting for the key directory lock {}", path.display())
+        bail!(
+            "timed out waiting for the key directory lock {}",
+            path.display()
+        )
     }
 }
 
@@ -363,7 +365,8 @@ fn load(dir: &Path, retention: u64) -> anyhow::Result<KeySet> {
             next_prune_at = Some(next_prune_at.map_or(until, |n| n.min(until)));
         }
         let path = dir.join(format!("{}.pem", k.kid));
-        let pem = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let pem =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if label != "PRIVATE KEY" {
@@ -428,7 +431,10 @@ impl KeyStore {
     pub fn refresh(&self, retention: u64) -> anyhow::Result<()> {
         let now_mtime = mtime(&self.dir);
         {
-            let seen = self.seen_mtime.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let seen = self
+                .seen_mtime
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
             let prune_due = self
                 .current
                 .load()
@@ -440,7 +446,10 @@ impl KeyStore {
         }
         let set = load(&self.dir, retention)?;
         self.current.store(Arc::new(set));
-        *self.seen_mtime.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = now_mtime;
+        *self
+            .seen_mtime
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))? = now_mtime;
         Ok(())
     }
 }
@@ -483,7 +492,7 @@ mod tests {
         let set = store.current();
         for alg in SigningAlg::ALL {
             let key = set.signer(alg).unwrap();
-            let sig = key.sign(b"message");
+            let sig = key.sign(b"message").unwrap();
             let v = set.verifier(&key.kid).unwrap();
             assert!(v.verify(b"message", &sig), "{alg:?}");
             assert!(!v.verify(b"messagf", &sig), "{alg:?}");

@@ -54,7 +54,7 @@ pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError
     let keys = app.keys.current();
     let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
     Ok(Minted {
-        token: jws::sign(key, "at+jwt", &claims),
+        token: jws::sign(key, "at+jwt", &claims).ok_or(MintError::Signing)?,
         jti,
         expires_in: s.access_token_ttl,
     })
@@ -74,7 +74,9 @@ pub struct IdSpec<'a> {
 /// signing algorithm: SHA-256 for ES256 and RS256, SHA-512 for Ed25519 (as certified RPs expect).
 fn at_hash(alg: SigningAlg, token: &str) -> String {
     match alg {
-        SigningAlg::Es256 | SigningAlg::Rs256 => secrets::b64url(&secrets::sha256(token.as_bytes())[..16]),
+        SigningAlg::Es256 | SigningAlg::Rs256 => {
+            secrets::b64url(&secrets::sha256(token.as_bytes())[..16])
+        }
         SigningAlg::EdDsa => {
             let d = ring::digest::digest(&ring::digest::SHA512, token.as_bytes());
             secrets::b64url(&d.as_ref()[..32])
@@ -102,13 +104,15 @@ pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
     };
     let keys = app.keys.current();
     let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
-    Ok(jws::sign(key, "JWT", &claims))
+    jws::sign(key, "JWT", &claims).ok_or(MintError::Signing)
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
     #[error("no active signing key for the client's algorithm")]
     NoKey,
+    #[error("signing failed (random number generator)")]
+    Signing,
 }
 
 /// A logout token for `client` about session `sid` of `sub` (Back-Channel Logout 1.0 §2.4):
@@ -128,5 +132,5 @@ pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<
     };
     let keys = app.keys.current();
     let key = keys.signer(client.token_alg).ok_or(MintError::NoKey)?;
-    Ok(jws::sign(key, "logout+jwt", &claims))
+    jws::sign(key, "logout+jwt", &claims).ok_or(MintError::Signing)
 }

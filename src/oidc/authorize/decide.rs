@@ -23,8 +23,10 @@ fn needs_login(req: &AuthorizationRequest, s: &SsoSession) -> bool {
     if req.prompt == Prompt::Login {
         return true;
     }
+    // max_age=0 always demands a fresh sign-in: within the same second the elapsed time is 0,
+    // which is not greater than 0, yet the client asked for an authentication made now.
     if let Some(max_age) = req.max_age
-        && clock::now() - s.facts.auth_time > max_age
+        && (max_age == 0 || clock::now() - s.facts.auth_time > max_age)
     {
         return true;
     }
@@ -68,4 +70,59 @@ pub async fn decide(
         return Ok(Decision::Refuse(OAuthError::new(ErrorCode::AccessDenied, denied.to_string())));
     }
     Ok(Decision::Issue(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::{Acr, AuthFacts};
+
+    fn session(auth_age: i64) -> SsoSession {
+        SsoSession {
+            sid: "s".into(),
+            account_id: "alice".into(),
+            facts: AuthFacts {
+                auth_time: clock::now() - auth_age,
+                acr: Acr::Low,
+                amr: vec!["pwd".into()],
+            },
+            method: "password".into(),
+            expires_at: clock::now() + 3600,
+        }
+    }
+
+    fn request() -> AuthorizationRequest {
+        AuthorizationRequest::new("rp", "https://rp.example/cb", None)
+    }
+
+    #[test]
+    fn a_fresh_session_is_used() {
+        assert!(!needs_login(&request(), &session(10)));
+    }
+
+    #[test]
+    fn prompt_login_forces_authentication() {
+        let mut r = request();
+        r.prompt = Prompt::Login;
+        assert!(needs_login(&r, &session(0)));
+    }
+
+    #[test]
+    fn max_age_counts_from_the_last_authentication() {
+        let mut r = request();
+        r.max_age = Some(60);
+        assert!(!needs_login(&r, &session(30)));
+        assert!(needs_login(&r, &session(61)));
+        r.max_age = Some(0);
+        assert!(needs_login(&r, &session(1)));
+    }
+
+    #[test]
+    fn id_token_hint_for_someone_else_forces_authentication() {
+        let mut r = request();
+        r.id_token_hint_sub = Some("bob".into());
+        assert!(needs_login(&r, &session(0)));
+        r.id_token_hint_sub = Some("alice".into());
+        assert!(!needs_login(&r, &session(0)));
+    }
 }
