@@ -184,7 +184,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/introspect", post(oidc::introspect::introspect))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/static/vhod.css", get(css));
+        .route("/static/vhod.css", get(css))
+        // Browsers ask for it on every page; an empty answer keeps their consoles and our logs clean.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }));
 
     browser
         .merge(api)

@@ -39,8 +39,13 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/demo/callback", get(callback))
 }
 
-async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let lang = Lang::negotiate(None, &headers);
+async fn home(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = Lang::negotiate(params.get("ui_locales"), &headers);
     app.pages.render(
         "demo.html",
         lang,
@@ -136,6 +141,7 @@ async fn callback(
             "claims": serde_json::to_string_pretty(&id_claims).unwrap_or_default(),
             "access": serde_json::to_string_pretty(&access).unwrap_or_default(),
             "logout": logout,
+            "no_langs": true,
         }),
     )
 }

@@ -84,6 +84,9 @@ impl RedirectUri {
 
     /// The URL to send the browser to, with response parameters appended to any existing query.
     pub fn with_params(target: &str, params: &[(&str, &str)]) -> String {
+        if params.is_empty() {
+            return target.to_string();
+        }
         match Url::parse(target) {
             Ok(mut url) => {
                 {
@@ -126,6 +129,15 @@ mod tests {
         assert!(r.matches("http://127.0.0.1:53412/cb"));
         assert!(!r.matches("http://127.0.0.1:53412/other"));
         assert!(!r.matches("https://127.0.0.1:53412/cb"));
+    }
+
+    #[test]
+    fn response_parameters_are_appended_to_the_query() {
+        assert_eq!(
+            RedirectUri::with_params("https://rp.example/cb?x=1", &[("code", "a b")]),
+            "https://rp.example/cb?x=1&code=a+b"
+        );
+        assert_eq!(RedirectUri::with_params("https://rp.example/bye", &[]), "https://rp.example/bye");
     }
 
     #[test]
