@@ -113,6 +113,11 @@ impl From<sqlx::Error> for OAuthError {
     }
 }
 
+/// A JSON answer of a token-style endpoint: never cached (RFC 6749 §5.1).
+pub fn json_no_store<T: serde::Serialize>(body: T) -> Response {
+    no_store(Json(body).into_response())
+}
+
 fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

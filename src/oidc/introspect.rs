@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::bearer;
 use super::client_auth;
-use super::error::OAuthError;
+use super::error::{OAuthError, json_no_store};
 use super::grants::records;
 use super::params::{Params, RequestParams};
 use crate::server::App;
@@ -22,14 +21,7 @@ pub async fn introspect(
     RequestParams(params): RequestParams,
 ) -> Response {
     match handle(&app, &headers, params).await {
-        Ok(v) => {
-            let mut res = Json(v).into_response();
-            res.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            res
-        }
+        Ok(v) => json_no_store(v),
         Err(e) => e.into_response(),
     }
 }

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::client_auth;
-use super::error::OAuthError;
+use super::error::{OAuthError, json_no_store};
 use super::grants::{self, GrantCtx};
 use super::params::RequestParams;
 use crate::audit::Event;
@@ -22,12 +21,7 @@ pub async fn token(
     RequestParams(params): RequestParams,
 ) -> Response {
     match handle(&app, &meta, &headers, params).await {
-        Ok(body) => {
-            let mut res = Json(body).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
+        Ok(body) => json_no_store(body),
         Err(e) => e.into_response(),
     }
 }

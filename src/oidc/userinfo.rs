@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
 use super::bearer;
-use super::error::{BearerError, ErrorCode, OAuthError};
+use super::error::{BearerError, ErrorCode, OAuthError, json_no_store};
 use super::params::RequestParams;
 use crate::identity::account;
 use crate::server::App;
@@ -20,7 +19,7 @@ pub async fn userinfo(
     RequestParams(params): RequestParams,
 ) -> Response {
     match handle(&app, &method, &headers, params).await {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => json_no_store(v),
         Err(e) => BearerError(e).into_response(),
     }
 }

@@ -10,6 +10,13 @@ use crate::identity::client::Client;
 use crate::server::App;
 use crate::{clock, secrets};
 
+/// Signs with the active key of `alg`.
+fn sign<C: serde::Serialize>(app: &App, alg: SigningAlg, typ: &str, claims: &C) -> Result<String, MintError> {
+    let keys = app.keys.current();
+    let key = keys.signer(alg).ok_or(MintError::NoKey)?;
+    jws::sign(key, typ, claims).ok_or(MintError::Signing)
+}
+
 pub struct Minted {
     pub token: String,
     pub jti: String,
@@ -51,10 +58,8 @@ pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError
         sid: spec.sid.map(String::from),
         roles: spec.roles,
     };
-    let keys = app.keys.current();
-    let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
     Ok(Minted {
-        token: jws::sign(key, "at+jwt", &claims).ok_or(MintError::Signing)?,
+        token: sign(app, spec.client.token_alg, "at+jwt", &claims)?,
         jti,
         expires_in: s.access_token_ttl,
     })
@@ -102,9 +107,7 @@ pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
         at_hash: spec.access_token.map(|t| at_hash(spec.client.token_alg, t)),
         user: spec.account.claims(spec.scopes.iter().copied()),
     };
-    let keys = app.keys.current();
-    let key = keys.signer(spec.client.token_alg).ok_or(MintError::NoKey)?;
-    jws::sign(key, "JWT", &claims).ok_or(MintError::Signing)
+    sign(app, spec.client.token_alg, "JWT", &claims)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +133,5 @@ pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<
         sid: sid.to_string(),
         events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
     };
-    let keys = app.keys.current();
-    let key = keys.signer(client.token_alg).ok_or(MintError::NoKey)?;
-    jws::sign(key, "logout+jwt", &claims).ok_or(MintError::Signing)
+    sign(app, client.token_alg, "logout+jwt", &claims)
 }

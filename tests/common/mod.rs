@@ -84,7 +84,11 @@ fn shared_keys() -> &'static Path {
             .env("VHOD_DATABASE_URL", "sqlite::memory:")
             .output()
             .expect("running vhod keys rotate");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
     .path()
@@ -98,7 +102,11 @@ fn required() -> bool {
 fn mark_shared_ran() {
     if let Ok(path) = std::env::var("VHOD_TEST_RAN_FILE") {
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "backend=postgres+redis: ran");
         }
     }
@@ -144,7 +152,10 @@ impl Deployment {
                     std::env::var("VHOD_TEST_DATABASE_URL"),
                     std::env::var("VHOD_TEST_REDIS_URL"),
                 ) else {
-                    assert!(!required(), "VHOD_TEST_REQUIRE_SERVERS=1 but the server URLs are not set");
+                    assert!(
+                        !required(),
+                        "VHOD_TEST_REQUIRE_SERVERS=1 but the server URLs are not set"
+                    );
                     eprintln!("PostgreSQL/Redis not configured: skipping the shared-backend run");
                     return None;
                 };
@@ -156,27 +167,54 @@ impl Deployment {
                     .execute(&mut conn)
                     .await
                     .expect("creating a test database");
-                let (base, _) = db_url.rsplit_once('/').expect("database URL with a database name");
+                let (base, _) = db_url
+                    .rsplit_once('/')
+                    .expect("database URL with a database name");
                 env.push(("VHOD_DATABASE_URL".into(), format!("{base}/{name}")));
                 let client = redis::Client::open(redis_url.as_str()).expect("redis url");
                 let mut rc = client
                     .get_multiplexed_async_connection()
                     .await
                     .unwrap_or_else(|e| panic!("Redis at {redis_url} is unreachable: {e}"));
-                let _: String = redis::cmd("PING").query_async(&mut rc).await.expect("redis ping");
+                let _: String = redis::cmd("PING")
+                    .query_async(&mut rc)
+                    .await
+                    .expect("redis ping");
                 env.push(("VHOD_REDIS_URL".into(), redis_url));
                 env.push(("VHOD_REDIS_PREFIX".into(), format!("vhodtest:{name}:")));
                 pg = Some((db_url, name));
                 mark_shared_ran();
             }
         }
-        let d = Deployment { backend, dir, env, pg };
+        let d = Deployment {
+            backend,
+            dir,
+            env,
+            pg,
+        };
         let out = d.cli(&[
-            "user", "add", "--username", USER, "--password", PASSWORD, "--phone", PHONE,
-            "--email", "ivan@example.by", "--given-name", "Иван", "--family-name", "Иванов",
-            "--role", "applicant",
+            "user",
+            "add",
+            "--username",
+            USER,
+            "--password",
+            PASSWORD,
+            "--phone",
+            PHONE,
+            "--email",
+            "ivan@example.by",
+            "--given-name",
+            "Иван",
+            "--family-name",
+            "Иванов",
+            "--role",
+            "applicant",
         ]);
-        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Some(d)
     }
 
@@ -198,7 +236,8 @@ impl Deployment {
 
     pub async fn start(&self) -> Server {
         let port = free_port();
-        self.start_as(port, &format!("http://127.0.0.1:{port}"), &[]).await
+        self.start_as(port, &format!("http://127.0.0.1:{port}"), &[])
+            .await
     }
 
     /// Starts a server on `port` with the given issuer (replicas behind one name share it).
@@ -228,8 +267,13 @@ impl Deployment {
     pub async fn query_count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.db_url()).await.expect("db connect");
-        let row = sqlx::query(sql).fetch_one(&mut conn).await.expect("count query");
+        let mut conn = sqlx::AnyConnection::connect(&self.db_url())
+            .await
+            .expect("db connect");
+        let row = sqlx::query(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count query");
         row.try_get::<i64, _>(0).expect("count")
     }
 }
@@ -239,7 +283,10 @@ impl Drop for Deployment {
         if let Some((url, name)) = self.pg.take() {
             // Drop the test database on a helper thread: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -286,7 +333,9 @@ impl Server {
     /// SIGTERM, then wait for the process to exit; returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         child.wait().expect("waiting for vhod")
     }
 }
@@ -346,7 +395,9 @@ pub fn location(res: &reqwest::Response) -> String {
 
 pub fn param(url: &str, name: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
-    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn hidden(html: &str, name: &str) -> String {
@@ -383,7 +434,12 @@ impl Browser {
     /// (SSO, or an error), Err(login page) when the person must sign in.
     pub async fn authorize(&self, server: &Server, url: &str) -> Result<String, LoginPage> {
         let res = self.get(url).await;
-        assert_eq!(res.status().as_u16(), 303, "authorize answered {}", res.status());
+        assert_eq!(
+            res.status().as_u16(),
+            303,
+            "authorize answered {}",
+            res.status()
+        );
         let loc = location(&res);
         if loc.starts_with("/login") {
             Err(self.login_page(&server.url(&loc)).await)
@@ -404,10 +460,21 @@ impl Browser {
         }
     }
 
-    pub async fn submit_password(&self, server: &Server, page: &LoginPage, user: &str, password: &str) -> reqwest::Response {
+    pub async fn submit_password(
+        &self,
+        server: &Server,
+        page: &LoginPage,
+        user: &str,
+        password: &str,
+    ) -> reqwest::Response {
         self.http
             .post(server.url("/login/password"))
-            .form(&[("tx", page.tx.as_str()), ("csrf", page.csrf.as_str()), ("username", user), ("password", password)])
+            .form(&[
+                ("tx", page.tx.as_str()),
+                ("csrf", page.csrf.as_str()),
+                ("username", user),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("POST /login/password")
@@ -419,24 +486,43 @@ impl Browser {
             Ok(loc) => loc,
             Err(page) => {
                 let res = self.submit_password(server, &page, user, password).await;
-                assert_eq!(res.status().as_u16(), 303, "login failed: {}", res.text().await.unwrap_or_default());
+                assert_eq!(
+                    res.status().as_u16(),
+                    303,
+                    "login failed: {}",
+                    res.text().await.unwrap_or_default()
+                );
                 location(&res)
             }
         }
     }
 }
 
-pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
+pub type Rp = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// A relying party configured by discovery, as any certified library would be.
 pub async fn rp(server: &Server, client_id: &str, secret: Option<&str>, redirect: &str) -> Rp {
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).expect("issuer"), &http())
-        .await
-        .expect("discovery");
-    CoreClient::from_provider_metadata(meta, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
-        .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"))
-        .set_introspection_url(IntrospectionUrl::new(server.url("/introspect")).expect("url"))
-        .set_revocation_url(RevocationUrl::new(server.url("/revoke")).expect("url"))
+    let meta = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(server.issuer.clone()).expect("issuer"),
+        &http(),
+    )
+    .await
+    .expect("discovery");
+    CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client_id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"))
+    .set_introspection_url(IntrospectionUrl::new(server.url("/introspect")).expect("url"))
+    .set_revocation_url(RevocationUrl::new(server.url("/revoke")).expect("url"))
 }
 
 /// Declares a test for both backends: `name::sqlite` and `name::postgres_redis`.
@@ -446,13 +532,17 @@ macro_rules! both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                if let Some(d) = $crate::common::Deployment::new($crate::common::Backend::Sqlite).await {
+                if let Some(d) =
+                    $crate::common::Deployment::new($crate::common::Backend::Sqlite).await
+                {
                     $body(d).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_redis() {
-                if let Some(d) = $crate::common::Deployment::new($crate::common::Backend::Shared).await {
+                if let Some(d) =
+                    $crate::common::Deployment::new($crate::common::Backend::Shared).await
+                {
                     $body(d).await;
                 }
             }
