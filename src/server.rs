@@ -191,8 +191,9 @@ pub fn router(app: Arc<App>) -> Router {
     browser
         .merge(api)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(web::headers::security_headers))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // Outside the body limit, so even a 413 carries the security headers.
+        .layer(axum::middleware::from_fn(web::headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(app.clone(), web::log_request))
         .with_state(app)
 }
