@@ -55,7 +55,94 @@ struct FileSettings {
     login_ttl: Option<u64>,
     password_max_concurrent: Option<usize>,
     password_max_queue: Option<usize>,
+    password_min_length: Option<u64>,
+    sms_provider: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    twilio_from: Option<String>,
+    twilio_messaging_service_sid: Option<String>,
+    twilio_api_base: Option<String>,
+    email_provider: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u64>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    smtp_from: Option<String>,
+    smtp_tls: Option<String>,
+    lockout_threshold: Option<u64>,
+    lockout_seconds: Option<u64>,
+    ip_failure_limit: Option<u64>,
+    otp_daily_cap: Option<u64>,
+    sms_per_ip_hour: Option<u64>,
+    sms_per_prefix_hour: Option<u64>,
+    sms_global_hour: Option<u64>,
     clients: Vec<ClientSpec>,
+}
+
+/// A secret setting: its Debug output is redacted, so printing settings never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where SMS go: the dev outbox file, or Twilio's Programmable Messaging API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsSettings {
+    Outbox,
+    Twilio {
+        account_sid: String,
+        auth_token: Secret,
+        /// A sender number, or none when a messaging service picks the sender.
+        from: Option<String>,
+        messaging_service_sid: Option<String>,
+        /// https://api.twilio.com, or a test server.
+        api_base: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server cannot.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or in tests.
+    None,
+}
+
+/// Where email goes: the dev outbox file, or an SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailSettings {
+    Outbox,
+    Smtp {
+        host: String,
+        port: u16,
+        username: Option<String>,
+        password: Option<Secret>,
+        from: String,
+        tls: SmtpTls,
+    },
+}
+
+/// Abuse limits (issue figures are the defaults).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub password_min_length: usize,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u64,
+    pub lockout_seconds: u64,
+    /// Failed logins from one IP address per lockout window.
+    pub ip_failure_limit: u64,
+    /// Codes sent to one phone number per day.
+    pub otp_daily_cap: u64,
+    pub sms_per_ip_hour: u64,
+    /// Per phone prefix (country and operator code, e.g. +37529).
+    pub sms_per_prefix_hour: u64,
+    pub sms_global_hour: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +169,9 @@ pub struct Settings {
     pub login_ttl: u64,
     pub password_max_concurrent: usize,
     pub password_max_queue: usize,
+    pub sms: SmsSettings,
+    pub email: EmailSettings,
+    pub limits: Limits,
     pub clients: Vec<ClientSpec>,
 }
 
@@ -161,6 +251,74 @@ impl Settings {
             Ok(v)
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let text = |name: &str, file_v: Option<String>| env(name).or(file_v);
+        let sms = match text("VHOD_SMS_PROVIDER", file.sms_provider).as_deref() {
+            None | Some("outbox") => SmsSettings::Outbox,
+            Some("twilio") => {
+                let need = |name: &str, v: Option<String>| {
+                    v.with_context(|| format!("{name} is required when VHOD_SMS_PROVIDER=twilio"))
+                };
+                let from = text("VHOD_TWILIO_FROM", file.twilio_from);
+                let messaging_service_sid =
+                    text("VHOD_TWILIO_MESSAGING_SERVICE_SID", file.twilio_messaging_service_sid);
+                if from.is_none() && messaging_service_sid.is_none() {
+                    bail!("Twilio needs VHOD_TWILIO_FROM or VHOD_TWILIO_MESSAGING_SERVICE_SID");
+                }
+                SmsSettings::Twilio {
+                    account_sid: need("VHOD_TWILIO_ACCOUNT_SID", text("VHOD_TWILIO_ACCOUNT_SID", file.twilio_account_sid))?,
+                    auth_token: Secret(need(
+                        "VHOD_TWILIO_AUTH_TOKEN",
+                        text("VHOD_TWILIO_AUTH_TOKEN", file.twilio_auth_token),
+                    )?),
+                    from,
+                    messaging_service_sid,
+                    api_base: text("VHOD_TWILIO_API_BASE", file.twilio_api_base)
+                        .unwrap_or_else(|| "https://api.twilio.com".into())
+                        .trim_end_matches('/')
+                        .to_string(),
+                }
+            }
+            Some(other) => bail!("VHOD_SMS_PROVIDER must be outbox or twilio, not {other:?}"),
+        };
+        let email = match text("VHOD_EMAIL_PROVIDER", file.email_provider).as_deref() {
+            None | Some("outbox") => EmailSettings::Outbox,
+            Some("smtp") => {
+                let tls = match text("VHOD_SMTP_TLS", file.smtp_tls).as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("tls") => SmtpTls::Tls,
+                    Some("none") => SmtpTls::None,
+                    Some(other) => bail!("VHOD_SMTP_TLS must be starttls, tls or none, not {other:?}"),
+                };
+                let port = match env("VHOD_SMTP_PORT") {
+                    Some(p) => p.parse().context("VHOD_SMTP_PORT must be a port number")?,
+                    None => file.smtp_port.map(|p| p as u16).unwrap_or(match tls {
+                        SmtpTls::Tls => 465,
+                        _ => 587,
+                    }),
+                };
+                EmailSettings::Smtp {
+                    host: text("VHOD_SMTP_HOST", file.smtp_host)
+                        .context("VHOD_SMTP_HOST is required when VHOD_EMAIL_PROVIDER=smtp")?,
+                    port,
+                    username: text("VHOD_SMTP_USERNAME", file.smtp_username),
+                    password: text("VHOD_SMTP_PASSWORD", file.smtp_password).map(Secret),
+                    from: text("VHOD_SMTP_FROM", file.smtp_from)
+                        .context("VHOD_SMTP_FROM is required when VHOD_EMAIL_PROVIDER=smtp")?,
+                    tls,
+                }
+            }
+            Some(other) => bail!("VHOD_EMAIL_PROVIDER must be outbox or smtp, not {other:?}"),
+        };
+        let limits = Limits {
+            password_min_length: num("VHOD_PASSWORD_MIN_LENGTH", file.password_min_length, 8)? as usize,
+            lockout_threshold: num("VHOD_LOCKOUT_THRESHOLD", file.lockout_threshold, 10)?,
+            lockout_seconds: num("VHOD_LOCKOUT_SECONDS", file.lockout_seconds, 900)?,
+            ip_failure_limit: num("VHOD_IP_FAILURE_LIMIT", file.ip_failure_limit, 100)?,
+            otp_daily_cap: num("VHOD_OTP_DAILY_CAP", file.otp_daily_cap, 10)?,
+            sms_per_ip_hour: num("VHOD_SMS_PER_IP_HOUR", file.sms_per_ip_hour, 10)?,
+            sms_per_prefix_hour: num("VHOD_SMS_PER_PREFIX_HOUR", file.sms_per_prefix_hour, 300)?,
+            sms_global_hour: num("VHOD_SMS_GLOBAL_HOUR", file.sms_global_hour, 3000)?,
+        };
         Ok(Settings {
             listen,
             issuer,
@@ -189,6 +347,9 @@ impl Settings {
                 file.password_max_queue.map(|v| v as u64),
                 64,
             )? as usize,
+            sms,
+            email,
+            limits,
             clients: file.clients,
         })
     }
@@ -246,6 +407,49 @@ mod tests {
         assert_eq!(s.issuer, "https://env.example");
         assert_eq!(s.listen.port(), 9000);
         assert!(!s.dev, "https issuers are production by default");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let t = load(
+            "",
+            &[
+                ("VHOD_SMS_PROVIDER", "twilio"),
+                ("VHOD_TWILIO_ACCOUNT_SID", "AC1"),
+                ("VHOD_TWILIO_AUTH_TOKEN", "hunter2-token"),
+                ("VHOD_TWILIO_FROM", "+375290000000"),
+            ],
+        )
+        .unwrap();
+        assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn providers_are_configured_completely_or_refused() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.sms, SmsSettings::Outbox);
+        assert_eq!(s.email, EmailSettings::Outbox);
+        assert_eq!(s.limits.lockout_threshold, 10);
+        assert!(load("", &[("VHOD_SMS_PROVIDER", "twilio")]).is_err());
+        assert!(load("", &[("VHOD_SMS_PROVIDER", "pigeon")]).is_err());
+        let t = load(
+            "",
+            &[
+                ("VHOD_SMS_PROVIDER", "twilio"),
+                ("VHOD_TWILIO_ACCOUNT_SID", "AC1"),
+                ("VHOD_TWILIO_AUTH_TOKEN", "t"),
+                ("VHOD_TWILIO_MESSAGING_SERVICE_SID", "MG1"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(t.sms, SmsSettings::Twilio { ref api_base, .. } if api_base == "https://api.twilio.com"));
+        assert!(load("", &[("VHOD_EMAIL_PROVIDER", "smtp")]).is_err());
+        let m = load(
+            "",
+            &[("VHOD_EMAIL_PROVIDER", "smtp"), ("VHOD_SMTP_HOST", "mx"), ("VHOD_SMTP_FROM", "a@b.by"), ("VHOD_SMTP_TLS", "tls")],
+        )
+        .unwrap();
+        assert!(matches!(m.email, EmailSettings::Smtp { port: 465, tls: SmtpTls::Tls, .. }));
     }
 
     #[test]
