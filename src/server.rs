@@ -80,8 +80,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         tokio::task::spawn_blocking(move || KeyStore::open(&dir, retention)).await??
     };
     let clients = ClientRegistry::load(&db).await?;
-    let hasher = PasswordHasher::new(settings.password_max_concurrent, settings.password_max_queue)
-        .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
+    let hasher = PasswordHasher::new(
+        settings.password_max_concurrent,
+        settings.password_max_queue,
+    )
+    .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
     let (audit, worker) = Audit::start(db.clone());
     let discovery_json = oidc::discovery::build(&settings)?.into();
     let app = Arc::new(App {
@@ -124,15 +127,23 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn css() -> Response {
     let mut res = CSS.into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     res
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found"})),
+    )
+        .into_response()
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -149,10 +160,16 @@ pub fn router(app: Arc<App>) -> Router {
 
     // Pages a browser visits: they carry the cookie session.
     let mut browser = Router::new()
-        .route("/authorize", get(oidc::authorize::authorize).post(oidc::authorize::authorize))
+        .route(
+            "/authorize",
+            get(oidc::authorize::authorize).post(oidc::authorize::authorize),
+        )
         .route("/login", get(authn::routes::login_page))
         .route("/login/password", post(authn::routes::password_login))
-        .route("/end_session", get(oidc::end_session::end_session).post(oidc::end_session::end_session));
+        .route(
+            "/end_session",
+            get(oidc::end_session::end_session).post(oidc::end_session::end_session),
+        );
     if app.settings.dev {
         browser = browser.merge(dev::demo::routes());
     }
@@ -172,13 +189,19 @@ pub fn router(app: Arc<App>) -> Router {
         .max_age(Duration::from_secs(600));
     let browser_api = Router::new()
         .route("/token", post(oidc::token::token))
-        .route("/userinfo", get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
         .route("/revoke", post(oidc::revoke::revoke))
         .layer(cors);
 
     // Machine endpoints: no cookies, no session store round trips.
     let api = Router::new()
-        .route("/.well-known/openid-configuration", get(oidc::discovery::discovery))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery::discovery),
+        )
         .route("/jwks", get(oidc::jwks::jwks))
         .merge(browser_api)
         .route("/introspect", post(oidc::introspect::introspect))
@@ -194,7 +217,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         // Outside the body limit, so even a 413 carries the security headers.
         .layer(axum::middleware::from_fn(web::headers::security_headers))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), web::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            web::log_request,
+        ))
         .with_state(app)
 }
 

@@ -20,15 +20,26 @@ struct Signed {
 async fn code_flow(server: &Server, browser: &Browser, client: &Rp, scopes: &[&str]) -> Signed {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut req = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .set_pkce_challenge(challenge);
     for s in scopes {
         req = req.add_scope(Scope::new(s.to_string()));
     }
     let (url, state, nonce) = req.url();
     let back = browser.sign_in(server, url.as_str(), USER, PASSWORD).await;
-    assert_eq!(param(&back, "state").as_deref(), Some(state.secret().as_str()));
-    assert_eq!(param(&back, "iss").as_deref(), Some(server.issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(
+        param(&back, "iss").as_deref(),
+        Some(server.issuer.as_str()),
+        "RFC 9207 iss"
+    );
     let code = param(&back, "code").expect("a code");
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
@@ -39,7 +50,10 @@ async fn code_flow(server: &Server, browser: &Browser, client: &Rp, scopes: &[&s
         .expect("code exchange");
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = client.id_token_verifier();
-    let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies").clone();
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("ID token verifies")
+        .clone();
     // at_hash binds the access token to the ID token.
     let alg = id_token.signing_alg().expect("alg");
     let key = id_token.signing_key(&verifier).expect("key");
@@ -62,17 +76,22 @@ async fn full_flow(d: Deployment) {
     let c = &s.claims;
     assert_eq!(c.issuer().as_str(), server.issuer);
     assert_eq!(c.auth_context_ref().map(|a| a.as_str()), Some("low"));
-    assert_eq!(c.auth_method_refs().map(|v| v.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>()), Some(vec!["pwd".to_string()]));
+    assert_eq!(
+        c.auth_method_refs()
+            .map(|v| v.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>()),
+        Some(vec!["pwd".to_string()])
+    );
     assert!(c.auth_time().is_some());
     let sub = c.subject().as_str().to_string();
     assert_ne!(sub, USER, "sub is a random identifier, not the login");
     assert_eq!(sub.len(), 22);
     assert_eq!(c.preferred_username().map(|u| u.as_str()), Some(USER));
-    let raw: serde_json::Value = serde_json::from_slice(
-        &base64_decode(s.id_token.split('.').nth(1).unwrap()),
-    )
-    .unwrap();
-    assert!(raw["sid"].as_str().is_some_and(|v| !v.is_empty()), "sid claim");
+    let raw: serde_json::Value =
+        serde_json::from_slice(&base64_decode(s.id_token.split('.').nth(1).unwrap())).unwrap();
+    assert!(
+        raw["sid"].as_str().is_some_and(|v| !v.is_empty()),
+        "sid claim"
+    );
 
     // UserInfo with the access token: same subject, claims of the granted scopes.
     let info: CoreUserInfoClaims = client
@@ -86,25 +105,41 @@ async fn full_flow(d: Deployment) {
     assert_eq!(info.email().map(|e| e.as_str()), Some("ivan@example.by"));
 
     // The access token is an RFC 9068 JWT.
-    let header: serde_json::Value = serde_json::from_slice(&base64_decode(s.access.secret().split('.').next().unwrap())).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64_decode(s.access.secret().split('.').next().unwrap()))
+            .unwrap();
     assert_eq!(header["typ"], "at+jwt");
-    let at: serde_json::Value = serde_json::from_slice(&base64_decode(s.access.secret().split('.').nth(1).unwrap())).unwrap();
+    let at: serde_json::Value =
+        serde_json::from_slice(&base64_decode(s.access.secret().split('.').nth(1).unwrap()))
+            .unwrap();
     assert_eq!(at["client_id"], "rp");
     assert_eq!(at["sub"], sub.as_str());
     assert!(at["jti"].as_str().is_some());
     assert!(at["scope"].as_str().unwrap().contains("openid"));
 
     // Introspection by a confidential client.
-    let intro = client.introspect(&s.access).request_async(&http()).await.expect("introspection");
+    let intro = client
+        .introspect(&s.access)
+        .request_async(&http())
+        .await
+        .expect("introspection");
     assert!(intro.active());
     assert_eq!(intro.sub(), Some(sub.as_str()));
 
     // Every issuance and the sign-in are in the audit trail.
-    assert_eq!(d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'").await, 1);
+    assert_eq!(
+        d.query_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
     // token_issued is written by the batching writer: give it a moment.
     let mut issued = 0;
     for _ in 0..50 {
-        issued = d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'token_issued'").await;
+        issued = d
+            .query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'token_issued'")
+            .await;
         if issued == 1 {
             break;
         }
@@ -116,14 +151,18 @@ both_backends!(full_code_flow, super::full_flow);
 
 pub fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("base64url")
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("base64url")
 }
 
 async fn refresh_rotation(d: Deployment) {
     let server = d.start().await;
     let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
     let s = code_flow(&server, &Browser::new(), &client, &[]).await;
-    let rt1 = s.refresh.expect("a refresh token for a client registered with the grant");
+    let rt1 = s
+        .refresh
+        .expect("a refresh token for a client registered with the grant");
 
     let second = client
         .exchange_refresh_token(&rt1)
@@ -140,18 +179,30 @@ async fn refresh_rotation(d: Deployment) {
     assert_eq!(claims.subject(), s.claims.subject());
 
     // Reusing the old token fails, and revokes the whole family.
-    let reuse = client.exchange_refresh_token(&rt1).expect("endpoint").request_async(&http()).await;
+    let reuse = client
+        .exchange_refresh_token(&rt1)
+        .expect("endpoint")
+        .request_async(&http())
+        .await;
     assert!(reuse.is_err(), "a used refresh token must not work twice");
-    let after = client.exchange_refresh_token(&rt2).expect("endpoint").request_async(&http()).await;
+    let after = client
+        .exchange_refresh_token(&rt2)
+        .expect("endpoint")
+        .request_async(&http())
+        .await;
     assert!(after.is_err(), "the successor dies with the family");
     let intro = client
         .introspect(second.access_token())
         .request_async(&http())
         .await
         .expect("introspection");
-    assert!(!intro.active(), "access tokens of a revoked family are inactive");
+    assert!(
+        !intro.active(),
+        "access tokens of a revoked family are inactive"
+    );
     assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'").await,
+        d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'")
+            .await,
         1
     );
 }
@@ -181,19 +232,41 @@ async fn backchannel_logout(d: Deployment) {
 
     let bcl_uri = format!("http://127.0.0.1:{port}/bcl");
     let out = d.cli(&[
-        "client", "add", "--client-id", "bcl", "--secret", "bcl-secret-0123456789abcdefghij",
-        "--redirect-uri", "http://127.0.0.1:9/bcl-cb", "--backchannel-logout-uri", &bcl_uri,
+        "client",
+        "add",
+        "--client-id",
+        "bcl",
+        "--secret",
+        "bcl-secret-0123456789abcdefghij",
+        "--redirect-uri",
+        "http://127.0.0.1:9/bcl-cb",
+        "--backchannel-logout-uri",
+        &bcl_uri,
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = d.start().await;
-    let client = rp(&server, "bcl", Some("bcl-secret-0123456789abcdefghij"), "http://127.0.0.1:9/bcl-cb").await;
+    let client = rp(
+        &server,
+        "bcl",
+        Some("bcl-secret-0123456789abcdefghij"),
+        "http://127.0.0.1:9/bcl-cb",
+    )
+    .await;
     let browser = Browser::new();
     let s = code_flow(&server, &browser, &client, &[]).await;
     let id_claims: serde_json::Value =
         serde_json::from_slice(&base64_decode(s.id_token.split('.').nth(1).unwrap())).unwrap();
 
     let res = browser
-        .get(&format!("{}?id_token_hint={}", server.url("/end_session"), s.id_token))
+        .get(&format!(
+            "{}?id_token_hint={}",
+            server.url("/end_session"),
+            s.id_token
+        ))
         .await;
     assert_eq!(res.status().as_u16(), 200, "logged-out page");
 
@@ -221,17 +294,19 @@ async fn backchannel_logout(d: Deployment) {
         .await
         .unwrap();
     let verifiers = jwks.verifiers().unwrap();
-    let (header, claims): (_, serde_json::Value) = vhod::tokens::jws::verify(&token, |h| {
-        verifiers.iter().find(|v| v.kid == h.kid)
-    })
-    .expect("logout token signature");
+    let (header, claims): (_, serde_json::Value) =
+        vhod::tokens::jws::verify(&token, |h| verifiers.iter().find(|v| v.kid == h.kid))
+            .expect("logout token signature");
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     assert_eq!(claims["iss"], server.issuer.as_str());
     assert_eq!(claims["aud"], "bcl");
     assert_eq!(claims["sid"], id_claims["sid"]);
     assert_eq!(claims["sub"], id_claims["sub"]);
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
-    assert!(claims.get("nonce").is_none(), "a logout token never has a nonce");
+    assert!(
+        claims.get("nonce").is_none(),
+        "a logout token never has a nonce"
+    );
 }
 both_backends!(backchannel_logout_is_delivered, super::backchannel_logout);
 
@@ -248,11 +323,17 @@ async fn cors(d: Deployment) {
     };
     let ok = preflight("http://127.0.0.1:9").await.unwrap();
     assert_eq!(
-        ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
         Some("http://127.0.0.1:9")
     );
     let evil = preflight("https://evil.example").await.unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
-    assert!(evil.headers().get("access-control-allow-credentials").is_none());
+    assert!(
+        evil.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
 }
 both_backends!(cors_only_for_registered_origins, super::cors);

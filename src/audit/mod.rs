@@ -141,10 +141,7 @@ impl Audit {
                 }
             }
         });
-        (
-            Audit { db, tx },
-            AuditWorker { handle, shutdown },
-        )
+        (Audit { db, tx }, AuditWorker { handle, shutdown })
     }
 
     /// Stores the event now; the caller answers only after it is durable.

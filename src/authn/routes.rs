@@ -36,7 +36,9 @@ async fn render_login(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "browser session store failed");
-            return app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
         }
     };
     app.pages.render(
@@ -67,12 +69,22 @@ async fn owned_transaction(
         Ok(false) => return Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "browser session store failed");
-            return Err(app.pages.error(Lang::Ru, StatusCode::SERVICE_UNAVAILABLE, "server_error", None));
+            return Err(app.pages.error(
+                Lang::Ru,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                None,
+            ));
         }
     }
     transaction::load(&app.eph, tx_id).await.map_err(|e| {
         tracing::error!(error = %e, "ephemeral store failed");
-        app.pages.error(Lang::Ru, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+        app.pages.error(
+            Lang::Ru,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            None,
+        )
     })
 }
 
@@ -92,7 +104,9 @@ pub async fn login_page(
         .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()));
     let lang = Lang::negotiate(ui, &headers);
     let Some(tx) = tx else {
-        return app.pages.error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
     };
     let hint = tx.request.login_hint.clone().unwrap_or_default();
     render_login(
@@ -123,15 +137,22 @@ pub async fn password_login(
 ) -> Response {
     let Ok(params) = params else {
         let lang = Lang::negotiate(None, &headers);
-        return app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", None);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "bad_request", None);
     };
     let tx = match owned_transaction(&app, &session, params.get("tx")).await {
         Ok(tx) => tx,
         Err(r) => return r,
     };
-    let lang = Lang::negotiate(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()), &headers);
+    let lang = Lang::negotiate(
+        tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()),
+        &headers,
+    );
     let Some(tx) = tx else {
-        return app.pages.error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
     };
     let username = field(&params, "username");
     let shown_username: String = username.chars().take(256).collect();
@@ -143,14 +164,19 @@ pub async fn password_login(
     };
     match browser::csrf_ok(&session, field(&params, "csrf")).await {
         Ok(true) => {}
-        Ok(false) => return render_login(&app, &session, lang, StatusCode::FORBIDDEN, view("csrf")).await,
+        Ok(false) => {
+            return render_login(&app, &session, lang, StatusCode::FORBIDDEN, view("csrf")).await;
+        }
         Err(e) => {
             tracing::error!(error = %e, "browser session store failed");
-            return app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
         }
     }
 
-    let attempt = password::authenticate(&app.db, &app.hasher, username, field(&params, "password")).await;
+    let attempt =
+        password::authenticate(&app.db, &app.hasher, username, field(&params, "password")).await;
     match attempt.result {
         Ok(who) => resume::finish(&app, &session, &tx.id, who, &meta, lang).await,
         Err(failure) => {
@@ -162,12 +188,19 @@ pub async fn password_login(
                 .from(&meta);
             if let Err(e) = app.audit.write(event).await {
                 tracing::error!(error = %e, "audit write failed");
-                return app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+                return app.pages.error(
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    None,
+                );
             }
             let (status, msg) = match failure {
                 PasswordFailure::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 PasswordFailure::Internal => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-                PasswordFailure::TooLong | PasswordFailure::Empty => (StatusCode::BAD_REQUEST, "bad_credentials"),
+                PasswordFailure::TooLong | PasswordFailure::Empty => {
+                    (StatusCode::BAD_REQUEST, "bad_credentials")
+                }
                 // One message whatever the cause: the page never tells whether a login exists.
                 _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             };

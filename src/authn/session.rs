@@ -70,10 +70,11 @@ pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx:
 
 /// Ends a session; true when it was still active.
 pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sso_sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-        .bind(clock::now())
-        .bind(sid)
-        .execute(&db.pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE sso_sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+            .bind(clock::now())
+            .bind(sid)
+            .execute(&db.pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

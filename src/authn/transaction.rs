@@ -23,7 +23,10 @@ fn key(id: &str) -> String {
 }
 
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 22 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    id.len() == 22
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub async fn start(
@@ -36,7 +39,8 @@ pub async fn start(
         request,
         created_at: clock::now(),
     };
-    eph.put_json(&key(&tx.id), &tx, Duration::from_secs(ttl)).await?;
+    eph.put_json(&key(&tx.id), &tx, Duration::from_secs(ttl))
+        .await?;
     Ok(tx)
 }
 

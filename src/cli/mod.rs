@@ -13,7 +13,11 @@ use crate::identity::client;
 use crate::server;
 
 #[derive(Parser)]
-#[command(name = "vhod", version, about = "Single sign-on (OpenID Connect provider) of the appeals system")]
+#[command(
+    name = "vhod",
+    version,
+    about = "Single sign-on (OpenID Connect provider) of the appeals system"
+)]
 struct Cli {
     /// Settings file (TOML); VHOD_* environment variables override it.
     #[arg(long, global = true, env = "VHOD_CONFIG")]
@@ -124,7 +128,9 @@ fn init_tracing(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if settings.log_json {
         builder.json().flatten_event(true).init();
     } else {
@@ -159,9 +165,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }),
-        Command::Client { command: ClientCommand::Add(a) } => rt.block_on(client_add(&settings, a)),
-        Command::User { command: UserCommand::Add(a) } => rt.block_on(user_add(&settings, a)),
-        Command::Keys { command: KeysCommand::Rotate } => {
+        Command::Client {
+            command: ClientCommand::Add(a),
+        } => rt.block_on(client_add(&settings, a)),
+        Command::User {
+            command: UserCommand::Add(a),
+        } => rt.block_on(user_add(&settings, a)),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
             let added = crate::tokens::keys::rotate(&settings.keys_dir, settings.key_retention())?;
             for k in added {
                 println!("new signing key {k}");
@@ -173,10 +185,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
     let jwks = match &a.jwks {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
         None => None,
     };
-    let generated = (a.secret.is_none() && !a.public && jwks.is_none()).then(crate::secrets::random_token);
+    let generated =
+        (a.secret.is_none() && !a.public && jwks.is_none()).then(crate::secrets::random_token);
     let spec = ClientSpec {
         client_id: a.client_id.clone(),
         secret: a.secret.or(generated.clone()),
@@ -206,7 +221,11 @@ async fn user_add(settings: &Settings, a: UserAdd) -> anyhow::Result<()> {
     let hash = crate::authn::password::hasher::hash_blocking(&a.password)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e:?}"))?;
     let db = server::open_db(settings).await?;
-    let roles = if a.roles.is_empty() { vec!["applicant".to_string()] } else { a.roles };
+    let roles = if a.roles.is_empty() {
+        vec!["applicant".to_string()]
+    } else {
+        a.roles
+    };
     let acc = account::create(
         &db,
         NewAccount {

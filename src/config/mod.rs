@@ -189,7 +189,10 @@ impl Settings {
         Self::from_parts(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
 
-    fn from_parts(file: FileSettings, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    fn from_parts(
+        file: FileSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
         let listen_s = env("VHOD_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -202,7 +205,9 @@ impl Settings {
         let issuer = issuer.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&issuer).context("VHOD_ISSUER is not a URL")?;
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            bail!("VHOD_ISSUER must not have a query or fragment (OpenID Connect Discovery 1.0 §2)");
+            bail!(
+                "VHOD_ISSUER must not have a query or fragment (OpenID Connect Discovery 1.0 §2)"
+            );
         }
         if !matches!(parsed.scheme(), "https" | "http") {
             bail!("VHOD_ISSUER must be an https URL (http only for development)");
@@ -211,9 +216,9 @@ impl Settings {
             .map(PathBuf::from)
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = env("VHOD_DATABASE_URL").or(file.database_url).unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("vhod.db").display())
-        });
+        let database_url = env("VHOD_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("vhod.db").display()));
         let redis_url = env("VHOD_REDIS_URL").or(file.redis_url);
         let redis_prefix = env("VHOD_REDIS_PREFIX")
             .or(file.redis_prefix)
@@ -242,7 +247,9 @@ impl Settings {
         };
         let num = |name: &str, file_v: Option<u64>, default: u64| -> anyhow::Result<u64> {
             let v = match env(name) {
-                Some(s) => s.parse().with_context(|| format!("{name} must be a number"))?,
+                Some(s) => s
+                    .parse()
+                    .with_context(|| format!("{name} must be a number"))?,
                 None => file_v.unwrap_or(default),
             };
             if v == 0 {
@@ -250,7 +257,9 @@ impl Settings {
             }
             Ok(v)
         };
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let text = |name: &str, file_v: Option<String>| env(name).or(file_v);
         let sms = match text("VHOD_SMS_PROVIDER", file.sms_provider).as_deref() {
             None | Some("outbox") => SmsSettings::Outbox,
@@ -259,13 +268,18 @@ impl Settings {
                     v.with_context(|| format!("{name} is required when VHOD_SMS_PROVIDER=twilio"))
                 };
                 let from = text("VHOD_TWILIO_FROM", file.twilio_from);
-                let messaging_service_sid =
-                    text("VHOD_TWILIO_MESSAGING_SERVICE_SID", file.twilio_messaging_service_sid);
+                let messaging_service_sid = text(
+                    "VHOD_TWILIO_MESSAGING_SERVICE_SID",
+                    file.twilio_messaging_service_sid,
+                );
                 if from.is_none() && messaging_service_sid.is_none() {
                     bail!("Twilio needs VHOD_TWILIO_FROM or VHOD_TWILIO_MESSAGING_SERVICE_SID");
                 }
                 SmsSettings::Twilio {
-                    account_sid: need("VHOD_TWILIO_ACCOUNT_SID", text("VHOD_TWILIO_ACCOUNT_SID", file.twilio_account_sid))?,
+                    account_sid: need(
+                        "VHOD_TWILIO_ACCOUNT_SID",
+                        text("VHOD_TWILIO_ACCOUNT_SID", file.twilio_account_sid),
+                    )?,
                     auth_token: Secret(need(
                         "VHOD_TWILIO_AUTH_TOKEN",
                         text("VHOD_TWILIO_AUTH_TOKEN", file.twilio_auth_token),
@@ -287,7 +301,9 @@ impl Settings {
                     None | Some("starttls") => SmtpTls::StartTls,
                     Some("tls") => SmtpTls::Tls,
                     Some("none") => SmtpTls::None,
-                    Some(other) => bail!("VHOD_SMTP_TLS must be starttls, tls or none, not {other:?}"),
+                    Some(other) => {
+                        bail!("VHOD_SMTP_TLS must be starttls, tls or none, not {other:?}")
+                    }
                 };
                 let port = match env("VHOD_SMTP_PORT") {
                     Some(p) => p.parse().context("VHOD_SMTP_PORT must be a port number")?,
@@ -310,7 +326,8 @@ impl Settings {
             Some(other) => bail!("VHOD_EMAIL_PROVIDER must be outbox or smtp, not {other:?}"),
         };
         let limits = Limits {
-            password_min_length: num("VHOD_PASSWORD_MIN_LENGTH", file.password_min_length, 8)? as usize,
+            password_min_length: num("VHOD_PASSWORD_MIN_LENGTH", file.password_min_length, 8)?
+                as usize,
             lockout_threshold: num("VHOD_LOCKOUT_THRESHOLD", file.lockout_threshold, 10)?,
             lockout_seconds: num("VHOD_LOCKOUT_SECONDS", file.lockout_seconds, 900)?,
             ip_failure_limit: num("VHOD_IP_FAILURE_LIMIT", file.ip_failure_limit, 100)?,
@@ -382,8 +399,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(file: &str, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_parts(toml::from_str(file)?, |k| env.get(k).cloned())
     }
 
@@ -442,14 +461,28 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(matches!(t.sms, SmsSettings::Twilio { ref api_base, .. } if api_base == "https://api.twilio.com"));
+        assert!(
+            matches!(t.sms, SmsSettings::Twilio { ref api_base, .. } if api_base == "https://api.twilio.com")
+        );
         assert!(load("", &[("VHOD_EMAIL_PROVIDER", "smtp")]).is_err());
         let m = load(
             "",
-            &[("VHOD_EMAIL_PROVIDER", "smtp"), ("VHOD_SMTP_HOST", "mx"), ("VHOD_SMTP_FROM", "a@b.by"), ("VHOD_SMTP_TLS", "tls")],
+            &[
+                ("VHOD_EMAIL_PROVIDER", "smtp"),
+                ("VHOD_SMTP_HOST", "mx"),
+                ("VHOD_SMTP_FROM", "a@b.by"),
+                ("VHOD_SMTP_TLS", "tls"),
+            ],
         )
         .unwrap();
-        assert!(matches!(m.email, EmailSettings::Smtp { port: 465, tls: SmtpTls::Tls, .. }));
+        assert!(matches!(
+            m.email,
+            EmailSettings::Smtp {
+                port: 465,
+                tls: SmtpTls::Tls,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -87,25 +87,36 @@ async fn callback(
     RequestParams(params): RequestParams,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let fail = |detail: &str| app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(detail));
+    let fail = |detail: &str| {
+        app.pages
+            .error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(detail))
+    };
     let params = params.unwrap_or_default();
     let pending: Option<Pending> = session.remove(PENDING).await.ok().flatten();
-    let Some(p) = pending else { return fail("no sign-in was started from /demo") };
+    let Some(p) = pending else {
+        return fail("no sign-in was started from /demo");
+    };
     if params.get("state") != Some(p.state.as_str()) {
         return fail("state does not match");
     }
     if let Some(e) = params.get("error") {
         return fail(e);
     }
-    let Some(code) = params.get("code") else { return fail("no code") };
-    let Some(client) = app.clients.get(DEMO_CLIENT) else { return fail("demo client missing") };
+    let Some(code) = params.get("code") else {
+        return fail("no code");
+    };
+    let Some(client) = app.clients.get(DEMO_CLIENT) else {
+        return fail("demo client missing");
+    };
     let form = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "authorization_code")
         .append_pair("code", code)
         .append_pair("redirect_uri", &app.settings.endpoint("/demo/callback"))
         .append_pair("code_verifier", &p.verifier)
         .finish();
-    let Ok(token_params) = Params::parse(form.as_bytes()) else { return fail("bad form") };
+    let Ok(token_params) = Params::parse(form.as_bytes()) else {
+        return fail("bad form");
+    };
     let ctx = GrantCtx {
         app: &app,
         client: &client,
@@ -117,7 +128,9 @@ async fn callback(
         Err(e) => return fail(&e.to_string()),
     };
     let id_token = tokens.id_token.unwrap_or_default();
-    let Ok(id_claims) = id_token_hint::verify(&app, &id_token) else { return fail("ID token does not verify") };
+    let Ok(id_claims) = id_token_hint::verify(&app, &id_token) else {
+        return fail("ID token does not verify");
+    };
     if id_claims.nonce.as_deref() != Some(p.nonce.as_str()) {
         return fail("nonce does not match");
     }

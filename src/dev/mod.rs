@@ -55,7 +55,10 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
         match created {
             Ok(_) => {
                 std::fs::create_dir_all(&settings.data_dir)?;
-                std::fs::write(credentials_file(settings), format!("{DEMO_USER} {password}\n"))?;
+                std::fs::write(
+                    credentials_file(settings),
+                    format!("{DEMO_USER} {password}\n"),
+                )?;
             }
             Err(account::AccountError::Duplicate) => {}
             Err(e) => return Err(e.into()),
@@ -73,5 +76,8 @@ pub fn announce(settings: &Settings) {
     if let (Some(u), Some(p)) = (parts.next(), parts.next()) {
         println!("  as {u} / {p}");
     }
-    println!("  Discovery: {}/.well-known/openid-configuration\n", settings.issuer);
+    println!(
+        "  Discovery: {}/.well-known/openid-configuration\n",
+        settings.issuer
+    );
 }

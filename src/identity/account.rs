@@ -227,10 +227,12 @@ pub async fn find_by_login(db: &Db, login: &str) -> Result<Option<Account>, sqlx
                 .await?
         }
         None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE username = $1"))
-                .bind(normalize_username(login))
-                .fetch_optional(&db.pool)
-                .await?
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM accounts WHERE username = $1"
+            ))
+            .bind(normalize_username(login))
+            .fetch_optional(&db.pool)
+            .await?
         }
     };
     row.map(|r| from_row(&r)).transpose()
@@ -249,7 +251,12 @@ mod tests {
 
     #[test]
     fn phone_logins_in_common_writings_are_one_number() {
-        for w in ["+375 29 123-45-67", "375291234567", "80291234567", "+375(29)1234567"] {
+        for w in [
+            "+375 29 123-45-67",
+            "375291234567",
+            "80291234567",
+            "+375(29)1234567",
+        ] {
             assert_eq!(normalize_phone(w).as_deref(), Some("+375291234567"), "{w}");
         }
         assert_eq!(normalize_phone("ivan"), None);

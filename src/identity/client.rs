@@ -19,7 +19,14 @@ use crate::tokens::jwk::{JwkSet, Verifier};
 use crate::{clock, secrets};
 
 /// Scopes every client may ask for unless registered with a narrower list.
-pub const OIDC_SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "roles", "offline_access"];
+pub const OIDC_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "roles",
+    "offline_access",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
@@ -28,8 +35,7 @@ impl ClientId {
     pub fn parse(s: &str) -> Option<ClientId> {
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~:".contains(&b));
         ok.then(|| ClientId(s.to_string()))
     }
@@ -162,7 +168,9 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     if let Some(s) = &spec.secret
         && (s.len() < 16 || s.len() > 512)
     {
-        return Err("a client secret must be 16 to 512 characters (32+ random bytes recommended)".into());
+        return Err(
+            "a client secret must be 16 to 512 characters (32+ random bytes recommended)".into(),
+        );
     }
     let jwks = match &spec.jwks {
         Some(j) => {
@@ -190,7 +198,9 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     }
     for g in &spec.grant_types {
         grants.insert(GrantType::parse(g).ok_or_else(|| {
-            format!("unknown grant type {g:?} (authorization_code, refresh_token, client_credentials)")
+            format!(
+                "unknown grant type {g:?} (authorization_code, refresh_token, client_credentials)"
+            )
         })?);
     }
     if spec.public && grants.contains(&GrantType::ClientCredentials) {
@@ -202,7 +212,12 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     let scope = match &spec.scope {
         Some(s) => {
             let v: Vec<&str> = s.split_whitespace().collect();
-            if v.iter().any(|s| s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')) {
+            if v.iter().any(|s| {
+                s.len() > 128
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            }) {
                 return Err("scopes are space-separated printable ASCII tokens".into());
             }
             v.join(" ")
@@ -228,10 +243,8 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
         public: spec.public,
         redirect_uris: uris(&spec.redirect_uris)?,
         post_logout_redirect_uris: uris(&spec.post_logout_redirect_uris)?,
-        grant_types: serde_json::to_string(
-            &grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        )
-        .map_err(|e| e.to_string())?,
+        grant_types: serde_json::to_string(&grants.iter().map(|g| g.as_str()).collect::<Vec<_>>())
+            .map_err(|e| e.to_string())?,
         scope,
         token_alg,
         backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
@@ -251,7 +264,12 @@ pub enum ClientError {
 
 /// Registers a client; with `replace`, an existing one of the same id is overwritten
 /// (clients declared in the settings file are re-applied on every start).
-pub async fn save(db: &Db, spec: &NewClient, allow_http: bool, replace: bool) -> Result<(), ClientError> {
+pub async fn save(
+    db: &Db,
+    spec: &NewClient,
+    allow_http: bool,
+    replace: bool,
+) -> Result<(), ClientError> {
     let row = validate(spec, allow_http).map_err(ClientError::Invalid)?;
     let now = clock::now();
     let conflict = if replace {
@@ -282,7 +300,9 @@ pub async fn save(db: &Db, spec: &NewClient, allow_http: bool, replace: bool) ->
     .await;
     match result {
         Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(ClientError::Duplicate),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(ClientError::Duplicate);
+        }
         Err(e) => return Err(e.into()),
     }
     db.bump_generation().await?;
@@ -290,7 +310,9 @@ pub async fn save(db: &Db, spec: &NewClient, allow_http: bool, replace: bool) ->
 }
 
 fn from_row(row: &AnyRow) -> Result<Client, String> {
-    let get = |c: &str| -> Result<String, String> { row.try_get::<String, _>(c).map_err(|e| e.to_string()) };
+    let get = |c: &str| -> Result<String, String> {
+        row.try_get::<String, _>(c).map_err(|e| e.to_string())
+    };
     let id = ClientId::parse(&get("client_id")?).ok_or("bad client_id")?;
     let secret_hash: Option<String> = row.try_get("secret_hash").map_err(|e| e.to_string())?;
     let jwks: Option<String> = row.try_get("jwks").map_err(|e| e.to_string())?;
@@ -319,15 +341,22 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
             .map(|u| RedirectUri::register(u, true).map_err(|e| e.to_string()))
             .collect()
     };
-    let grants: Vec<String> = serde_json::from_str(&get("grant_types")?).map_err(|e| e.to_string())?;
-    let backchannel: Option<String> = row.try_get("backchannel_logout_uri").map_err(|e| e.to_string())?;
+    let grants: Vec<String> =
+        serde_json::from_str(&get("grant_types")?).map_err(|e| e.to_string())?;
+    let backchannel: Option<String> = row
+        .try_get("backchannel_logout_uri")
+        .map_err(|e| e.to_string())?;
     Ok(Client {
         id,
         auth,
         redirect_uris: uris("redirect_uris")?,
         post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
         grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
-        scopes: get("scope")?.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+        scopes: get("scope")?
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         token_alg: SigningAlg::parse(&get("token_signing_alg")?).unwrap_or(SigningAlg::Es256),
         backchannel_logout_uri: backchannel,
     })
@@ -363,14 +392,18 @@ impl ClientRegistry {
         if generation == self.generation.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let rows = sqlx::query("SELECT * FROM clients").fetch_all(&db.pool).await?;
+        let rows = sqlx::query("SELECT * FROM clients")
+            .fetch_all(&db.pool)
+            .await?;
         let mut map = HashMap::with_capacity(rows.len());
         for row in &rows {
             match from_row(row) {
                 Ok(c) => {
                     map.insert(c.id.as_str().to_string(), Arc::new(c));
                 }
-                Err(e) => tracing::error!(error = %e, "skipping a stored client that does not validate"),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a stored client that does not validate")
+                }
             }
         }
         let origins = map

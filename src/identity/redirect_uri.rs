@@ -137,7 +137,10 @@ mod tests {
             RedirectUri::with_params("https://rp.example/cb?x=1", &[("code", "a b")]),
             "https://rp.example/cb?x=1&code=a+b"
         );
-        assert_eq!(RedirectUri::with_params("https://rp.example/bye", &[]), "https://rp.example/bye");
+        assert_eq!(
+            RedirectUri::with_params("https://rp.example/bye", &[]),
+            "https://rp.example/bye"
+        );
     }
 
     #[test]

@@ -33,8 +33,12 @@ pub fn notify(app: Arc<App>, sid: String, sub: String) {
             }
         };
         for client_id in clients {
-            let Some(client) = app.clients.get(&client_id) else { continue };
-            let Some(uri) = client.backchannel_logout_uri.clone() else { continue };
+            let Some(client) = app.clients.get(&client_id) else {
+                continue;
+            };
+            let Some(uri) = client.backchannel_logout_uri.clone() else {
+                continue;
+            };
             let token = match mint::logout_token(&app, &client, &sub, &sid) {
                 Ok(t) => t,
                 Err(e) => {
@@ -43,10 +47,17 @@ pub fn notify(app: Arc<App>, sid: String, sub: String) {
                 }
             };
             let outcome = deliver(&app.http, &uri, &token).await;
-            let mut ev = Event::new("backchannel_logout", if outcome.is_ok() { "success" } else { "failure" })
-                .subject(Some(&sub))
-                .client(client.id.as_str())
-                .details(serde_json::json!({"sid": sid}));
+            let mut ev = Event::new(
+                "backchannel_logout",
+                if outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                },
+            )
+            .subject(Some(&sub))
+            .client(client.id.as_str())
+            .details(serde_json::json!({"sid": sid}));
             if let Err(reason) = outcome {
                 ev = ev.reason(reason);
             }
@@ -64,9 +75,20 @@ async fn deliver(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), S
         match http.post(uri).form(&[("logout_token", token)]).send().await {
             // §2.8: 200 OK on success (204 is common in practice); 4xx will not get better.
             Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) if r.status().is_client_error() => return Err(format!("relying party answered {}", r.status())),
+            Ok(r) if r.status().is_client_error() => {
+                return Err(format!("relying party answered {}", r.status()));
+            }
             Ok(r) => last = format!("relying party answered {}", r.status()),
-            Err(e) => last = format!("delivery failed: {}", if e.is_timeout() { "timeout" } else { "connection" }),
+            Err(e) => {
+                last = format!(
+                    "delivery failed: {}",
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection"
+                    }
+                )
+            }
         }
     }
     Err(last)

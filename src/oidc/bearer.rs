@@ -23,7 +23,9 @@ pub fn extract(headers: &HeaderMap, params: Option<&Params>) -> Result<String, O
                 .split_once(' ')
                 .ok_or_else(|| OAuthError::invalid_request("malformed Authorization header"))?;
             if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-                return Err(OAuthError::invalid_request("use the Bearer authorization scheme"));
+                return Err(OAuthError::invalid_request(
+                    "use the Bearer authorization scheme",
+                ));
             }
             Some(token.trim().to_string())
         }
@@ -39,13 +41,12 @@ pub fn extract(headers: &HeaderMap, params: Option<&Params>) -> Result<String, O
 
 pub async fn validate(app: &App, token: &str) -> Result<AccessTokenClaims, OAuthError> {
     let keys = app.keys.current();
-    let (header, claims): (_, AccessTokenClaims) = jws::verify(token, |h| keys.verifier(h.kid.as_deref()?))
-        .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
-    if !header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
-    {
+    let (header, claims): (_, AccessTokenClaims) =
+        jws::verify(token, |h| keys.verifier(h.kid.as_deref()?))
+            .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
+    if !header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    }) {
         return Err(OAuthError::invalid_token("not an access token"));
     }
     if claims.iss != app.settings.issuer {

@@ -57,7 +57,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))
     else {
-        return Err(OAuthError::invalid_client("only Basic authorization is accepted here"));
+        return Err(OAuthError::invalid_client(
+            "only Basic authorization is accepted here",
+        ));
     };
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
@@ -90,9 +92,16 @@ fn audience_ok(aud: &serde_json::Value, accepted: &[String]) -> bool {
     }
 }
 
-async fn verify_assertion(app: &App, client: &Client, assertion: &str, endpoint: &str) -> Result<(), OAuthError> {
+async fn verify_assertion(
+    app: &App,
+    client: &Client,
+    assertion: &str,
+    endpoint: &str,
+) -> Result<(), OAuthError> {
     let ClientAuth::PrivateKeyJwt { keys } = &client.auth else {
-        return Err(OAuthError::invalid_client("this client is not registered for private_key_jwt"));
+        return Err(OAuthError::invalid_client(
+            "this client is not registered for private_key_jwt",
+        ));
     };
     let (_, claims): (_, AssertionClaims) = jws::verify(assertion, |h| {
         keys.iter().find(|k| {
@@ -102,7 +111,9 @@ async fn verify_assertion(app: &App, client: &Client, assertion: &str, endpoint:
     .map_err(|e| OAuthError::invalid_client(format!("client assertion: {e}")))?;
     let id = client.id.as_str();
     if claims.iss != id || claims.sub != id {
-        return Err(OAuthError::invalid_client("client assertion iss and sub must be the client_id"));
+        return Err(OAuthError::invalid_client(
+            "client assertion iss and sub must be the client_id",
+        ));
     }
     let accepted = [
         app.settings.issuer.clone(),
@@ -110,14 +121,18 @@ async fn verify_assertion(app: &App, client: &Client, assertion: &str, endpoint:
         app.settings.endpoint(endpoint),
     ];
     if !audience_ok(&claims.aud, &accepted) {
-        return Err(OAuthError::invalid_client("client assertion audience is not this provider"));
+        return Err(OAuthError::invalid_client(
+            "client assertion audience is not this provider",
+        ));
     }
     let now = clock::now();
     if claims.exp <= now {
         return Err(OAuthError::invalid_client("client assertion has expired"));
     }
     if claims.exp - now > MAX_ASSERTION_LIFETIME {
-        return Err(OAuthError::invalid_client("client assertion lives too long (max 10 minutes)"));
+        return Err(OAuthError::invalid_client(
+            "client assertion lives too long (max 10 minutes)",
+        ));
     }
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(OAuthError::invalid_client("client assertion needs a jti"));
@@ -126,7 +141,9 @@ async fn verify_assertion(app: &App, client: &Client, assertion: &str, endpoint:
     let key = format!("assertion:{id}:{}", crate::secrets::token_hash(&claims.jti));
     let ttl = Duration::from_secs((claims.exp - now + 60) as u64);
     if !app.eph.put_if_absent(&key, b"1", ttl).await? {
-        return Err(OAuthError::invalid_client("client assertion was already used"));
+        return Err(OAuthError::invalid_client(
+            "client assertion was already used",
+        ));
     }
     Ok(())
 }
@@ -141,20 +158,34 @@ pub async fn authenticate(
     let post_secret = params.get("client_secret");
     let assertion_type = params.get("client_assertion_type");
     let assertion = params.get("client_assertion");
-    let used = [basic.is_some(), post_secret.is_some(), assertion.is_some() || assertion_type.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let used = [
+        basic.is_some(),
+        post_secret.is_some(),
+        assertion.is_some() || assertion_type.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if used > 1 {
-        return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+        return Err(OAuthError::invalid_request(
+            "use exactly one client authentication method",
+        ));
     }
     let (claimed_id, method) = if let Some((id, _)) = &basic {
         (id.clone(), Method::SecretBasic)
     } else if post_secret.is_some() {
-        (params.require("client_id").map_err(|_| OAuthError::invalid_client("client_id is required"))?.to_string(), Method::SecretPost)
+        (
+            params
+                .require("client_id")
+                .map_err(|_| OAuthError::invalid_client("client_id is required"))?
+                .to_string(),
+            Method::SecretPost,
+        )
     } else if assertion.is_some() || assertion_type.is_some() {
         if assertion_type != Some(JWT_BEARER) || assertion.is_none() {
-            return Err(OAuthError::invalid_client(format!("client_assertion_type must be {JWT_BEARER}")));
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
         }
         // The client is named by the assertion's sub (and client_id, when sent, must agree).
         let sub = jws::peek_header(assertion.unwrap_or(""))
@@ -171,7 +202,9 @@ pub async fn authenticate(
     if let Some(id) = params.get("client_id")
         && id != claimed_id
     {
-        return Err(OAuthError::invalid_client("client_id does not match the authenticated client"));
+        return Err(OAuthError::invalid_client(
+            "client_id does not match the authenticated client",
+        ));
     }
     let client = app
         .clients
@@ -220,7 +253,10 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let mut h = HeaderMap::new();
         let enc = STANDARD.encode("my%3Aclient:s%2Bcr+t");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {enc}")).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {enc}")).unwrap(),
+        );
         assert_eq!(
             basic_credentials(&h).unwrap(),
             Some(("my:client".to_string(), "s+cr t".to_string()))
@@ -235,7 +271,10 @@ mod tests {
     fn audience_may_be_string_or_list() {
         let ok = vec!["https://id.example".to_string()];
         assert!(audience_ok(&serde_json::json!("https://id.example"), &ok));
-        assert!(audience_ok(&serde_json::json!(["x", "https://id.example"]), &ok));
+        assert!(audience_ok(
+            &serde_json::json!(["x", "https://id.example"]),
+            &ok
+        ));
         assert!(!audience_ok(&serde_json::json!(["x"]), &ok));
         assert!(!audience_ok(&serde_json::json!(1), &ok));
     }

@@ -54,9 +54,26 @@ type Metadata = ProviderMetadata<
 >;
 
 const CLAIMS: [&str; 20] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
-    "preferred_username", "name", "given_name", "family_name", "middle_name", "email",
-    "email_verified", "phone_number", "phone_number_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "sid",
+    "azp",
+    "preferred_username",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
 ];
 
 pub fn build(s: &Settings) -> anyhow::Result<String> {
@@ -65,10 +82,17 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         CoreJwsSigningAlgorithm::EdDsa,
     ];
-    let auth_methods: Vec<String> = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-        .map(String::from)
-        .to_vec();
-    let mut claims: Vec<CoreClaimName> = CLAIMS.iter().map(|c| CoreClaimName::new(c.to_string())).collect();
+    let auth_methods: Vec<String> = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut claims: Vec<CoreClaimName> = CLAIMS
+        .iter()
+        .map(|c| CoreClaimName::new(c.to_string()))
+        .collect();
     claims.push(CoreClaimName::new("roles".into()));
     claims.push(CoreClaimName::new("org".into()));
     let meta = Metadata::new(
@@ -83,7 +107,8 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
             introspection_endpoint: s.endpoint("/introspect"),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint: s.endpoint("/revoke"),
-            revocation_endpoint_auth_methods_supported: [auth_methods, vec!["none".into()]].concat(),
+            revocation_endpoint_auth_methods_supported: [auth_methods, vec!["none".into()]]
+                .concat(),
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
             backchannel_logout_supported: true,
@@ -92,7 +117,12 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
     )
     .set_token_endpoint(Some(TokenUrl::new(s.endpoint("/token"))?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(s.endpoint("/userinfo"))?))
-    .set_scopes_supported(Some(OIDC_SCOPES.iter().map(|s| Scope::new(s.to_string())).collect()))
+    .set_scopes_supported(Some(
+        OIDC_SCOPES
+            .iter()
+            .map(|s| Scope::new(s.to_string()))
+            .collect(),
+    ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
@@ -115,7 +145,10 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
     .set_claims_supported(Some(claims))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_ui_locales_supported(Some(
-        ["ru", "be", "en"].iter().map(|l| LanguageTag::new(l.to_string())).collect(),
+        ["ru", "be", "en"]
+            .iter()
+            .map(|l| LanguageTag::new(l.to_string()))
+            .collect(),
     ))
     .set_claims_parameter_supported(Some(false))
     .set_request_parameter_supported(Some(false))
@@ -126,8 +159,17 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
 pub async fn discovery(State(app): State<Arc<App>>) -> Response {
     let mut res = app.discovery_json.to_string().into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     res
 }

@@ -74,7 +74,12 @@ pub async fn end_session(
         Ok(p) => p,
         Err(e) => {
             let lang = Lang::negotiate(None, &headers);
-            return app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(&e.to_string()));
+            return app.pages.error(
+                lang,
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                Some(&e.to_string()),
+            );
         }
     };
     let lang = Lang::negotiate(params.get("ui_locales"), &headers);
@@ -84,7 +89,8 @@ pub async fn end_session(
     };
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "logout failed");
-        app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+        app.pages
+            .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
     };
     let current = match browser::sid(&browser_session).await {
         Ok(s) => s,
@@ -94,7 +100,10 @@ pub async fn end_session(
         // The confirmation is a POST of our own form: a link (GET) can never log anyone out.
         let confirmed = method == Method::POST
             && params.get("confirm") == Some("yes")
-            && matches!(browser::csrf_ok(&browser_session, params.get("csrf").unwrap_or("")).await, Ok(true));
+            && matches!(
+                browser::csrf_ok(&browser_session, params.get("csrf").unwrap_or("")).await,
+                Ok(true)
+            );
         let hinted = v.hint_sid.as_deref() == Some(sid.as_str());
         if !confirmed && !hinted {
             return confirm_page(&app, &browser_session, lang, &params).await;
@@ -137,7 +146,11 @@ pub async fn end_session(
 async fn confirm_page(app: &App, s: &Session, lang: Lang, params: &Params) -> Response {
     let csrf = match browser::csrf_token(s).await {
         Ok(c) => c,
-        Err(_) => return app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None),
+        Err(_) => {
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+        }
     };
     let carried: Vec<(&String, &String)> = params
         .iter()

@@ -103,7 +103,10 @@ impl OAuthError {
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure");
-        OAuthError::new(ErrorCode::TemporarilyUnavailable, "storage is unavailable, try again")
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "storage is unavailable, try again",
+        )
     }
 }
 

@@ -7,7 +7,8 @@ use crate::tokens::jws::{self, JwsError};
 
 pub fn verify(app: &App, token: &str) -> Result<IdTokenClaims, JwsError> {
     let keys = app.keys.current();
-    let (header, claims): (_, IdTokenClaims) = jws::verify(token, |h| keys.verifier(h.kid.as_deref()?))?;
+    let (header, claims): (_, IdTokenClaims) =
+        jws::verify(token, |h| keys.verifier(h.kid.as_deref()?))?;
     if header.typ.as_deref().is_some_and(|t| t != "JWT") || claims.iss != app.settings.issuer {
         return Err(JwsError::Malformed);
     }

@@ -34,7 +34,9 @@ async fn handle(
     let params = params?;
     let authed = client_auth::authenticate(app, headers, &params, "/introspect").await?;
     if authed.client.is_public() {
-        return Err(OAuthError::invalid_client("public clients may not introspect tokens"));
+        return Err(OAuthError::invalid_client(
+            "public clients may not introspect tokens",
+        ));
     }
     let token = params.require("token")?;
     let inactive = json!({"active": false});

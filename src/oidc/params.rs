@@ -45,7 +45,10 @@ pub struct Params {
 }
 
 fn decode(part: &[u8]) -> Result<String, ParamError> {
-    let plus: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     percent_decode(&plus)
         .decode_utf8()
         .map(|s| s.into_owned())
@@ -78,7 +81,10 @@ impl Params {
 
     /// A parameter sent empty is treated as omitted (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.map
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -108,7 +114,10 @@ impl<S: Send + Sync> FromRequest<S> for RequestParams {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            .map(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
             .unwrap_or(false);
         if !form {
             return Ok(RequestParams(Err(ParamError::ContentType)));
@@ -146,13 +155,24 @@ mod tests {
             ParamError::Duplicate("a".into())
         );
         assert_eq!(Params::parse(b"a=%FF").unwrap_err(), ParamError::Encoding);
-        assert_eq!(Params::parse(b"a=%C3%28").unwrap_err(), ParamError::Encoding);
-        let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
-        assert_eq!(Params::parse(many.join("&").as_bytes()).unwrap_err(), ParamError::TooMany);
-        let long = format!("a={}", "x".repeat(MAX_VALUE_LEN + 1));
-        assert!(matches!(Params::parse(long.as_bytes()), Err(ParamError::TooLong(_))));
         assert_eq!(
-            Params::parse("name=%D0%98%D0%B2%D0%B0%D0%BD".as_bytes()).unwrap().get("name"),
+            Params::parse(b"a=%C3%28").unwrap_err(),
+            ParamError::Encoding
+        );
+        let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(
+            Params::parse(many.join("&").as_bytes()).unwrap_err(),
+            ParamError::TooMany
+        );
+        let long = format!("a={}", "x".repeat(MAX_VALUE_LEN + 1));
+        assert!(matches!(
+            Params::parse(long.as_bytes()),
+            Err(ParamError::TooLong(_))
+        ));
+        assert_eq!(
+            Params::parse("name=%D0%98%D0%B2%D0%B0%D0%BD".as_bytes())
+                .unwrap()
+                .get("name"),
             Some("Иван")
         );
     }

@@ -39,7 +39,10 @@ async fn handle(
     let token = bearer::extract(headers, params.as_ref())?;
     let claims = bearer::validate(app, &token).await?;
     if !claims.scopes().any(|s| s == "openid") {
-        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the token was not granted the openid scope"));
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the token was not granted the openid scope",
+        ));
     }
     let acc = account::find_by_id(&app.db, &claims.sub)
         .await?

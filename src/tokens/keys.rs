@@ -96,9 +96,14 @@ impl SigningKey {
                 .map(|s| s.as_ref().to_vec()),
             Pair::Rs256(kp) => {
                 let mut sig = vec![0u8; kp.public().modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
-                    .ok()
-                    .map(|()| sig)
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut sig,
+                )
+                .ok()
+                .map(|()| sig)
             }
             Pair::EdDsa(kp) => Some(kp.sign(message).as_ref().to_vec()),
         }

@@ -11,7 +11,12 @@ use crate::server::App;
 use crate::{clock, secrets};
 
 /// Signs with the active key of `alg`.
-fn sign<C: serde::Serialize>(app: &App, alg: SigningAlg, typ: &str, claims: &C) -> Result<String, MintError> {
+fn sign<C: serde::Serialize>(
+    app: &App,
+    alg: SigningAlg,
+    typ: &str,
+    claims: &C,
+) -> Result<String, MintError> {
     let keys = app.keys.current();
     let key = keys.signer(alg).ok_or(MintError::NoKey)?;
     jws::sign(key, typ, claims).ok_or(MintError::Signing)

@@ -41,10 +41,7 @@ impl Pages {
         if let (Some(b), Value::Object(extra)) = (base.as_object_mut(), ctx) {
             b.extend(extra);
         }
-        let html = self
-            .env
-            .get_template(name)
-            .and_then(|t| t.render(&base));
+        let html = self.env.get_template(name).and_then(|t| t.render(&base));
         match html {
             Ok(h) => (status, Html(h)).into_response(),
             Err(e) => {
@@ -55,7 +52,13 @@ impl Pages {
     }
 
     /// The error page for failures that must not redirect (unknown client, bad redirect_uri, ...).
-    pub fn error(&self, lang: Lang, status: StatusCode, message_key: &str, detail: Option<&str>) -> Response {
+    pub fn error(
+        &self,
+        lang: Lang,
+        status: StatusCode,
+        message_key: &str,
+        detail: Option<&str>,
+    ) -> Response {
         self.render(
             "error.html",
             lang,
@@ -89,6 +92,11 @@ mod tests {
             json!({"title": "x", "client_id": "<script>alert(1)</script>", "csrf": "c", "tx": "t", "username": "\"><b>"}),
         );
         assert_eq!(r.status(), StatusCode::OK);
-        let _ = p.error(Lang::Be, StatusCode::BAD_REQUEST, "bad_request", Some("<i>"));
+        let _ = p.error(
+            Lang::Be,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            Some("<i>"),
+        );
     }
 }

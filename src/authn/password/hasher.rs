@@ -35,7 +35,8 @@ fn argon() -> Argon2<'static> {
 
 /// Synchronous hashing for the CLI.
 pub fn hash_blocking(password: &str) -> Result<String, HashError> {
-    let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>()).map_err(|_| HashError::Internal)?;
+    let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>())
+        .map_err(|_| HashError::Internal)?;
     argon()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -77,7 +78,8 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_string();
-        let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>()).map_err(|_| HashError::Internal)?;
+        let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>())
+            .map_err(|_| HashError::Internal)?;
         self.run(move |a| {
             a.hash_password(password.as_bytes(), &salt)
                 .map(|h| h.to_string())
@@ -132,6 +134,9 @@ mod tests {
                 busy += 1;
             }
         }
-        assert!(busy > 0, "with 1 worker and 2 places, 12 at once must overflow");
+        assert!(
+            busy > 0,
+            "with 1 worker and 2 places, 12 at once must overflow"
+        );
     }
 }

@@ -3,9 +3,9 @@
 pub mod hasher;
 
 use super::{Acr, AuthFacts, Authenticated};
+use crate::clock;
 use crate::identity::account;
 use crate::store::sql::Db;
-use crate::clock;
 
 pub use hasher::{HashError, PasswordHasher};
 
@@ -48,7 +48,12 @@ pub struct PasswordLogin {
 
 /// Checks the credentials. An unknown login costs the same argon2 verification as a known one,
 /// so timing does not reveal which logins exist.
-pub async fn authenticate(db: &Db, hasher: &PasswordHasher, login: &str, password: &str) -> PasswordLogin {
+pub async fn authenticate(
+    db: &Db,
+    hasher: &PasswordHasher,
+    login: &str,
+    password: &str,
+) -> PasswordLogin {
     let fail = |id: Option<String>, f| PasswordLogin {
         account_id: id,
         result: Err(f),

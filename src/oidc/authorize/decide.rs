@@ -58,7 +58,10 @@ pub async fn decide(
     };
     let Some(s) = usable else {
         return Ok(if req.prompt == Prompt::None {
-            Decision::Refuse(OAuthError::new(ErrorCode::LoginRequired, "the person must sign in"))
+            Decision::Refuse(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the person must sign in",
+            ))
         } else {
             Decision::Login
         });
@@ -67,7 +70,10 @@ pub async fn decide(
         return Ok(Decision::Login);
     };
     if let Err(denied) = policy::may_sign_in(&acc, client, &s.facts) {
-        return Ok(Decision::Refuse(OAuthError::new(ErrorCode::AccessDenied, denied.to_string())));
+        return Ok(Decision::Refuse(OAuthError::new(
+            ErrorCode::AccessDenied,
+            denied.to_string(),
+        )));
     }
     Ok(Decision::Issue(s))
 }

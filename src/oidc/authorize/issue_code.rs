@@ -12,8 +12,8 @@ use crate::audit::Event;
 use crate::authn::AuthFacts;
 use crate::authn::session::SsoSession;
 use crate::identity::redirect_uri::RedirectUri;
-use crate::server::App;
 use crate::secrets;
+use crate::server::App;
 use crate::web::RequestMeta;
 
 /// What a code stands for, read back by the authorization_code grant.
@@ -57,7 +57,11 @@ pub async fn redirect_with_code(
     };
     let stored = app
         .eph
-        .put_json(&code_key(&code), &grant, Duration::from_secs(app.settings.code_ttl))
+        .put_json(
+            &code_key(&code),
+            &grant,
+            Duration::from_secs(app.settings.code_ttl),
+        )
         .await;
     if let Err(e) = stored {
         return error_redirect(app, req, &e.into());

@@ -65,7 +65,8 @@ fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str
 }
 
 fn check_state(params: &Params) -> Result<Option<&str>, Untrusted> {
-    checks::bounded(params, "state", 2048).map_err(|e| Untrusted::Params(e.description.into_owned()))
+    checks::bounded(params, "state", 2048)
+        .map_err(|e| Untrusted::Params(e.description.into_owned()))
 }
 
 /// The redirect back to the client with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
@@ -96,7 +97,10 @@ pub async fn authorize(
     let trusted = check_client(&app, &params).and_then(|client| {
         let uri = check_redirect_uri(&client, &params)?;
         let state = check_state(&params)?;
-        Ok((client.clone(), AuthorizationRequest::new(client.id.as_str(), uri, state)))
+        Ok((
+            client.clone(),
+            AuthorizationRequest::new(client.id.as_str(), uri, state),
+        ))
     });
     let (client, mut req) = match trusted {
         Ok(t) => t,
@@ -145,11 +149,25 @@ async fn start_login(app: &App, session: &Session, req: AuthorizationRequest) ->
     Redirect::to(&format!("/login?tx={}", tx.id)).into_response()
 }
 
-fn untrusted_page(app: &App, headers: &HeaderMap, ui_locales: Option<&str>, why: Untrusted) -> Response {
+fn untrusted_page(
+    app: &App,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+    why: Untrusted,
+) -> Response {
     let lang = Lang::negotiate(ui_locales, headers);
     match why {
-        Untrusted::Params(detail) => app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(&detail)),
-        Untrusted::UnknownClient => app.pages.error(lang, StatusCode::BAD_REQUEST, "unknown_client", None),
-        Untrusted::RedirectUri => app.pages.error(lang, StatusCode::BAD_REQUEST, "bad_redirect", None),
+        Untrusted::Params(detail) => {
+            app.pages
+                .error(lang, StatusCode::BAD_REQUEST, "bad_request", Some(&detail))
+        }
+        Untrusted::UnknownClient => {
+            app.pages
+                .error(lang, StatusCode::BAD_REQUEST, "unknown_client", None)
+        }
+        Untrusted::RedirectUri => {
+            app.pages
+                .error(lang, StatusCode::BAD_REQUEST, "bad_redirect", None)
+        }
     }
 }

@@ -26,21 +26,32 @@ pub async fn finish(
 ) -> Response {
     let server_error = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "completing the login failed");
-        app.pages.error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+        app.pages
+            .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
     };
     let tx = match transaction::finish(&app.eph, tx_id).await {
         Ok(Some(tx)) => tx,
-        Ok(None) => return app.pages.error(lang, StatusCode::BAD_REQUEST, "tx_expired", None),
+        Ok(None) => {
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        }
         Err(e) => return server_error(&e),
     };
     let _ = browser::remove_transaction(browser_session, tx_id).await;
     let req: AuthorizationRequest = tx.request;
     let Some(client) = app.clients.get(&req.client_id) else {
-        return app.pages.error(lang, StatusCode::BAD_REQUEST, "unknown_client", None);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "unknown_client", None);
     };
     let acc = match account::find_by_id(&app.db, &who.account_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => return app.pages.error(lang, StatusCode::BAD_REQUEST, "tx_expired", None),
+        Ok(None) => {
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        }
         Err(e) => return server_error(&e),
     };
 
@@ -73,9 +84,13 @@ pub async fn finish(
         return server_error(&e);
     }
     // Sign-in events are durable before the person is sent on.
-    if let Err(e) = app.audit.write(event.details(serde_json::json!({
-        "acr": who.facts.acr, "amr": who.facts.amr, "sid": sso.sid,
-    }))).await {
+    if let Err(e) = app
+        .audit
+        .write(event.details(serde_json::json!({
+            "acr": who.facts.acr, "amr": who.facts.amr, "sid": sso.sid,
+        })))
+        .await
+    {
         return server_error(&e);
     }
     redirect_with_code(app, &req, &sso, meta).await

@@ -20,13 +20,17 @@ fn check_pkce(grant: &CodeGrant, verifier: Option<&str>) -> Result<(), OAuthErro
     match (&grant.code_challenge, verifier) {
         (Some(challenge), Some(v)) => {
             if !is_valid_verifier(v) || !secrets::ct_eq(s256(v).as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
             Ok(())
         }
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
         // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => Err(OAuthError::invalid_grant("no code_challenge was sent for this code")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "no code_challenge was sent for this code",
+        )),
         (None, None) => Ok(()),
     }
 }
@@ -51,10 +55,14 @@ impl Grant for AuthorizationCode {
 
         // The code is consumed whatever happens next: a failed redemption cannot be retried.
         if grant.client_id != ctx.client.id.as_str() {
-            return Err(OAuthError::invalid_grant("the code was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            ));
         }
         if grant.redirect_uri != redirect_uri {
-            return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
         }
         check_pkce(&grant, ctx.params.get("code_verifier"))?;
 
@@ -69,7 +77,8 @@ impl Grant for AuthorizationCode {
         };
         let with_refresh = ctx.client.allows_grant(GrantType::RefreshToken);
         let refresh = records::create(&ctx.app.db, &record, with_refresh).await?;
-        let response = person_tokens(ctx, &record, &grant.scope, grant.nonce.as_deref(), refresh).await?;
+        let response =
+            person_tokens(ctx, &record, &grant.scope, grant.nonce.as_deref(), refresh).await?;
         ctx.app
             .audit
             .enqueue(

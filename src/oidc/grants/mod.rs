@@ -54,9 +54,13 @@ async fn run<G: Grant>(ctx: &GrantCtx<'_>) -> Result<TokenResponse, OAuthError> 
 
 pub async fn dispatch(ctx: &GrantCtx<'_>, grant_type: &str) -> Result<TokenResponse, OAuthError> {
     match GrantType::parse(grant_type) {
-        Some(GrantType::AuthorizationCode) => run::<authorization_code::AuthorizationCode>(ctx).await,
+        Some(GrantType::AuthorizationCode) => {
+            run::<authorization_code::AuthorizationCode>(ctx).await
+        }
         Some(GrantType::RefreshToken) => run::<refresh_token::RefreshToken>(ctx).await,
-        Some(GrantType::ClientCredentials) => run::<client_credentials::ClientCredentials>(ctx).await,
+        Some(GrantType::ClientCredentials) => {
+            run::<client_credentials::ClientCredentials>(ctx).await
+        }
         None => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "grant_type must be authorization_code, refresh_token or client_credentials",
@@ -65,12 +69,19 @@ pub async fn dispatch(ctx: &GrantCtx<'_>, grant_type: &str) -> Result<TokenRespo
 }
 
 /// Parses a requested `scope` and checks it is within `allowed`.
-pub fn narrow_scope(requested: Option<&str>, allowed: &[String]) -> Result<Option<Vec<String>>, OAuthError> {
-    let Some(raw) = requested else { return Ok(None) };
+pub fn narrow_scope(
+    requested: Option<&str>,
+    allowed: &[String],
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(raw) = requested else {
+        return Ok(None);
+    };
     let mut out: Vec<String> = Vec::new();
     for s in raw.split(' ').filter(|s| !s.is_empty()) {
         if !allowed.iter().any(|a| a == s) {
-            return Err(OAuthError::invalid_scope(format!("scope {s} was not granted")));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {s} was not granted"
+            )));
         }
         if !out.iter().any(|x| x == s) {
             out.push(s.to_string());

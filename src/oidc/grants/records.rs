@@ -27,9 +27,15 @@ impl GrantRecord {
 
 pub enum RefreshOutcome {
     /// The token was valid and is now used; here is its grant and the successor token.
-    Rotated { grant: GrantRecord, new_token: String },
+    Rotated {
+        grant: GrantRecord,
+        new_token: String,
+    },
     /// The token had been used before: the grant has been revoked.
-    Reused { grant_id: String, account_id: String },
+    Reused {
+        grant_id: String,
+        account_id: String,
+    },
     Invalid,
 }
 
@@ -92,7 +98,11 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<GrantRecord, sqlx::Error> {
         account_id: row.try_get("account_id")?,
         client_id: row.try_get("client_id")?,
         sid: row.try_get("sid")?,
-        scope: scope.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+        scope: scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         facts: AuthFacts {
             auth_time: row.try_get("auth_time")?,
             acr: Acr::parse(&acr).unwrap_or(Acr::Low),
@@ -102,11 +112,16 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<GrantRecord, sqlx::Error> {
     })
 }
 
-const GRANT_COLUMNS: &str = "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at";
+const GRANT_COLUMNS: &str =
+    "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at";
 
 /// Uses a refresh token of `client_id` exactly once, atomically: of two concurrent uses one
 /// rotates and the other is treated as reuse.
-pub async fn use_refresh(db: &Db, token: &str, client_id: &str) -> Result<RefreshOutcome, sqlx::Error> {
+pub async fn use_refresh(
+    db: &Db,
+    token: &str,
+    client_id: &str,
+) -> Result<RefreshOutcome, sqlx::Error> {
     let hash = secrets::token_hash(token);
     let now = clock::now();
     let mut tx = db.pool.begin().await?;
@@ -214,11 +229,13 @@ pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<
 }
 
 pub async fn is_access_token_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
-        .bind(jti)
-        .fetch_optional(&db.pool)
-        .await?
-        .is_some())
+    Ok(
+        sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Housekeeping: rows whose every token has expired.

@@ -29,26 +29,37 @@ impl Grant for RefreshToken {
                             .subject(Some(&grant.account_id))
                             .client(ctx.client.id.as_str())
                             .from(ctx.meta)
-                            .details(serde_json::json!({"grant": grant.id, "scope": response.scope})),
+                            .details(
+                                serde_json::json!({"grant": grant.id, "scope": response.scope}),
+                            ),
                     )
                     .await;
                 Ok(response)
             }
-            RefreshOutcome::Reused { grant_id, account_id } => {
+            RefreshOutcome::Reused {
+                grant_id,
+                account_id,
+            } => {
                 ctx.app
                     .audit
                     .write(
                         Event::new("refresh_reuse", "failure")
-                            .reason("a used refresh token was presented again; the grant is revoked")
+                            .reason(
+                                "a used refresh token was presented again; the grant is revoked",
+                            )
                             .subject(Some(account_id))
                             .client(ctx.client.id.as_str())
                             .from(ctx.meta)
                             .details(serde_json::json!({"grant": grant_id})),
                     )
                     .await?;
-                Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"))
+                Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; the grant is revoked",
+                ))
             }
-            RefreshOutcome::Invalid => Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
+            RefreshOutcome::Invalid => Err(OAuthError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            )),
         }
     }
 }

@@ -113,10 +113,7 @@ impl Ephemeral {
         decode(self.get(key).await?)
     }
 
-    pub async fn take_json<T: DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
+    pub async fn take_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         decode(self.take(key).await?)
     }
 }

@@ -11,7 +11,9 @@ pub fn check_prompt(ctx: &Ctx<'_>, req: &mut AuthorizationRequest) -> Result<(),
     };
     let values: Vec<&str> = raw.split(' ').filter(|s| !s.is_empty()).collect();
     if values.contains(&"none") && values.len() > 1 {
-        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
     }
     for v in &values {
         match *v {
@@ -19,7 +21,9 @@ pub fn check_prompt(ctx: &Ctx<'_>, req: &mut AuthorizationRequest) -> Result<(),
             "login" | "select_account" => req.prompt = Prompt::Login,
             "consent" => {}
             other => {
-                return Err(OAuthError::invalid_request(format!("unsupported prompt value {other}")));
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported prompt value {other}"
+                )));
             }
         }
     }

@@ -5,6 +5,8 @@ use crate::oidc::error::OAuthError;
 pub fn check_response_mode(ctx: &Ctx<'_>, _: &mut AuthorizationRequest) -> Result<(), OAuthError> {
     match ctx.params.get("response_mode") {
         None | Some("query") => Ok(()),
-        Some(_) => Err(OAuthError::invalid_request("only response_mode=query is supported")),
+        Some(_) => Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        )),
     }
 }
