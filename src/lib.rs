@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod identity;
+pub mod notify;
 pub mod oidc;
 pub mod policy;
 pub mod secrets;

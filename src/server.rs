@@ -39,8 +39,10 @@ pub struct App {
     pub pages: Pages,
     pub discovery_json: Arc<str>,
     pub sessions: BrowserSessionStore,
-    /// Outbound HTTP (back-channel logout); no redirects, short timeouts.
+    /// Outbound HTTP (back-channel logout, Twilio); no redirects, short timeouts.
     pub http: reqwest::Client,
+    /// SMS and email: Twilio / SMTP, or the dev outbox.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -54,6 +56,16 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5))
+        .user_agent(concat!("vhod/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    // Before the database: a messaging misconfiguration stops the start with nothing touched.
+    let notifier = crate::notify::Notifier::new(&settings, http.clone())
+        .context("messaging settings (SMS, email)")?;
     let db = open_db(&settings).await?;
     for spec in &settings.clients {
         client::save(&db, spec, settings.dev, true)
@@ -98,13 +110,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         pages: Pages::new(),
         discovery_json,
         sessions,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .user_agent(concat!("vhod/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?,
+        http,
+        notifier,
     });
     Ok((app, worker))
 }
@@ -166,6 +173,36 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/login", get(authn::routes::login_page))
         .route("/login/password", post(authn::routes::password_login))
+        .route(
+            "/register",
+            get(authn::registration::form).post(authn::registration::submit),
+        )
+        .route(
+            "/register/confirm",
+            get(authn::registration::confirm_page).post(authn::registration::confirm_submit),
+        )
+        .route("/register/email", get(authn::registration::confirm_email))
+        .route(
+            "/forgot",
+            get(authn::recovery::form).post(authn::recovery::submit),
+        )
+        .route("/forgot/reset", post(authn::recovery::reset_submit))
+        .route(
+            "/forgot/email",
+            get(authn::recovery::email_form).post(authn::recovery::email_submit),
+        )
+        .route("/profile", get(authn::profile::page))
+        .route(
+            "/profile/notifications",
+            post(authn::profile::notifications),
+        )
+        .route("/profile/phone", post(authn::profile::phone))
+        .route(
+            "/profile/phone/confirm",
+            post(authn::profile::phone_confirm),
+        )
+        .route("/profile/email", post(authn::profile::email))
+        .route("/profile/email/confirm", get(authn::profile::email_confirm))
         .route(
             "/end_session",
             get(oidc::end_session::end_session).post(oidc::end_session::end_session),

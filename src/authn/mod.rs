@@ -3,9 +3,16 @@
 //! authorization (`oidc::authorize::resume`) does not care which method produced it.
 
 pub mod browser;
+pub mod contact_proof;
+pub mod lockout;
+pub mod otp;
 pub mod password;
+pub mod profile;
+pub mod recovery;
+pub mod registration;
 pub mod routes;
 pub mod session;
+pub mod throttle;
 pub mod transaction;
 
 use serde::{Deserialize, Serialize};

@@ -9,8 +9,11 @@ use axum::response::Response;
 use serde_json::json;
 use tower_sessions::Session;
 
+use std::time::Duration;
+
 use super::password::{self, PasswordFailure};
-use super::{browser, transaction};
+use super::throttle::{self, Gate};
+use super::{browser, lockout, registration, transaction};
 use crate::audit::Event;
 use crate::oidc::authorize::resume;
 use crate::oidc::params::{Params, RequestParams};
@@ -23,6 +26,8 @@ struct LoginView<'a> {
     client_id: &'a str,
     username: &'a str,
     error: Option<&'static str>,
+    /// Shown when the password was right but the registration is not confirmed yet.
+    finish_link: Option<String>,
 }
 
 async fn render_login(
@@ -52,6 +57,8 @@ async fn render_login(
             "client_id": view.client_id,
             "username": view.username,
             "error": view.error.map(|k| i18n::text(lang, k)),
+            "finish_link": view.finish_link,
+            "forgot_enabled": true,
             "lang_query": format!("tx={}&", view.tx),
         }),
     )
@@ -119,6 +126,7 @@ pub async fn login_page(
             client_id: &tx.request.client_id,
             username: &hint,
             error: None,
+            finish_link: None,
         },
     )
     .await
@@ -161,6 +169,7 @@ pub async fn password_login(
         client_id: &tx.request.client_id,
         username: &shown_username,
         error: Some(error),
+        finish_link: None,
     };
     match browser::csrf_ok(&session, field(&params, "csrf")).await {
         Ok(true) => {}
@@ -175,18 +184,19 @@ pub async fn password_login(
         }
     }
 
-    let attempt =
-        password::authenticate(&app.db, &app.hasher, username, field(&params, "password")).await;
-    match attempt.result {
-        Ok(who) => resume::finish(&app, &session, &tx.id, who, &meta, lang).await,
-        Err(failure) => {
-            let event = Event::new("login", "failure")
-                .reason(failure.reason())
-                .subject(attempt.account_id)
-                .client(&tx.request.client_id)
-                .method("password")
-                .from(&meta);
-            if let Err(e) = app.audit.write(event).await {
+    let limits = &app.settings.limits;
+    let audit_failure = |reason: &'static str, subject: Option<String>| {
+        Event::new("login", "failure")
+            .reason(reason)
+            .subject(subject)
+            .client(&tx.request.client_id)
+            .method("password")
+            .from(&meta)
+    };
+    match throttle::login_gate(&app.eph, &meta.ip).await {
+        Ok(Gate::Open) => {}
+        Ok(Gate::IpLocked) => {
+            if let Err(e) = app.audit.write(audit_failure("ip_locked", None)).await {
                 tracing::error!(error = %e, "audit write failed");
                 return app.pages.error(
                     lang,
@@ -195,7 +205,93 @@ pub async fn password_login(
                     None,
                 );
             }
+            let v = view("too_many_attempts");
+            return render_login(&app, &session, lang, StatusCode::TOO_MANY_REQUESTS, v).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ephemeral store failed");
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+        }
+    }
+
+    let attempt =
+        password::authenticate(&app.db, &app.hasher, username, field(&params, "password")).await;
+    // A locked account answers exactly like a wrong password, after the same work.
+    let locked = match &attempt.result {
+        Ok(who) => matches!(
+            throttle::account_locked(&app.eph, &who.account_id).await,
+            Ok(true)
+        ),
+        Err(_) => false,
+    };
+    match attempt.result {
+        Ok(who) if !locked => {
+            if let Err(e) = throttle::record_success(&app.eph, &who.account_id).await {
+                tracing::warn!(error = %e, "could not reset the failure counter");
+            }
+            resume::finish(&app, &session, &tx.id, who, &meta, lang).await
+        }
+        result => {
+            let failure = result.err().unwrap_or(PasswordFailure::WrongPassword);
+            let reason = if locked {
+                "account_locked"
+            } else {
+                failure.reason()
+            };
+            if let Err(e) = app
+                .audit
+                .write(audit_failure(reason, attempt.account_id.clone()))
+                .await
+            {
+                tracing::error!(error = %e, "audit write failed");
+                return app.pages.error(
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    None,
+                );
+            }
+            if failure == PasswordFailure::Pending && !locked {
+                // The password was right: let this browser finish the confirmation.
+                let id = attempt.account_id.unwrap_or_default();
+                if let Err(e) = registration::resume_registration(&session, &id).await {
+                    tracing::error!(error = %e, "browser session store failed");
+                    return app.pages.error(
+                        lang,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server_error",
+                        None,
+                    );
+                }
+                let mut v = view("registration_incomplete");
+                v.finish_link = Some(format!("/register/confirm?ui_locales={}", lang.code()));
+                return render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await;
+            }
+            if locked || failure.is_guess() {
+                let counted = throttle::record_failure(
+                    &app.eph,
+                    limits,
+                    attempt.account_id.as_deref(),
+                    &meta.ip,
+                )
+                .await;
+                match counted {
+                    Ok(f) => {
+                        if f.locked_now
+                            && let Some(id) = &attempt.account_id
+                        {
+                            lockout::notify_locked(&app, &meta, id, lang).await;
+                        }
+                        tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms)))
+                            .await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not count a failed login"),
+                }
+            }
             let (status, msg) = match failure {
+                _ if locked => (StatusCode::UNAUTHORIZED, "bad_credentials"),
                 PasswordFailure::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 PasswordFailure::Internal => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
                 PasswordFailure::TooLong | PasswordFailure::Empty => {

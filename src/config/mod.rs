@@ -76,6 +76,7 @@ struct FileSettings {
     sms_per_ip_hour: Option<u64>,
     sms_per_prefix_hour: Option<u64>,
     sms_global_hour: Option<u64>,
+    login_delay_ms: Option<u64>,
     clients: Vec<ClientSpec>,
 }
 
@@ -143,6 +144,8 @@ pub struct Limits {
     /// Per phone prefix (country and operator code, e.g. +37529).
     pub sms_per_prefix_hour: u64,
     pub sms_global_hour: u64,
+    /// Base of the growing delay before answering the 3rd, 4th, … consecutive failure.
+    pub login_delay_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -335,6 +338,7 @@ impl Settings {
             sms_per_ip_hour: num("VHOD_SMS_PER_IP_HOUR", file.sms_per_ip_hour, 10)?,
             sms_per_prefix_hour: num("VHOD_SMS_PER_PREFIX_HOUR", file.sms_per_prefix_hour, 300)?,
             sms_global_hour: num("VHOD_SMS_GLOBAL_HOUR", file.sms_global_hour, 3000)?,
+            login_delay_ms: num("VHOD_LOGIN_DELAY_MS", file.login_delay_ms, 250)?,
         };
         Ok(Settings {
             listen,

@@ -77,7 +77,12 @@ pub fn announce(settings: &Settings) {
         println!("  as {u} / {p}");
     }
     println!(
-        "  Discovery: {}/.well-known/openid-configuration\n",
+        "  Discovery: {}/.well-known/openid-configuration",
+        settings.issuer
+    );
+    println!(
+        "  SMS and email go to {} (try {}/register)\n",
+        crate::notify::outbox_path(&settings.data_dir).display(),
         settings.issuer
     );
 }

@@ -24,6 +24,8 @@ pub struct Account {
     pub roles: Vec<String>,
     pub org: Option<String>,
     pub status: String,
+    /// The person wants notifications about appeals by SMS.
+    pub notify_sms: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -51,7 +53,7 @@ pub enum AccountError {
 }
 
 const COLUMNS: &str = "id, username, password_hash, phone, phone_verified, email, email_verified, \
-    given_name, family_name, middle_name, roles, org, status";
+    given_name, family_name, middle_name, roles, org, status, notify_sms";
 
 fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     let roles: String = row.try_get("roles")?;
@@ -69,6 +71,7 @@ fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         roles: serde_json::from_str(&roles).unwrap_or_default(),
         org: row.try_get("org")?,
         status: row.try_get("status")?,
+        notify_sms: row.try_get::<i64, _>("notify_sms")? != 0,
     })
 }
 
@@ -80,26 +83,22 @@ pub fn normalize_username(s: &str) -> String {
 /// A login that looks like a phone number, reduced to E.164 digits (`+375…`).
 /// Registration (a later capability) validates numbers fully; this only canonicalises writing.
 pub fn normalize_phone(s: &str) -> Option<String> {
-    let t = s.trim();
-    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
+    use crate::identity::contact::{PhoneNumber, looks_like_phone};
+    // A username is never read as a phone number.
+    if !looks_like_phone(s) {
         return None;
     }
-    let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
-    if digits.len() < 9 || digits.len() > 15 {
-        return None;
-    }
-    // Belarusian national format: 80 29 123-45-67.
-    if let Some(rest) = digits.strip_prefix("80")
-        && digits.len() == 11
-    {
-        return Some(format!("+375{rest}"));
-    }
-    Some(format!("+{digits}"))
+    PhoneNumber::parse(s).ok().map(|p| p.as_str().to_string())
 }
 
 impl Account {
     pub fn is_active(&self) -> bool {
         self.status == "active"
+    }
+
+    /// Registered but phone or email not yet confirmed: may not sign in to any client.
+    pub fn is_pending(&self) -> bool {
+        self.status == "pending"
     }
 
     pub fn full_name(&self) -> Option<String> {
@@ -135,6 +134,7 @@ impl Account {
                 "phone" if self.phone.is_some() => {
                     put("phone_number", json!(self.phone));
                     put("phone_number_verified", json!(self.phone_verified));
+                    put("notify_sms", json!(self.notify_sms));
                 }
                 "roles" => {
                     put("roles", json!(self.roles));
@@ -179,7 +179,7 @@ pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
     let result = sqlx::query(
         "INSERT INTO accounts (id, username, password_hash, phone, phone_verified, email, \
          email_verified, given_name, family_name, middle_name, roles, org, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'active', $13, $13)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
     )
     .bind(&id)
     .bind(&username)
@@ -194,6 +194,7 @@ pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
     .bind(serde_json::to_string(&new.roles).unwrap_or_else(|_| "[]".into()))
     .bind(&new.org)
     .bind(now)
+    .bind(if new.verified { "active" } else { "pending" })
     .execute(&db.pool)
     .await;
     match result {
@@ -245,6 +246,106 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
         .try_get(0)
 }
 
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+async fn update(db: &Db, sql: &str, id: &str, value: &str) -> Result<bool, AccountError> {
+    let done = sqlx::query(sql)
+        .bind(value)
+        .bind(clock::now())
+        .bind(id)
+        .execute(&db.pool)
+        .await;
+    match done {
+        Ok(d) => Ok(d.rows_affected() == 1),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AccountError::Duplicate),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The phone `phone` was proven by a code; true if it is still the account's number.
+pub async fn confirm_phone(db: &Db, id: &str, phone: &str) -> Result<bool, AccountError> {
+    update(
+        db,
+        "UPDATE accounts SET phone_verified = 1, updated_at = $2 WHERE id = $3 AND phone = $1",
+        id,
+        phone,
+    )
+    .await
+}
+
+/// The email `email` was proven by a link; true if it is still the account's address.
+pub async fn confirm_email(db: &Db, id: &str, email: &str) -> Result<bool, AccountError> {
+    update(
+        db,
+        "UPDATE accounts SET email_verified = 1, updated_at = $2 WHERE id = $3 AND email = $1",
+        id,
+        email,
+    )
+    .await
+}
+
+/// A pending account becomes active once both its phone and email are confirmed.
+pub async fn activate_if_confirmed(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE accounts SET status = 'active', updated_at = $1 WHERE id = $2 AND status = 'pending' \
+         AND phone_verified = 1 AND email_verified = 1",
+    )
+    .bind(clock::now())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_password_hash(db: &Db, id: &str, hash: &str) -> Result<bool, AccountError> {
+    update(
+        db,
+        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
+        id,
+        hash,
+    )
+    .await
+}
+
+/// A new phone number, already proven by a code.
+pub async fn change_phone(db: &Db, id: &str, phone: &str) -> Result<bool, AccountError> {
+    update(
+        db,
+        "UPDATE accounts SET phone = $1, phone_verified = 1, updated_at = $2 WHERE id = $3",
+        id,
+        phone,
+    )
+    .await
+}
+
+/// A new email address, already proven by a link.
+pub async fn change_email(db: &Db, id: &str, email: &str) -> Result<bool, AccountError> {
+    update(
+        db,
+        "UPDATE accounts SET email = $1, email_verified = 1, updated_at = $2 WHERE id = $3",
+        id,
+        email,
+    )
+    .await
+}
+
+pub async fn set_notify_sms(db: &Db, id: &str, on: bool) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE accounts SET notify_sms = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(on))
+        .bind(clock::now())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,14 +354,28 @@ mod tests {
     fn phone_logins_in_common_writings_are_one_number() {
         for w in [
             "+375 29 123-45-67",
+            "+375(29)1234567",
             "375291234567",
             "80291234567",
-            "+375(29)1234567",
+            "8 (029) 123-45-67",
         ] {
             assert_eq!(normalize_phone(w).as_deref(), Some("+375291234567"), "{w}");
         }
-        assert_eq!(normalize_phone("ivan"), None);
-        assert_eq!(normalize_phone("12"), None);
+        assert_eq!(
+            normalize_phone("+48 512 345 678").as_deref(),
+            Some("+48512345678")
+        );
+        for w in [
+            "ivan",
+            "12",
+            "12345678",
+            "ivan80291234567",
+            "+375 17 123-45-67",
+            "+375 29 123-45-6",
+            "٠٢٩١٢٣٤٥٦٧",
+        ] {
+            assert_eq!(normalize_phone(w), None, "{w}");
+        }
     }
 
     #[test]
@@ -279,6 +394,7 @@ mod tests {
             roles: vec!["applicant".into()],
             org: None,
             status: "active".into(),
+            notify_sms: true,
         };
         let c = a.claims(["openid"]);
         assert!(c.is_empty());

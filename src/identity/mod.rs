@@ -3,4 +3,5 @@
 
 pub mod account;
 pub mod client;
+pub mod contact;
 pub mod redirect_uri;

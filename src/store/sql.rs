@@ -23,16 +23,30 @@ pub struct Db {
 }
 
 /// Migrations are compiled into the binary so `vhod` stays one file to deploy.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/postgres/0001_core.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "citizens",
+        include_str!("../../migrations/sqlite/0002_citizens.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "citizens",
+        include_str!("../../migrations/postgres/0002_citizens.sql"),
+    ),
+];
 
 impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {

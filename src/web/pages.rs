@@ -22,6 +22,12 @@ impl Pages {
             ("error.html", include_str!("templates/error.html")),
             ("logout.html", include_str!("templates/logout.html")),
             ("demo.html", include_str!("templates/demo.html")),
+            ("register.html", include_str!("templates/register.html")),
+            ("confirm.html", include_str!("templates/confirm.html")),
+            ("notice.html", include_str!("templates/notice.html")),
+            ("forgot.html", include_str!("templates/forgot.html")),
+            ("reset.html", include_str!("templates/reset.html")),
+            ("profile.html", include_str!("templates/profile.html")),
         ] {
             // The templates are part of the binary; a syntax error is a build defect caught by tests.
             if let Err(e) = env.add_template(name, src) {

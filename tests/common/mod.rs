@@ -240,6 +240,27 @@ impl Deployment {
             .await
     }
 
+    /// Starts a server on a free port with extra environment (limits, delays…).
+    pub async fn start_with(&self, extra: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        self.start_as(port, &format!("http://127.0.0.1:{port}"), extra)
+            .await
+    }
+
+    /// Polls a COUNT query until it equals `expected` (events written by the batching audit
+    /// writer land shortly after the response); returns the last count.
+    pub async fn wait_count(&self, sql: &str, expected: i64) -> i64 {
+        let mut n = self.query_count(sql).await;
+        for _ in 0..100 {
+            if n == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            n = self.query_count(sql).await;
+        }
+        n
+    }
+
     /// Starts a server on `port` with the given issuer (replicas behind one name share it).
     pub async fn start_as(&self, port: u16, issuer: &str, extra: &[(&str, &str)]) -> Server {
         let log = self.dir.path().join(format!("server-{port}.log"));

@@ -1,6 +1,7 @@
 //! Login with a username (or phone number) and password.
 
 pub mod hasher;
+pub mod policy;
 
 use super::{Acr, AuthFacts, Authenticated};
 use crate::clock;
@@ -21,12 +22,24 @@ pub enum PasswordFailure {
     UnknownAccount,
     NoPassword,
     WrongPassword,
+    /// Right password, but the registration is not confirmed yet.
+    Pending,
     Inactive,
     Busy,
     Internal,
 }
 
 impl PasswordFailure {
+    /// Failures that count towards the brute-force limits: guesses, not our own trouble.
+    pub fn is_guess(self) -> bool {
+        matches!(
+            self,
+            PasswordFailure::UnknownAccount
+                | PasswordFailure::NoPassword
+                | PasswordFailure::WrongPassword
+        )
+    }
+
     pub fn reason(self) -> &'static str {
         match self {
             PasswordFailure::Empty => "empty_credentials",
@@ -34,6 +47,7 @@ impl PasswordFailure {
             PasswordFailure::UnknownAccount => "unknown_account",
             PasswordFailure::NoPassword => "no_password",
             PasswordFailure::WrongPassword => "wrong_password",
+            PasswordFailure::Pending => "registration_incomplete",
             PasswordFailure::Inactive => "account_inactive",
             PasswordFailure::Busy => "busy",
             PasswordFailure::Internal => "internal_error",
@@ -85,6 +99,9 @@ pub async fn authenticate(
     }
     if !verified {
         return fail(Some(acc.id), PasswordFailure::WrongPassword);
+    }
+    if acc.is_pending() {
+        return fail(Some(acc.id), PasswordFailure::Pending);
     }
     if !acc.is_active() {
         return fail(Some(acc.id), PasswordFailure::Inactive);

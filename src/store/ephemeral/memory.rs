@@ -72,8 +72,10 @@ impl MemoryStore {
             .map(|(_, (v, _))| v)
     }
 
+    /// Removes the key whether it holds a value or a counter (one keyspace, as in Redis).
     pub fn delete(&self, key: &str) {
         self.values.remove(key);
+        self.counters.remove(key);
     }
 
     pub fn incr(&self, key: &str, window: Duration) -> u64 {

@@ -1,0 +1,273 @@
+//! One-time codes sent by SMS: 6 digits, 5 minutes, at most 5 attempts (then a new code is
+//! needed), resent at most once a minute, with a daily cap per phone number. Codes live in the
+//! ephemeral store only as salted hashes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets;
+use crate::store::StoreError;
+use crate::store::ephemeral::Ephemeral;
+
+pub const CODE_TTL: Duration = Duration::from_secs(300);
+pub const MAX_ATTEMPTS: u64 = 5;
+pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// What a code confirms; codes of one purpose never satisfy another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Confirming a phone number (registration, change of number).
+    Phone,
+    /// Resetting a forgotten password.
+    Recovery,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Phone => "phone",
+            Purpose::Recovery => "recovery",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OtpError {
+    #[error("a code was sent less than a minute ago")]
+    TooSoon,
+    #[error("the daily number of codes for this phone number is used up")]
+    DailyCap,
+    #[error("the code is wrong")]
+    Wrong { attempts_left: u64 },
+    #[error("too many wrong attempts: request a new code")]
+    TooManyAttempts,
+    #[error("no valid code: it expired or was never sent")]
+    Expired,
+    #[error("storage is unavailable")]
+    Store,
+}
+
+impl From<StoreError> for OtpError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "otp store failure");
+        OtpError::Store
+    }
+}
+
+impl OtpError {
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            OtpError::TooSoon => "otp_too_soon",
+            OtpError::DailyCap => "otp_daily_cap",
+            OtpError::Wrong { .. } => "otp_wrong",
+            OtpError::TooManyAttempts => "otp_too_many",
+            OtpError::Expired => "otp_expired",
+            OtpError::Store => "server_error",
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OtpError::TooSoon => "resend_too_soon",
+            OtpError::DailyCap => "daily_cap",
+            OtpError::Wrong { .. } => "wrong_code",
+            OtpError::TooManyAttempts => "too_many_attempts",
+            OtpError::Expired => "code_expired",
+            OtpError::Store => "store_unavailable",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    salt: String,
+    hash: String,
+    /// What the code was sent to (a phone number); returned on success.
+    target: String,
+}
+
+fn key(kind: &str, purpose: Purpose, subject: &str) -> String {
+    format!("otp-{kind}:{}:{subject}", purpose.as_str())
+}
+
+fn digest(salt: &str, code: &str) -> String {
+    secrets::b64url(&secrets::sha256(format!("{salt}:{code}").as_bytes()))
+}
+
+/// Six uniformly random digits (rejection sampling: no modulo bias).
+pub fn random_code() -> String {
+    loop {
+        let n = u32::from_le_bytes(secrets::random_bytes::<4>());
+        // 4_294_000_000 is the largest multiple of 1_000_000 below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+/// Issues a new code for `subject` (an account id) sent to `target` (its phone number).
+/// The caller sends it; the previous code of the same purpose stops working.
+pub async fn issue(
+    eph: &Ephemeral,
+    purpose: Purpose,
+    subject: &str,
+    target: &str,
+    daily_cap: u64,
+) -> Result<String, OtpError> {
+    if !eph
+        .put_if_absent(&key("wait", purpose, subject), b"1", RESEND_INTERVAL)
+        .await?
+    {
+        return Err(OtpError::TooSoon);
+    }
+    if eph.incr(&format!("otp-day:{target}"), DAY).await? > daily_cap {
+        return Err(OtpError::DailyCap);
+    }
+    let code = random_code();
+    let salt = secrets::random_id();
+    let stored = Stored {
+        hash: digest(&salt, &code),
+        salt,
+        target: target.to_string(),
+    };
+    eph.delete(&key("tries", purpose, subject)).await?;
+    eph.put_json(&key("code", purpose, subject), &stored, CODE_TTL)
+        .await?;
+    Ok(code)
+}
+
+/// Checks a code; on success the code is consumed and its target returned.
+pub async fn verify(
+    eph: &Ephemeral,
+    purpose: Purpose,
+    subject: &str,
+    code: &str,
+) -> Result<String, OtpError> {
+    let code_key = key("code", purpose, subject);
+    // Every attempt counts, atomically, before the comparison: concurrent guesses cannot
+    // exceed the limit.
+    let tries = eph.incr(&key("tries", purpose, subject), CODE_TTL).await?;
+    if tries > MAX_ATTEMPTS {
+        eph.delete(&code_key).await?;
+        return Err(OtpError::TooManyAttempts);
+    }
+    let Some(stored) = eph.get_json::<Stored>(&code_key).await? else {
+        return Err(OtpError::Expired);
+    };
+    let code = code.trim();
+    let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    if !well_formed
+        || !secrets::ct_eq(
+            digest(&stored.salt, code).as_bytes(),
+            stored.hash.as_bytes(),
+        )
+    {
+        if tries == MAX_ATTEMPTS {
+            eph.delete(&code_key).await?;
+            return Err(OtpError::TooManyAttempts);
+        }
+        return Err(OtpError::Wrong {
+            attempts_left: MAX_ATTEMPTS - tries,
+        });
+    }
+    // Single use: of two concurrent correct submissions only one takes the code.
+    if eph.take(&code_key).await?.is_none() {
+        return Err(OtpError::Expired);
+    }
+    eph.delete(&key("tries", purpose, subject)).await?;
+    Ok(stored.target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..1000 {
+            let c = random_code();
+            assert_eq!(c.len(), 6);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_works_once() {
+        let eph = Ephemeral::memory();
+        let code = issue(&eph, Purpose::Phone, "acc", "+375291234567", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "acc", &code).await.unwrap(),
+            "+375291234567"
+        );
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "acc", &code).await,
+            Err(OtpError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn purposes_do_not_mix() {
+        let eph = Ephemeral::memory();
+        let code = issue(&eph, Purpose::Phone, "acc", "+375291234567", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&eph, Purpose::Recovery, "acc", &code).await,
+            Err(OtpError::Expired)
+        );
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "other", &code).await,
+            Err(OtpError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn five_attempts_then_a_new_code_is_needed() {
+        let eph = Ephemeral::memory();
+        let code = issue(&eph, Purpose::Phone, "acc", "+375291234567", 10)
+            .await
+            .unwrap();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for left in (1..=4).rev() {
+            assert_eq!(
+                verify(&eph, Purpose::Phone, "acc", wrong).await,
+                Err(OtpError::Wrong {
+                    attempts_left: left
+                })
+            );
+        }
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "acc", wrong).await,
+            Err(OtpError::TooManyAttempts)
+        );
+        // The right code no longer helps: it was destroyed.
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "acc", &code).await,
+            Err(OtpError::TooManyAttempts)
+        );
+    }
+
+    #[tokio::test]
+    async fn resend_waits_a_minute_and_the_day_has_a_cap() {
+        let eph = Ephemeral::memory();
+        issue(&eph, Purpose::Phone, "a", "+375291234567", 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            issue(&eph, Purpose::Phone, "a", "+375291234567", 2).await,
+            Err(OtpError::TooSoon)
+        );
+        // Other subjects sending to the same phone count against its daily cap.
+        issue(&eph, Purpose::Phone, "b", "+375291234567", 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            issue(&eph, Purpose::Phone, "c", "+375291234567", 2).await,
+            Err(OtpError::DailyCap)
+        );
+    }
+}

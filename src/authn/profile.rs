@@ -1,0 +1,450 @@
+//! The person's own page: name, login, contacts and notification channels. Open to a browser
+//! with an active SSO session. A new phone number is proven by an SMS code, a new email address
+//! by a link sent to it; the old number or address is told of the change. The choices are
+//! released to relying subsystems as claims (`notify_sms` under the `phone` scope).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::contact_proof::{self, LinkPurpose};
+use super::otp::{self, Purpose};
+use super::recovery::{field, lang_of, unavailable};
+use super::{browser, session};
+use crate::audit::Event;
+use crate::identity::account::{self, Account, AccountError};
+use crate::identity::contact::{Email, PhoneNumber};
+use crate::notify::Message;
+use crate::oidc::params::{Params, RequestParams};
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::{self, Lang};
+
+/// The new number a code was sent to (masked, for display) while the change is pending.
+const PHONE_PENDING: &str = "profile_phone_pending";
+
+/// The signed-in person's account, or the page to show instead.
+async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Response> {
+    let sid = browser::sid(s)
+        .await
+        .map_err(|e| unavailable(app, lang, &e))?;
+    let sso = match sid {
+        Some(sid) => session::find_active(&app.db, &sid)
+            .await
+            .map_err(|e| unavailable(app, lang, &e))?,
+        None => None,
+    };
+    let acc = match sso {
+        Some(sso) => account::find_by_id(&app.db, &sso.account_id)
+            .await
+            .map_err(|e| unavailable(app, lang, &e))?,
+        None => None,
+    };
+    match acc {
+        Some(a) if a.is_active() => Ok(a),
+        _ => Err(app.pages.render(
+            "notice.html",
+            lang,
+            StatusCode::UNAUTHORIZED,
+            json!({
+                "title": i18n::text(lang, "profile_title"),
+                "message": i18n::text(lang, "profile_sign_in"),
+                "kind": "error",
+            }),
+        )),
+    }
+}
+
+struct View {
+    status: StatusCode,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+impl View {
+    fn ok(message: Option<String>) -> View {
+        View {
+            status: StatusCode::OK,
+            message,
+            error: None,
+        }
+    }
+    fn err(status: StatusCode, error: String) -> View {
+        View {
+            status,
+            message: None,
+            error: Some(error),
+        }
+    }
+}
+
+async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
+    let csrf = match browser::csrf_token(s).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
+    let phone = acc
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p).ok())
+        .map(|p| p.masked());
+    let email = acc
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .map(|e| e.masked());
+    app.pages.render(
+        "profile.html",
+        lang,
+        view.status,
+        json!({
+            "title": i18n::text(lang, "profile_title"),
+            "csrf": csrf,
+            "name": acc.full_name(),
+            "username": acc.username,
+            "phone": phone,
+            "phone_verified": acc.phone_verified,
+            "email": email,
+            "email_verified": acc.email_verified,
+            "notify_sms": acc.notify_sms,
+            "phone_pending": pending,
+            "message": view.message,
+            "error": view.error,
+        }),
+    )
+}
+
+/// Common start of every POST: parameters, language, the signed-in account, the CSRF check.
+async fn post_start(
+    app: &App,
+    s: &Session,
+    headers: &HeaderMap,
+    params: Result<Params, crate::oidc::params::ParamError>,
+) -> Result<(Params, Lang, Account), Response> {
+    let Ok(params) = params else {
+        let lang = Lang::negotiate(None, headers);
+        return Err(app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "bad_request", None));
+    };
+    let lang = lang_of(&params, headers);
+    let acc = signed_in(app, s, lang).await?;
+    match browser::csrf_ok(s, field(&params, "csrf")).await {
+        Ok(true) => Ok((params, lang, acc)),
+        Ok(false) => {
+            let v = View::err(StatusCode::FORBIDDEN, i18n::text(lang, "csrf").to_string());
+            Err(render(app, s, lang, &acc, v).await)
+        }
+        Err(e) => Err(unavailable(app, lang, &e)),
+    }
+}
+
+fn text(lang: Lang, key: &str) -> String {
+    i18n::text(lang, key).to_string()
+}
+
+/// GET /profile
+pub async fn page(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    match signed_in(&app, &session, lang).await {
+        Ok(acc) => render(&app, &session, lang, &acc, View::ok(None)).await,
+        Err(r) => r,
+    }
+}
+
+/// POST /profile/notifications: the SMS notifications checkbox.
+pub async fn notifications(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let (params, lang, mut acc) = match post_start(&app, &session, &headers, params).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let on = matches!(field(&params, "notify_sms"), "on" | "1" | "true" | "yes");
+    if let Err(e) = account::set_notify_sms(&app.db, &acc.id, on).await {
+        return unavailable(&app, lang, &e);
+    }
+    let ev = Event::new("profile_notifications", "success")
+        .subject(Some(&acc.id))
+        .from(&meta)
+        .details(json!({"notify_sms": on}));
+    if let Err(e) = app.audit.write(ev).await {
+        return unavailable(&app, lang, &e);
+    }
+    acc.notify_sms = on;
+    render(
+        &app,
+        &session,
+        lang,
+        &acc,
+        View::ok(Some(text(lang, "saved"))),
+    )
+    .await
+}
+
+/// POST /profile/phone: a code to the new number.
+pub async fn phone(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let (params, lang, acc) = match post_start(&app, &session, &headers, params).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let fail = |reason: &str| {
+        Event::new("change_phone", "failure")
+            .subject(Some(&acc.id))
+            .reason(reason)
+            .from(&meta)
+    };
+    let new = match PhoneNumber::parse(field(&params, "phone")) {
+        Ok(p) => p,
+        Err(e) => {
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+    };
+    if acc.phone.as_deref() == Some(new.as_str()) {
+        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "phone_same"));
+        return render(&app, &session, lang, &acc, v).await;
+    }
+    match account::find_by_login(&app.db, new.as_str()).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            app.audit.enqueue(fail("taken")).await;
+            let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    if let Err(e) = contact_proof::send_code(&app, &meta, lang, Purpose::Phone, &acc.id, &new).await
+    {
+        let v = View::err(StatusCode::TOO_MANY_REQUESTS, text(lang, e.message_key()));
+        return render(&app, &session, lang, &acc, v).await;
+    }
+    if let Err(e) = session.insert(PHONE_PENDING, new.masked()).await {
+        return unavailable(&app, lang, &e);
+    }
+    let msg = text(lang, "profile_code_sent").replace("{phone}", &new.masked());
+    render(&app, &session, lang, &acc, View::ok(Some(msg))).await
+}
+
+/// POST /profile/phone/confirm: the code; the number it was sent to becomes the account's.
+pub async fn phone_confirm(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let (params, lang, acc) = match post_start(&app, &session, &headers, params).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ev = Event::new("change_phone", "failure")
+        .subject(Some(&acc.id))
+        .from(&meta);
+    let target = match otp::verify(&app.eph, Purpose::Phone, &acc.id, field(&params, "code")).await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            app.audit.enqueue(ev.reason(e.reason())).await;
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+    };
+    let _ = session.remove::<String>(PHONE_PENDING).await;
+    match account::change_phone(&app.db, &acc.id, &target).await {
+        Ok(true) => {}
+        Ok(false) => return unavailable(&app, lang, &"the account disappeared"),
+        Err(AccountError::Duplicate) => {
+            app.audit.enqueue(ev.reason("taken")).await;
+            let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let new = PhoneNumber::parse(&target)
+        .map(|p| p.masked())
+        .unwrap_or_default();
+    // The old number learns of the change: if it was not its owner, they can act.
+    let mut told = false;
+    if let Some(old) = acc.phone.as_deref().filter(|p| *p != target) {
+        let body = i18n::text(lang, "phone_changed_text").replace("{phone}", &new);
+        told = app.notifier.send(&Message::sms(old, body)).await.is_ok();
+    }
+    let mut ok = ev.details(json!({
+        "from": acc.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()).map(|p| p.masked()),
+        "to": new,
+        "old_told": told,
+    }));
+    ok.outcome = "success";
+    if let Err(e) = app.audit.write(ok).await {
+        return unavailable(&app, lang, &e);
+    }
+    let acc = match account::find_by_id(&app.db, &acc.id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return unavailable(&app, lang, &"the account disappeared"),
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    render(
+        &app,
+        &session,
+        lang,
+        &acc,
+        View::ok(Some(text(lang, "phone_changed"))),
+    )
+    .await
+}
+
+/// POST /profile/email: a confirmation link to the new address.
+pub async fn email(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let (params, lang, acc) = match post_start(&app, &session, &headers, params).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let new = match Email::parse(field(&params, "email")) {
+        Ok(e) => e,
+        Err(e) => {
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+    };
+    if acc.email.as_deref() == Some(new.as_str()) {
+        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "email_same"));
+        return render(&app, &session, lang, &acc, v).await;
+    }
+    match account::find_by_email(&app.db, new.as_str()).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            let ev = Event::new("change_email", "failure")
+                .subject(Some(&acc.id))
+                .reason("taken")
+                .from(&meta);
+            app.audit.enqueue(ev).await;
+            let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
+            return render(&app, &session, lang, &acc, v).await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let sent = contact_proof::send_link(
+        &app,
+        &meta,
+        lang,
+        LinkPurpose::Confirm,
+        &acc.id,
+        new.as_str(),
+        "/profile/email/confirm",
+        ("email_change_subject", "email_change_body"),
+    )
+    .await;
+    if let Err(e) = sent {
+        let v = View::err(StatusCode::SERVICE_UNAVAILABLE, text(lang, e.message_key()));
+        return render(&app, &session, lang, &acc, v).await;
+    }
+    let msg = text(lang, "profile_link_sent").replace("{email}", &new.masked());
+    render(&app, &session, lang, &acc, View::ok(Some(msg))).await
+}
+
+/// GET /profile/email/confirm?token=…: the link from the email to the new address.
+pub async fn email_confirm(
+    State(app): State<Arc<App>>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    let link =
+        match contact_proof::take_link(&app, LinkPurpose::Confirm, field(&params, "token")).await {
+            Ok(l) => l,
+            Err(e) => return unavailable(&app, lang, &e),
+        };
+    let ev = Event::new("change_email", "failure").from(&meta);
+    let Some(link) = link else {
+        app.audit.enqueue(ev.reason("invalid_link")).await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    let ev = ev.subject(Some(&link.account_id));
+    let acc = match account::find_by_id(&app.db, &link.account_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            app.audit.enqueue(ev.reason("unknown_account")).await;
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    // A registration link is not a change of address (and is refused here).
+    if acc.email.as_deref() == Some(link.email.as_str()) {
+        app.audit.enqueue(ev.reason("same_address")).await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    }
+    match account::change_email(&app.db, &acc.id, &link.email).await {
+        Ok(true) => {}
+        Ok(false) => return unavailable(&app, lang, &"the account disappeared"),
+        Err(AccountError::Duplicate) => {
+            app.audit.enqueue(ev.reason("taken")).await;
+            return app.pages.error(lang, StatusCode::CONFLICT, "taken", None);
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let new = Email::parse(&link.email)
+        .map(|e| e.masked())
+        .unwrap_or_default();
+    let mut told = false;
+    if let Some(old) = acc.email.as_deref() {
+        let body = i18n::text(lang, "email_changed_text").replace("{email}", &new);
+        let msg = Message::email(old, i18n::text(lang, "email_changed_subject"), body);
+        told = app.notifier.send(&msg).await.is_ok();
+    }
+    let mut ok = ev.details(json!({
+        "from": acc.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.masked()),
+        "to": new,
+        "old_told": told,
+    }));
+    ok.outcome = "success";
+    if let Err(e) = app.audit.write(ok).await {
+        return unavailable(&app, lang, &e);
+    }
+    app.pages.render(
+        "notice.html",
+        lang,
+        StatusCode::OK,
+        json!({
+            "title": i18n::text(lang, "profile_title"),
+            "message": i18n::text(lang, "email_changed"),
+            "link": format!("/profile?ui_locales={}", lang.code()),
+            "link_text": i18n::text(lang, "profile_link"),
+        }),
+    )
+}

@@ -1,0 +1,653 @@
+//! "Forgot password": a single-use code by SMS to the confirmed phone, or a single-use link by
+//! email to the confirmed address (15 minutes), both stored only as hashes. The answer to a
+//! request never tells whether the account exists. A reset ends every SSO session and revokes
+//! every grant (refresh and access tokens) of the account, lifts a lockout, and tells the person
+//! on their other channels.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::contact_proof::{self, LinkPurpose, SendError};
+use super::otp::{self, Purpose};
+use super::password::policy::PasswordPolicy;
+use super::{browser, session, throttle};
+use crate::audit::Event;
+use crate::identity::account::{self, Account};
+use crate::identity::contact::{Email, PhoneNumber};
+use crate::notify::Message;
+use crate::oidc::grants::records;
+use crate::oidc::params::{Params, RequestParams};
+use crate::secrets;
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::{self, Lang};
+
+/// The account this browser is recovering by SMS (a random id when none was found, so that the
+/// next step looks the same either way).
+const RECOVERING: &str = "recovering";
+/// The login transaction to continue after the reset.
+const RECOVERY_TX: &str = "recovery_tx";
+
+pub(super) fn field<'a>(p: &'a Params, name: &str) -> &'a str {
+    p.get(name).map(str::trim).unwrap_or("")
+}
+
+pub(super) fn lang_of(p: &Params, headers: &HeaderMap) -> Lang {
+    Lang::negotiate(p.get("ui_locales"), headers)
+}
+
+pub(super) fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "request failed");
+    app.pages
+        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+}
+
+fn bad_request(app: &App, headers: &HeaderMap) -> Response {
+    let lang = Lang::negotiate(None, headers);
+    app.pages
+        .error(lang, StatusCode::BAD_REQUEST, "bad_request", None)
+}
+
+/// The personal strings a new password must not contain.
+fn personal(acc: &Account) -> Vec<String> {
+    let mut out = vec![acc.username.clone()];
+    if let Some(p) = acc
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p).ok())
+    {
+        let digits: String = p.as_str().chars().filter(char::is_ascii_digit).collect();
+        let national = digits.get(3..).unwrap_or("").to_string();
+        out.push(digits);
+        out.push(national);
+    }
+    if let Some(e) = acc.email.as_deref().and_then(|e| Email::parse(e).ok()) {
+        out.push(e.as_str().to_string());
+        out.push(e.local_part().to_string());
+    }
+    out
+}
+
+/// The message of a refused new password, or None when it is acceptable.
+fn check_password(app: &App, lang: Lang, acc: Option<&Account>, password: &str) -> Option<String> {
+    let policy = PasswordPolicy::new(app.settings.limits.password_min_length);
+    let personal = acc.map(personal).unwrap_or_default();
+    let refs: Vec<&str> = personal.iter().map(String::as_str).collect();
+    policy.check(password, &refs).err().map(|v| {
+        i18n::text(lang, v.message_key()).replace("{min}", &policy.min_chars().to_string())
+    })
+}
+
+async fn render_forgot(
+    app: &App,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    login: &str,
+    channel: &str,
+    error: Option<String>,
+) -> Response {
+    let csrf = match browser::csrf_token(session).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    app.pages.render(
+        "forgot.html",
+        lang,
+        status,
+        json!({
+            "title": i18n::text(lang, "forgot_title"),
+            "csrf": csrf,
+            "error": error,
+            "login": login.chars().take(254).collect::<String>(),
+            "email_channel": channel == "email",
+        }),
+    )
+}
+
+/// The new-password form: after an SMS (`token` None) or from an emailed link.
+async fn render_reset(
+    app: &App,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    token: Option<&str>,
+    message: Option<&str>,
+    error: Option<String>,
+) -> Response {
+    let csrf = match browser::csrf_token(session).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    let min = app.settings.limits.password_min_length.to_string();
+    app.pages.render(
+        "reset.html",
+        lang,
+        status,
+        json!({
+            "title": i18n::text(lang, "reset_title"),
+            "csrf": csrf,
+            "token": token,
+            "action": if token.is_some() { "/forgot/email" } else { "/forgot/reset" },
+            "message": message.map(|k| i18n::text(lang, k)),
+            "error": error,
+            "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
+            "min": min,
+        }),
+    )
+}
+
+/// GET /forgot: the form (optionally continuing a login transaction afterwards).
+pub async fn form(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    if let Some(tx) = params.get("tx")
+        && matches!(browser::owns_transaction(&session, tx).await, Ok(true))
+        && session.insert(RECOVERY_TX, tx).await.is_err()
+    {
+        return unavailable(&app, lang, &"browser session store");
+    }
+    render_forgot(&app, &session, lang, StatusCode::OK, "", "sms", None).await
+}
+
+/// The account a login, phone number (any writing) or email address names.
+async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> {
+    if login.contains('@') {
+        return match Email::parse(login) {
+            Ok(e) => account::find_by_email(&app.db, e.as_str()).await,
+            Err(_) => Ok(None),
+        };
+    }
+    account::find_by_login(&app.db, login).await
+}
+
+/// POST /forgot: sends a code or a link if the account exists; the answer is the same either way.
+pub async fn submit(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let Ok(params) = params else {
+        return bad_request(&app, &headers);
+    };
+    let lang = lang_of(&params, &headers);
+    let login = field(&params, "login");
+    let channel = if field(&params, "channel") == "email" {
+        "email"
+    } else {
+        "sms"
+    };
+    match browser::csrf_ok(&session, field(&params, "csrf")).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let msg = i18n::text(lang, "csrf").to_string();
+            return render_forgot(
+                &app,
+                &session,
+                lang,
+                StatusCode::FORBIDDEN,
+                login,
+                channel,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    if login.is_empty() || login.len() > 254 {
+        let msg = i18n::text(lang, "forgot_login_empty").to_string();
+        return render_forgot(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            login,
+            channel,
+            Some(msg),
+        )
+        .await;
+    }
+    let acc = match lookup(&app, login).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    let mut ev = Event::new("recovery_request", "failure")
+        .subject(acc.as_ref().map(|a| a.id.clone()))
+        .method(channel)
+        .from(&meta);
+    let sent: Result<(), SendError> = match (&acc, channel) {
+        (None, _) => {
+            ev = ev.reason("unknown_account");
+            Ok(())
+        }
+        (Some(a), "sms") => match a
+            .phone
+            .as_deref()
+            .filter(|_| a.phone_verified)
+            .and_then(|p| PhoneNumber::parse(p).ok())
+        {
+            Some(phone) => {
+                contact_proof::send_code(&app, &meta, lang, Purpose::Recovery, &a.id, &phone).await
+            }
+            None => {
+                ev = ev.reason("no_verified_phone");
+                Ok(())
+            }
+        },
+        (Some(a), _) => match a.email.as_deref().filter(|_| a.email_verified) {
+            Some(email) => {
+                contact_proof::send_link(
+                    &app,
+                    &meta,
+                    lang,
+                    LinkPurpose::Recovery,
+                    &a.id,
+                    email,
+                    "/forgot/email",
+                    ("recovery_email_subject", "recovery_email_body"),
+                )
+                .await
+            }
+            None => {
+                ev = ev.reason("no_verified_email");
+                Ok(())
+            }
+        },
+    };
+    if ev.reason.is_none() {
+        match &sent {
+            Ok(()) => ev.outcome = "success",
+            Err(e) => ev = ev.reason(e.message_key()),
+        }
+    }
+    if let Err(e) = app.audit.write(ev).await {
+        return unavailable(&app, lang, &e);
+    }
+    // Only the SMS budgets are told: they depend on the address and operator, not the account.
+    if let Err(e @ SendError::Limit(_)) = &sent {
+        let msg = i18n::text(lang, e.message_key()).to_string();
+        return render_forgot(
+            &app,
+            &session,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            login,
+            channel,
+            Some(msg),
+        )
+        .await;
+    }
+    if channel == "email" {
+        return app.pages.render(
+            "notice.html",
+            lang,
+            StatusCode::OK,
+            json!({
+                "title": i18n::text(lang, "forgot_title"),
+                "message": i18n::text(lang, "recovery_email_sent"),
+            }),
+        );
+    }
+    let id = acc.map(|a| a.id).unwrap_or_else(secrets::random_id);
+    if let Err(e) = session.insert(RECOVERING, &id).await {
+        return unavailable(&app, lang, &e);
+    }
+    render_reset(
+        &app,
+        &session,
+        lang,
+        StatusCode::OK,
+        None,
+        Some("recovery_sms_sent"),
+        None,
+    )
+    .await
+}
+
+/// POST /forgot/reset: the SMS code and the new password.
+pub async fn reset_submit(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let Ok(params) = params else {
+        return bad_request(&app, &headers);
+    };
+    let lang = lang_of(&params, &headers);
+    match browser::csrf_ok(&session, field(&params, "csrf")).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let msg = i18n::text(lang, "csrf").to_string();
+            return render_reset(
+                &app,
+                &session,
+                lang,
+                StatusCode::FORBIDDEN,
+                None,
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let id: Option<String> = session.get(RECOVERING).await.ok().flatten();
+    let Some(id) = id else {
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "recovery_expired", None);
+    };
+    let acc = match account::find_by_id(&app.db, &id).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    // The password is taken as typed. Checked before the code, so a refusal does not use it up.
+    let password = params.get("password").unwrap_or("").to_string();
+    if let Some(msg) = check_password(&app, lang, acc.as_ref(), &password) {
+        let ev = Event::new("password_reset", "failure")
+            .subject(acc.as_ref().map(|a| a.id.clone()))
+            .method("sms")
+            .reason("weak_password")
+            .from(&meta);
+        app.audit.enqueue(ev).await;
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
+    let outcome = otp::verify(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
+    let subject = acc.as_ref().map(|a| a.id.clone());
+    let fail = |reason: &str| {
+        Event::new("password_reset", "failure")
+            .subject(subject.clone())
+            .method("sms")
+            .reason(reason)
+            .from(&meta)
+    };
+    let target = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            app.audit.enqueue(fail(e.reason())).await;
+            let msg = i18n::text(lang, e.message_key()).to_string();
+            return render_reset(
+                &app,
+                &session,
+                lang,
+                StatusCode::BAD_REQUEST,
+                None,
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+    };
+    // The code proves the number it was sent to; it must still be the account's number.
+    let Some(acc) = acc.filter(|a| a.phone.as_deref() == Some(target.as_str())) else {
+        app.audit.enqueue(fail("phone_changed")).await;
+        let msg = i18n::text(lang, "otp_expired").to_string();
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    };
+    let done = complete(&app, &session, &meta, lang, &acc, &password, "sms").await;
+    let _ = session.remove::<String>(RECOVERING).await;
+    done
+}
+
+/// GET /forgot/email?token=…: the new-password form; the token is only read here.
+pub async fn email_form(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    let token = field(&params, "token");
+    match contact_proof::peek_link(&app, LinkPurpose::Recovery, token).await {
+        Ok(Some(_)) => {
+            render_reset(
+                &app,
+                &session,
+                lang,
+                StatusCode::OK,
+                Some(token),
+                None,
+                None,
+            )
+            .await
+        }
+        Ok(None) => app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None),
+        Err(e) => unavailable(&app, lang, &e),
+    }
+}
+
+/// POST /forgot/email: the token from the link and the new password; the token is used up.
+pub async fn email_submit(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let Ok(params) = params else {
+        return bad_request(&app, &headers);
+    };
+    let lang = lang_of(&params, &headers);
+    let token = field(&params, "token");
+    match browser::csrf_ok(&session, field(&params, "csrf")).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let msg = i18n::text(lang, "csrf").to_string();
+            return render_reset(
+                &app,
+                &session,
+                lang,
+                StatusCode::FORBIDDEN,
+                Some(token),
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let invalid = |subject: Option<String>, reason: &str| {
+        Event::new("password_reset", "failure")
+            .subject(subject)
+            .method("email")
+            .reason(reason)
+            .from(&meta)
+    };
+    // Read first: a refused password leaves the link usable.
+    let peeked = match contact_proof::peek_link(&app, LinkPurpose::Recovery, token).await {
+        Ok(l) => l,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    let Some(peeked) = peeked else {
+        app.audit.enqueue(invalid(None, "invalid_link")).await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    let acc = match account::find_by_id(&app.db, &peeked.account_id).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    let password = params.get("password").unwrap_or("").to_string();
+    if let Some(msg) = check_password(&app, lang, acc.as_ref(), &password) {
+        app.audit
+            .enqueue(invalid(Some(peeked.account_id.clone()), "weak_password"))
+            .await;
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            Some(token),
+            None,
+            Some(msg),
+        )
+        .await;
+    }
+    // Of two concurrent uses exactly one gets here with the link.
+    let link = match contact_proof::take_link(&app, LinkPurpose::Recovery, token).await {
+        Ok(l) => l,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    let Some(link) = link else {
+        app.audit
+            .enqueue(invalid(Some(peeked.account_id.clone()), "invalid_link"))
+            .await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    // The link proves the address it was sent to; it must still be the account's address.
+    let Some(acc) =
+        acc.filter(|a| a.id == link.account_id && a.email.as_deref() == Some(link.email.as_str()))
+    else {
+        app.audit
+            .enqueue(invalid(Some(link.account_id.clone()), "email_changed"))
+            .await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    complete(&app, &session, &meta, lang, &acc, &password, "email").await
+}
+
+/// Sets the new password and ends everything signed in with the old one.
+async fn complete(
+    app: &Arc<App>,
+    session: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    acc: &Account,
+    password: &str,
+    via: &'static str,
+) -> Response {
+    let hash = match app.hasher.hash(password).await {
+        Ok(h) => h,
+        Err(_) => {
+            let msg = i18n::text(lang, "busy").to_string();
+            return render_reset(
+                app,
+                session,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+    };
+    let stored = account::set_password_hash(&app.db, &acc.id, &hash).await;
+    if !matches!(stored, Ok(true)) {
+        let ev = Event::new("password_reset", "failure")
+            .subject(Some(&acc.id))
+            .method(via)
+            .reason("store_failed")
+            .from(meta);
+        app.audit.enqueue(ev).await;
+        return match stored {
+            Err(e) => unavailable(app, lang, &e),
+            Ok(_) => unavailable(app, lang, &"the account disappeared"),
+        };
+    }
+    let sids = match session::end_all_for_account(&app.db, &acc.id).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    let revoked = match records::revoke_for_account(&app.db, &acc.id, "password_reset").await {
+        Ok(n) => n,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    if let Err(e) = throttle::unlock(&app.eph, &acc.id).await {
+        tracing::warn!(error = %e, "could not lift the lockout after a password reset");
+    }
+    // Tell the person on the channels not used for the reset: if it was not them, they learn.
+    let text = i18n::text(lang, "password_changed_text");
+    let mut notified = Vec::new();
+    if via != "sms"
+        && let Some(phone) = acc.phone.as_deref().filter(|_| acc.phone_verified)
+        && app.notifier.send(&Message::sms(phone, text)).await.is_ok()
+    {
+        notified.push("sms");
+    }
+    if via != "email"
+        && let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
+        && app
+            .notifier
+            .send(&Message::email(
+                email,
+                i18n::text(lang, "password_changed_subject"),
+                text,
+            ))
+            .await
+            .is_ok()
+    {
+        notified.push("email");
+    }
+    let ev = Event::new("password_reset", "success")
+        .subject(Some(&acc.id))
+        .method(via)
+        .from(meta)
+        .details(json!({
+            "sessions_ended": sids.len(),
+            "grants_revoked": revoked,
+            "notified": notified,
+        }));
+    if let Err(e) = app.audit.write(ev).await {
+        return unavailable(app, lang, &e);
+    }
+    for sid in sids {
+        crate::oidc::backchannel_logout::notify(app.clone(), sid, acc.id.clone());
+    }
+    // This browser's own SSO session (if any) has just ended.
+    if matches!(browser::sid(session).await, Ok(Some(_))) {
+        let _ = browser::sign_out(session).await;
+    }
+    let tx: Option<String> = session.remove(RECOVERY_TX).await.ok().flatten();
+    app.pages.render(
+        "notice.html",
+        lang,
+        StatusCode::OK,
+        json!({
+            "title": i18n::text(lang, "reset_title"),
+            "message": i18n::text(lang, "password_reset_done"),
+            "link": tx.map(|t| format!("/login?tx={t}&ui_locales={}", lang.code())),
+            "link_text": i18n::text(lang, "continue"),
+        }),
+    )
+}

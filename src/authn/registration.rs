@@ -1,0 +1,736 @@
+//! Citizen registration: surname, given name, patronymic, mobile phone, email, login, password.
+//! The account stays pending (it cannot sign in to any client) until the phone is confirmed by
+//! an SMS code and the email by a link; then it becomes active.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::browser;
+use super::contact_proof::{self, LinkPurpose};
+use super::otp::{self, Purpose};
+use super::password::policy::PasswordPolicy;
+use crate::audit::Event;
+use crate::identity::account::{self, Account, AccountError, NewAccount};
+use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
+use crate::oidc::params::{Params, RequestParams};
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::{self, Lang};
+
+/// The account this browser is registering (set at registration, or after a password login of a
+/// pending account): only it can be confirmed from this browser.
+const REGISTERING: &str = "registering";
+/// The login transaction to continue once the account is active.
+const REG_TX: &str = "registering_tx";
+
+const MAX_NAME: usize = 100;
+
+fn field<'a>(p: &'a Params, name: &str) -> &'a str {
+    p.get(name).map(str::trim).unwrap_or("")
+}
+
+fn valid_name(s: &str, required: bool) -> bool {
+    if s.is_empty() {
+        return !required;
+    }
+    s.chars().count() <= MAX_NAME
+        && s.chars().any(char::is_alphabetic)
+        && s.chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'' || c == '’')
+}
+
+fn valid_username(s: &str) -> bool {
+    (3..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && !looks_like_phone(s)
+}
+
+fn lang_of(p: &Params, headers: &HeaderMap) -> Lang {
+    Lang::negotiate(p.get("ui_locales"), headers)
+}
+
+fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "registration failed");
+    app.pages
+        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+}
+
+async fn render_form(
+    app: &App,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    values: &Params,
+    error: Option<String>,
+) -> Response {
+    let csrf = match browser::csrf_token(session).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    let min = app.settings.limits.password_min_length.to_string();
+    app.pages.render(
+        "register.html",
+        lang,
+        status,
+        json!({
+            "title": i18n::text(lang, "register_title"),
+            "csrf": csrf,
+            "error": error,
+            "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
+            "min": min,
+            "v": {
+                "family_name": field(values, "family_name").chars().take(MAX_NAME).collect::<String>(),
+                "given_name": field(values, "given_name").chars().take(MAX_NAME).collect::<String>(),
+                "middle_name": field(values, "middle_name").chars().take(MAX_NAME).collect::<String>(),
+                "username": field(values, "username").chars().take(64).collect::<String>(),
+                "phone": field(values, "phone").chars().take(32).collect::<String>(),
+                "email": field(values, "email").chars().take(254).collect::<String>(),
+            },
+        }),
+    )
+}
+
+pub async fn form(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    // Registering from a login page: remember which authorization to continue afterwards.
+    if let Some(tx) = params.get("tx")
+        && matches!(browser::owns_transaction(&session, tx).await, Ok(true))
+        && session.insert(REG_TX, tx).await.is_err()
+    {
+        return app
+            .pages
+            .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+    }
+    render_form(
+        &app,
+        &session,
+        lang,
+        StatusCode::OK,
+        &Params::default(),
+        None,
+    )
+    .await
+}
+
+/// Everything the form says, validated; or the message key of the first problem.
+struct Registration {
+    family_name: String,
+    given_name: String,
+    middle_name: Option<String>,
+    username: String,
+    phone: PhoneNumber,
+    email: Email,
+    password: String,
+}
+
+fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registration, String> {
+    let text = |k: &str| i18n::text(lang, k).to_string();
+    let (family, given, middle) = (
+        field(p, "family_name"),
+        field(p, "given_name"),
+        field(p, "middle_name"),
+    );
+    if !valid_name(family, true) || !valid_name(given, true) || !valid_name(middle, false) {
+        return Err(text("name_invalid"));
+    }
+    let username = account::normalize_username(field(p, "username"));
+    if !valid_username(&username) {
+        return Err(text("username_invalid"));
+    }
+    let phone = PhoneNumber::parse(field(p, "phone")).map_err(|e| text(e.message_key()))?;
+    let email = Email::parse(field(p, "email")).map_err(|e| text(e.message_key()))?;
+    // The password is taken as typed: no trimming, any characters.
+    let password = p.get("password").unwrap_or("").to_string();
+    let digits: String = phone
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let national = digits.get(3..).unwrap_or("").to_string();
+    policy
+        .check(
+            &password,
+            &[
+                &username,
+                &digits,
+                &national,
+                email.as_str(),
+                email.local_part(),
+            ],
+        )
+        .map_err(|v| text(v.message_key()).replace("{min}", &policy.min_chars().to_string()))?;
+    Ok(Registration {
+        family_name: family.to_string(),
+        given_name: given.to_string(),
+        middle_name: (!middle.is_empty()).then(|| middle.to_string()),
+        username,
+        phone,
+        email,
+        password,
+    })
+}
+
+pub async fn submit(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let Ok(params) = params else {
+        let lang = Lang::negotiate(None, &headers);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "bad_request", None);
+    };
+    let lang = lang_of(&params, &headers);
+    match browser::csrf_ok(&session, field(&params, "csrf")).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let msg = i18n::text(lang, "csrf").to_string();
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::FORBIDDEN,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let policy = PasswordPolicy::new(app.settings.limits.password_min_length);
+    let reg = match validate(&params, &policy, lang) {
+        Ok(r) => r,
+        Err(msg) => {
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::BAD_REQUEST,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+    };
+    let hash = match app.hasher.hash(&reg.password).await {
+        Ok(h) => h,
+        Err(_) => {
+            let msg = i18n::text(lang, "busy").to_string();
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+    };
+    let created = account::create(
+        &app.db,
+        NewAccount {
+            username: reg.username.clone(),
+            password_hash: Some(hash),
+            phone: Some(reg.phone.as_str().to_string()),
+            email: Some(reg.email.as_str().to_string()),
+            given_name: Some(reg.given_name),
+            family_name: Some(reg.family_name),
+            middle_name: reg.middle_name,
+            roles: vec!["applicant".into()],
+            org: None,
+            verified: false,
+        },
+    )
+    .await;
+    let acc = match created {
+        Ok(a) => a,
+        Err(AccountError::Duplicate) => {
+            let msg = i18n::text(lang, "taken").to_string();
+            let _ = app
+                .audit
+                .write(
+                    Event::new("registration", "failure")
+                        .reason("taken")
+                        .method("password")
+                        .from(&meta),
+                )
+                .await;
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::CONFLICT,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(AccountError::Invalid(_)) => {
+            let msg = i18n::text(lang, "username_invalid").to_string();
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::BAD_REQUEST,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    if let Err(e) = app
+        .audit
+        .write(
+            Event::new("registration", "success")
+                .subject(Some(&acc.id))
+                .method("password")
+                .from(&meta),
+        )
+        .await
+    {
+        return unavailable(&app, lang, &e);
+    }
+    if let Err(e) = session.insert(REGISTERING, &acc.id).await {
+        return unavailable(&app, lang, &e);
+    }
+    // A failed send is shown on the confirmation page, where the person can resend.
+    let sms =
+        contact_proof::send_code(&app, &meta, lang, Purpose::Phone, &acc.id, &reg.phone).await;
+    let mail = send_confirmation_link(&app, &meta, lang, &acc.id, reg.email.as_str()).await;
+    let note = match (sms, mail) {
+        (Err(e), _) | (_, Err(e)) => format!("&note={}", e.message_key()),
+        _ => String::new(),
+    };
+    Redirect::to(&format!(
+        "/register/confirm?ui_locales={}{note}",
+        lang.code()
+    ))
+    .into_response()
+}
+
+pub async fn send_confirmation_link(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    account_id: &str,
+    email: &str,
+) -> Result<(), contact_proof::SendError> {
+    contact_proof::send_link(
+        app,
+        meta,
+        lang,
+        LinkPurpose::Confirm,
+        account_id,
+        email,
+        "/register/email",
+        ("email_confirm_subject", "email_confirm_body"),
+    )
+    .await
+}
+
+/// Marks a browser as registering `account_id` (after a password login of a pending account).
+pub async fn resume_registration(
+    session: &Session,
+    account_id: &str,
+) -> Result<(), browser::BrowserError> {
+    session.insert(REGISTERING, account_id).await?;
+    Ok(())
+}
+
+async fn registering(app: &App, session: &Session) -> Result<Option<Account>, Response> {
+    let id: Option<String> = session.get(REGISTERING).await.ok().flatten();
+    let Some(id) = id else { return Ok(None) };
+    account::find_by_id(&app.db, &id)
+        .await
+        .map_err(|e| unavailable(app, Lang::Ru, &e))
+}
+
+async fn render_confirm(
+    app: &App,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    acc: &Account,
+    message: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let csrf = match browser::csrf_token(session).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
+    let phone = acc
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p).ok())
+        .map(|p| p.masked());
+    let email = acc
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .map(|e| e.masked());
+    app.pages.render(
+        "confirm.html",
+        lang,
+        status,
+        json!({
+            "title": i18n::text(lang, "confirm_title"),
+            "csrf": csrf,
+            "phone": phone,
+            "email": email,
+            "phone_verified": acc.phone_verified,
+            "email_verified": acc.email_verified,
+            "active": acc.is_active(),
+            "continue": tx.map(|t| format!("/login?tx={t}")),
+            "message": message.map(|k| i18n::text(lang, k)),
+            "error": error.map(|k| i18n::text(lang, k)),
+            "lang_query": format!("ui_locales={}&", lang.code()),
+        }),
+    )
+}
+
+pub async fn confirm_page(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    let acc = match registering(&app, &session).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        }
+        Err(r) => return r,
+    };
+    // Only known message keys are echoed from the query.
+    let note = params.get("note").filter(|k| {
+        matches!(
+            *k,
+            "sms_limit" | "send_failed" | "otp_too_soon" | "otp_daily_cap" | "server_error"
+        )
+    });
+    render_confirm(&app, &session, lang, StatusCode::OK, &acc, None, note).await
+}
+
+/// POST /register/confirm: the SMS code, or a request to resend the code or the email.
+pub async fn confirm_submit(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let Ok(params) = params else {
+        let lang = Lang::negotiate(None, &headers);
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "bad_request", None);
+    };
+    let lang = lang_of(&params, &headers);
+    let acc = match registering(&app, &session).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        }
+        Err(r) => return r,
+    };
+    match browser::csrf_ok(&session, field(&params, "csrf")).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return render_confirm(
+                &app,
+                &session,
+                lang,
+                StatusCode::FORBIDDEN,
+                &acc,
+                None,
+                Some("csrf"),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let phone = acc
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p).ok());
+    match field(&params, "action") {
+        "resend_sms" => {
+            let Some(phone) = phone.filter(|_| !acc.phone_verified) else {
+                return render_confirm(&app, &session, lang, StatusCode::OK, &acc, None, None)
+                    .await;
+            };
+            return match contact_proof::send_code(
+                &app,
+                &meta,
+                lang,
+                Purpose::Phone,
+                &acc.id,
+                &phone,
+            )
+            .await
+            {
+                Ok(()) => {
+                    render_confirm(
+                        &app,
+                        &session,
+                        lang,
+                        StatusCode::OK,
+                        &acc,
+                        Some("resent"),
+                        None,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    render_confirm(
+                        &app,
+                        &session,
+                        lang,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &acc,
+                        None,
+                        Some(e.message_key()),
+                    )
+                    .await
+                }
+            };
+        }
+        "resend_email" => {
+            let Some(email) = acc.email.clone().filter(|_| !acc.email_verified) else {
+                return render_confirm(&app, &session, lang, StatusCode::OK, &acc, None, None)
+                    .await;
+            };
+            return match send_confirmation_link(&app, &meta, lang, &acc.id, &email).await {
+                Ok(()) => {
+                    render_confirm(
+                        &app,
+                        &session,
+                        lang,
+                        StatusCode::OK,
+                        &acc,
+                        Some("resent"),
+                        None,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    render_confirm(
+                        &app,
+                        &session,
+                        lang,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &acc,
+                        None,
+                        Some(e.message_key()),
+                    )
+                    .await
+                }
+            };
+        }
+        _ => {}
+    }
+    let code = field(&params, "code");
+    let outcome = otp::verify(&app.eph, Purpose::Phone, &acc.id, code).await;
+    let ev = Event::new(
+        "confirm_phone",
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
+        },
+    )
+    .subject(Some(&acc.id))
+    .from(&meta);
+    let target = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = app.audit.write(ev.reason(e.reason())).await;
+            return render_confirm(
+                &app,
+                &session,
+                lang,
+                StatusCode::BAD_REQUEST,
+                &acc,
+                None,
+                Some(e.message_key()),
+            )
+            .await;
+        }
+    };
+    // The code proves the number it was sent to; it must still be the account's number.
+    let confirmed = account::confirm_phone(&app.db, &acc.id, &target).await;
+    if !matches!(confirmed, Ok(true)) {
+        let _ = app.audit.write(ev.reason("phone_changed")).await;
+        return render_confirm(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            &acc,
+            None,
+            Some("otp_expired"),
+        )
+        .await;
+    }
+    if let Err(e) = app.audit.write(ev).await {
+        return unavailable(&app, lang, &e);
+    }
+    activate(&app, &acc.id, &meta).await;
+    let acc = match account::find_by_id(&app.db, &acc.id).await {
+        Ok(Some(a)) => a,
+        _ => {
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+        }
+    };
+    render_confirm(
+        &app,
+        &session,
+        lang,
+        StatusCode::OK,
+        &acc,
+        Some("phone_confirmed"),
+        None,
+    )
+    .await
+}
+
+async fn activate(app: &App, account_id: &str, meta: &RequestMeta) {
+    if let Ok(true) = account::activate_if_confirmed(&app.db, account_id).await {
+        let _ = app
+            .audit
+            .write(
+                Event::new("account_activated", "success")
+                    .subject(Some(account_id))
+                    .from(meta),
+            )
+            .await;
+    }
+}
+
+/// GET /register/email?token=…: the link from the confirmation email.
+pub async fn confirm_email(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Response {
+    let params = params.unwrap_or_default();
+    let lang = lang_of(&params, &headers);
+    let link =
+        match contact_proof::take_link(&app, LinkPurpose::Confirm, field(&params, "token")).await {
+            Ok(l) => l,
+            Err(e) => return unavailable(&app, lang, &e),
+        };
+    let ev = Event::new("confirm_email", "failure").from(&meta);
+    let Some(link) = link else {
+        let _ = app.audit.write(ev.reason("invalid_link")).await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    // The link proves the address it was sent to, for the account it was sent for.
+    match account::confirm_email(&app.db, &link.account_id, &link.email).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = app
+                .audit
+                .write(ev.subject(Some(&link.account_id)).reason("email_changed"))
+                .await;
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let mut ok = ev.subject(Some(&link.account_id));
+    ok.outcome = "success";
+    if let Err(e) = app.audit.write(ok).await {
+        return unavailable(&app, lang, &e);
+    }
+    activate(&app, &link.account_id, &meta).await;
+    let acc = match account::find_by_id(&app.db, &link.account_id).await {
+        Ok(Some(a)) => a,
+        _ => {
+            return app
+                .pages
+                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
+        }
+    };
+    // In the browser that is registering this account, show the whole picture.
+    let mine: Option<String> = session.get(REGISTERING).await.ok().flatten();
+    if mine.as_deref() == Some(acc.id.as_str()) {
+        return render_confirm(
+            &app,
+            &session,
+            lang,
+            StatusCode::OK,
+            &acc,
+            Some("email_confirmed"),
+            None,
+        )
+        .await;
+    }
+    app.pages.render(
+        "notice.html",
+        lang,
+        StatusCode::OK,
+        json!({
+            "title": i18n::text(lang, "confirm_title"),
+            "message": i18n::text(lang, if acc.is_active() { "account_active" } else { "email_confirmed" }),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_letters() {
+        assert!(valid_name("Иванов-Петров", true));
+        assert!(valid_name("Ў'ясёва", true));
+        assert!(valid_name("O’Neil", true));
+        assert!(!valid_name("", true));
+        assert!(valid_name("", false));
+        assert!(!valid_name("<script>", true));
+        assert!(!valid_name("Robert'); DROP TABLE accounts;--", true));
+        assert!(!valid_name("---", true));
+        assert!(!valid_name(&"я".repeat(101), true));
+    }
+
+    #[test]
+    fn usernames_are_plain_and_not_phone_numbers() {
+        assert!(valid_username("ivan.ivanov"));
+        assert!(!valid_username("iv"));
+        assert!(!valid_username("Иван"));
+        assert!(!valid_username("375291234567"));
+        assert!(!valid_username("a b"));
+    }
+}
