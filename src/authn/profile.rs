@@ -13,7 +13,6 @@ use tower_sessions::Session;
 
 use super::contact_proof::{self, LinkPurpose};
 use super::otp::{self, Purpose};
-use super::recovery::{field, lang_of, unavailable};
 use super::{browser, session};
 use crate::audit::Event;
 use crate::identity::account::{self, Account, AccountError};
@@ -22,6 +21,7 @@ use crate::notify::Message;
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::form::{field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 
 /// The new number a code was sent to (masked, for display) while the change is pending.

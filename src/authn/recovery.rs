@@ -21,10 +21,11 @@ use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::notify::Message;
 use crate::oidc::grants::records;
-use crate::oidc::params::{Params, RequestParams};
+use crate::oidc::params::RequestParams;
 use crate::secrets;
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::form::{field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 
 /// The account this browser is recovering by SMS (a random id when none was found, so that the
@@ -32,20 +33,6 @@ use crate::web::i18n::{self, Lang};
 const RECOVERING: &str = "recovering";
 /// The login transaction to continue after the reset.
 const RECOVERY_TX: &str = "recovery_tx";
-
-pub(super) fn field<'a>(p: &'a Params, name: &str) -> &'a str {
-    p.get(name).map(str::trim).unwrap_or("")
-}
-
-pub(super) fn lang_of(p: &Params, headers: &HeaderMap) -> Lang {
-    Lang::negotiate(p.get("ui_locales"), headers)
-}
-
-pub(super) fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "request failed");
-    app.pages
-        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
-}
 
 fn bad_request(app: &App, headers: &HeaderMap) -> Response {
     let lang = Lang::negotiate(None, headers);

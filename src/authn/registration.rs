@@ -20,6 +20,7 @@ use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::form::{field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 
 /// The account this browser is registering (set at registration, or after a password login of a
@@ -29,10 +30,6 @@ const REGISTERING: &str = "registering";
 const REG_TX: &str = "registering_tx";
 
 const MAX_NAME: usize = 100;
-
-fn field<'a>(p: &'a Params, name: &str) -> &'a str {
-    p.get(name).map(str::trim).unwrap_or("")
-}
 
 fn valid_name(s: &str, required: bool) -> bool {
     if s.is_empty() {
@@ -49,16 +46,6 @@ fn valid_username(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && !looks_like_phone(s)
-}
-
-fn lang_of(p: &Params, headers: &HeaderMap) -> Lang {
-    Lang::negotiate(p.get("ui_locales"), headers)
-}
-
-fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "registration failed");
-    app.pages
-        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
 }
 
 async fn render_form(

@@ -759,6 +759,19 @@ mod tests {
     }
 
     #[test]
+    fn message_keys_are_unique() {
+        let mut keys: Vec<&str> = MESSAGES.iter().map(|(k, ..)| *k).collect();
+        let n = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            n,
+            "a key defined twice would shadow its translation"
+        );
+    }
+
+    #[test]
     fn every_message_is_translated() {
         for (k, ru, be, en) in MESSAGES {
             assert!(!ru.is_empty() && !be.is_empty() && !en.is_empty(), "{k}");
