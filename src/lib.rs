@@ -14,6 +14,7 @@ pub mod dev;
 pub mod identity;
 pub mod notify;
 pub mod oidc;
+pub mod pki;
 pub mod policy;
 pub mod secrets;
 pub mod server;
