@@ -83,10 +83,6 @@ impl View {
 }
 
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
-    let csrf = match browser::csrf_token(s).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
-    };
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
     let phone = acc
         .phone
@@ -98,13 +94,14 @@ async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -
         .as_deref()
         .and_then(|e| Email::parse(e).ok())
         .map(|e| e.masked());
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        s,
         "profile.html",
         lang,
         view.status,
         json!({
             "title": i18n::text(lang, "profile_title"),
-            "csrf": csrf,
             "name": acc.full_name(),
             "username": acc.username,
             "phone": phone,
@@ -117,6 +114,7 @@ async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -
             "error": view.error,
         }),
     )
+    .await
 }
 
 /// Common start of every POST: parameters, language, the signed-in account, the CSRF check.

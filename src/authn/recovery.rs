@@ -79,22 +79,20 @@ async fn render_forgot(
     channel: &str,
     error: Option<String>,
 ) -> Response {
-    let csrf = match browser::csrf_token(session).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
-    };
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        session,
         "forgot.html",
         lang,
         status,
         json!({
             "title": i18n::text(lang, "forgot_title"),
-            "csrf": csrf,
             "error": error,
             "login": login.chars().take(254).collect::<String>(),
             "email_channel": channel == "email",
         }),
     )
+    .await
 }
 
 /// The new-password form: after an SMS (`token` None) or from an emailed link.
@@ -107,18 +105,15 @@ async fn render_reset(
     message: Option<&str>,
     error: Option<String>,
 ) -> Response {
-    let csrf = match browser::csrf_token(session).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
-    };
     let min = app.settings.limits.password_min_length.to_string();
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        session,
         "reset.html",
         lang,
         status,
         json!({
             "title": i18n::text(lang, "reset_title"),
-            "csrf": csrf,
             "token": token,
             "action": if token.is_some() { "/forgot/email" } else { "/forgot/reset" },
             "message": message.map(|k| i18n::text(lang, k)),
@@ -127,6 +122,7 @@ async fn render_reset(
             "min": min,
         }),
     )
+    .await
 }
 
 /// GET /forgot: the form (optionally continuing a login transaction afterwards).

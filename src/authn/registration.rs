@@ -56,18 +56,12 @@ async fn render_form(
     values: &Params,
     error: Option<String>,
 ) -> Response {
-    let csrf = match browser::csrf_token(session).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
-    };
     let min = app.settings.limits.password_min_length.to_string();
-    app.pages.render(
-        "register.html",
+    crate::web::form::render_with_csrf(app, session, "register.html",
         lang,
         status,
         json!({
             "title": i18n::text(lang, "register_title"),
-            "csrf": csrf,
             "error": error,
             "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
             "min": min,
@@ -80,7 +74,7 @@ async fn render_form(
                 "email": field(values, "email").chars().take(254).collect::<String>(),
             },
         }),
-    )
+    ).await
 }
 
 pub async fn form(
@@ -358,10 +352,6 @@ async fn render_confirm(
     message: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let csrf = match browser::csrf_token(session).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
-    };
     let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
     let phone = acc
         .phone
@@ -373,13 +363,14 @@ async fn render_confirm(
         .as_deref()
         .and_then(|e| Email::parse(e).ok())
         .map(|e| e.masked());
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        session,
         "confirm.html",
         lang,
         status,
         json!({
             "title": i18n::text(lang, "confirm_title"),
-            "csrf": csrf,
             "phone": phone,
             "email": email,
             "phone_verified": acc.phone_verified,
@@ -391,6 +382,7 @@ async fn render_confirm(
             "lang_query": format!("ui_locales={}&", lang.code()),
         }),
     )
+    .await
 }
 
 pub async fn confirm_page(

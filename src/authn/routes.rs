@@ -37,22 +37,14 @@ async fn render_login(
     status: StatusCode,
     view: LoginView<'_>,
 ) -> Response {
-    let csrf = match browser::csrf_token(session).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "browser session store failed");
-            return app
-                .pages
-                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
-        }
-    };
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        session,
         "login.html",
         lang,
         status,
         json!({
             "title": i18n::text(lang, "login_title"),
-            "csrf": csrf,
             "tx": view.tx,
             "client_id": view.client_id,
             "username": view.username,
@@ -62,6 +54,7 @@ async fn render_login(
             "lang_query": format!("tx={}&", view.tx),
         }),
     )
+    .await
 }
 
 /// The transaction named by the request, if this browser started it.

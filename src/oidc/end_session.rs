@@ -144,14 +144,6 @@ pub async fn end_session(
 }
 
 async fn confirm_page(app: &App, s: &Session, lang: Lang, params: &Params) -> Response {
-    let csrf = match browser::csrf_token(s).await {
-        Ok(c) => c,
-        Err(_) => {
-            return app
-                .pages
-                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
-        }
-    };
     let carried: Vec<(&String, &String)> = params
         .iter()
         .filter(|(k, _)| {
@@ -161,15 +153,17 @@ async fn confirm_page(app: &App, s: &Session, lang: Lang, params: &Params) -> Re
             )
         })
         .collect();
-    app.pages.render(
+    crate::web::form::render_with_csrf(
+        app,
+        s,
         "logout.html",
         lang,
         StatusCode::OK,
         json!({
             "title": i18n::text(lang, "logout_title"),
             "done": false,
-            "csrf": csrf,
             "params": carried,
         }),
     )
+    .await
 }

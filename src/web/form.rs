@@ -23,3 +23,23 @@ pub fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response
     app.pages
         .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
 }
+
+/// Renders a page that carries a form: the browser session's CSRF token is added to `ctx` as
+/// `csrf` (the hidden field and the `<meta name="csrf-token">` of the page).
+pub async fn render_with_csrf(
+    app: &App,
+    session: &tower_sessions::Session,
+    template: &str,
+    lang: Lang,
+    status: StatusCode,
+    mut ctx: serde_json::Value,
+) -> Response {
+    let csrf = match crate::authn::browser::csrf_token(session).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(app, lang, &e),
+    };
+    if let serde_json::Value::Object(map) = &mut ctx {
+        map.insert("csrf".into(), serde_json::Value::String(csrf));
+    }
+    app.pages.render(template, lang, status, ctx)
+}
