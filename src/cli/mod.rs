@@ -204,6 +204,11 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
         token_signing_alg: a.token_signing_alg,
         jwks,
     };
+    if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
+        eprintln!(
+            "warning: a client secret shorter than 32 characters is easier to guess; omit --secret to get a random one"
+        );
+    }
     let db = server::open_db(settings).await?;
     client::save(&db, &spec, settings.dev, a.replace).await?;
     println!("client {} registered", a.client_id);
