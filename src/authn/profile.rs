@@ -84,16 +84,7 @@ impl View {
 
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
-    let phone = acc
-        .phone
-        .as_deref()
-        .and_then(|p| PhoneNumber::parse(p).ok())
-        .map(|p| p.masked());
-    let email = acc
-        .email
-        .as_deref()
-        .and_then(|e| Email::parse(e).ok())
-        .map(|e| e.masked());
+    let (phone, email) = (acc.masked_phone(), acc.masked_email());
     crate::web::form::render_with_csrf(
         app,
         s,

@@ -353,16 +353,7 @@ async fn render_confirm(
     error: Option<&str>,
 ) -> Response {
     let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
-    let phone = acc
-        .phone
-        .as_deref()
-        .and_then(|p| PhoneNumber::parse(p).ok())
-        .map(|p| p.masked());
-    let email = acc
-        .email
-        .as_deref()
-        .and_then(|e| Email::parse(e).ok())
-        .map(|e| e.masked());
+    let (phone, email) = (acc.masked_phone(), acc.masked_email());
     crate::web::form::render_with_csrf(
         app,
         session,

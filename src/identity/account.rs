@@ -96,6 +96,20 @@ impl Account {
         self.status == "active"
     }
 
+    /// The phone number as shown on pages ("+375 29 ***-**-67").
+    pub fn masked_phone(&self) -> Option<String> {
+        let phone = self.phone.as_deref()?;
+        super::contact::PhoneNumber::parse(phone)
+            .ok()
+            .map(|p| p.masked())
+    }
+
+    /// The email address as shown on pages ("i***@example.by").
+    pub fn masked_email(&self) -> Option<String> {
+        let email = self.email.as_deref()?;
+        super::contact::Email::parse(email).ok().map(|e| e.masked())
+    }
+
     /// Registered but phone or email not yet confirmed: may not sign in to any client.
     pub fn is_pending(&self) -> bool {
         self.status == "pending"
