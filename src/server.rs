@@ -43,6 +43,8 @@ pub struct App {
     pub http: reqwest::Client,
     /// SMS and email: Twilio / SMTP, or the dev outbox.
     pub notifier: crate::notify::Notifier,
+    /// Certificate sign-in: trust anchors, CRLs, identity profiles.
+    pub trust: crate::pki::trust::Trust,
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -66,6 +68,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     // Before the database: a messaging misconfiguration stops the start with nothing touched.
     let notifier = crate::notify::Notifier::new(&settings, http.clone())
         .context("messaging settings (SMS, email)")?;
+    let trust = load_trust(&settings)?;
     let db = open_db(&settings).await?;
     for spec in &settings.clients {
         client::save(&db, spec, settings.dev, true)
@@ -112,8 +115,29 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         sessions,
         http,
         notifier,
+        trust,
     });
     Ok((app, worker))
+}
+
+/// Anchors, CRLs and profiles; a file that does not parse stops the start.
+pub fn load_trust(settings: &Settings) -> anyhow::Result<crate::pki::trust::Trust> {
+    let (trust, report) = crate::pki::trust::Trust::load(
+        &settings.keys_dir,
+        &settings.policies_dir,
+        settings.pki.clone(),
+    )
+    .context("certificate trust (keys/trust, policies/certificates.toml)")?;
+    tracing::info!(
+        anchors = report.anchors,
+        crls = report.crls,
+        crl_required = settings.pki.require_crl,
+        "certificate trust loaded"
+    );
+    for note in report.skipped {
+        tracing::info!("{note}");
+    }
+    Ok(trust)
 }
 
 async fn healthz() -> &'static str {
@@ -137,6 +161,19 @@ async fn css() -> Response {
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}
+
+async fn js() -> Response {
+    let mut res = crate::web::pages::CERT_LOGIN_JS.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
     );
     res.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -173,6 +210,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/login", get(authn::routes::login_page))
         .route("/login/password", post(authn::routes::password_login))
+        .route(
+            "/login/certificate/challenge",
+            post(authn::certificate::routes::challenge),
+        )
+        .route("/login/certificate", post(authn::certificate::routes::login))
         .route(
             "/register",
             get(authn::registration::form).post(authn::registration::submit),
@@ -245,6 +287,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/vhod.css", get(css))
+        .route("/static/cert-login.js", get(js))
         // Browsers ask for it on every page; an empty answer keeps their consoles and our logs clean.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }));
 

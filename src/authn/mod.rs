@@ -3,6 +3,7 @@
 //! authorization (`oidc::authorize::resume`) does not care which method produced it.
 
 pub mod browser;
+pub mod certificate;
 pub mod contact_proof;
 pub mod lockout;
 pub mod otp;
@@ -52,6 +53,28 @@ pub struct AuthFacts {
     pub acr: Acr,
     /// RFC 8176 values: pwd, otp, hwk, sc, fed, ...
     pub amr: Vec<String>,
+    /// The organisation a representative signed in for, as their certificate names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_entity: Option<LegalEntity>,
+}
+
+/// A legal entity (its УНП and name) a person acts for in this session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalEntity {
+    pub unp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl LegalEntity {
+    /// Column form (sso_sessions, grants): JSON, NULL when absent.
+    pub fn to_column(le: &Option<LegalEntity>) -> Option<String> {
+        le.as_ref().and_then(|l| serde_json::to_string(l).ok())
+    }
+
+    pub fn from_column(c: Option<String>) -> Option<LegalEntity> {
+        c.and_then(|s| serde_json::from_str(&s).ok())
+    }
 }
 
 /// The one result every login method ends in.

@@ -28,6 +28,18 @@ struct LoginView<'a> {
     error: Option<&'static str>,
     /// Shown when the password was right but the registration is not confirmed yet.
     finish_link: Option<String>,
+    /// Only a certificate can satisfy this request (step-up, or the client requires acr high).
+    step_up: bool,
+}
+
+/// Does this transaction need more than a password can give?
+fn needs_certificate(app: &App, tx: &transaction::LoginTransaction) -> bool {
+    if tx.step_up.is_some() {
+        return true;
+    }
+    app.clients.get(&tx.request.client_id).is_some_and(|client| {
+        crate::policy::required_acr(None, &client, &tx.request.acr_values) > super::Acr::Low
+    })
 }
 
 async fn render_login(
@@ -52,6 +64,11 @@ async fn render_login(
             "finish_link": view.finish_link,
             "forgot_enabled": true,
             "lang_query": format!("tx={}&", view.tx),
+            // Without a trust anchor no certificate can succeed; development shows the
+            // method anyway, with the developer signer, so it can be tried with a test PKI.
+            "cert_enabled": app.trust.anchor_count() > 0 || app.settings.dev,
+            "cert_dev": app.settings.dev,
+            "step_up": view.step_up,
         }),
     )
     .await
@@ -120,6 +137,7 @@ pub async fn login_page(
             username: &hint,
             error: None,
             finish_link: None,
+            step_up: needs_certificate(&app, &tx),
         },
     )
     .await
@@ -163,6 +181,7 @@ pub async fn password_login(
         username: &shown_username,
         error: Some(error),
         finish_link: None,
+        step_up: needs_certificate(&app, &tx),
     };
     match browser::csrf_ok(&session, field(&params, "csrf")).await {
         Ok(true) => {}

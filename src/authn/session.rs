@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Acr, AuthFacts, Authenticated};
+use super::{Acr, AuthFacts, Authenticated, LegalEntity};
 use crate::store::sql::Db;
 use crate::{clock, secrets};
 
@@ -21,8 +21,8 @@ pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession
     let now = clock::now();
     let expires_at = now + ttl as i64;
     sqlx::query(
-        "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at, legal_entity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&sid)
     .bind(&who.account_id)
@@ -32,6 +32,7 @@ pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession
     .bind(who.method)
     .bind(now)
     .bind(expires_at)
+    .bind(LegalEntity::to_column(&who.facts.legal_entity))
     .execute(&db.pool)
     .await?;
     Ok(SsoSession {
@@ -45,7 +46,7 @@ pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession
 
 pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT sid, account_id, auth_time, acr, amr, method, expires_at FROM sso_sessions \
+        "SELECT sid, account_id, auth_time, acr, amr, method, expires_at, legal_entity FROM sso_sessions \
          WHERE sid = $1 AND ended_at IS NULL AND expires_at > $2",
     )
     .bind(sid)
@@ -62,6 +63,7 @@ pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx:
             auth_time: row.try_get("auth_time")?,
             acr: Acr::parse(&acr).unwrap_or(Acr::Low),
             amr: serde_json::from_str(&amr).unwrap_or_default(),
+            legal_entity: LegalEntity::from_column(row.try_get("legal_entity")?),
         },
         method: row.try_get("method")?,
         expires_at: row.try_get("expires_at")?,

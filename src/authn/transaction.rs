@@ -16,6 +16,11 @@ pub struct LoginTransaction {
     pub id: String,
     pub request: AuthorizationRequest,
     pub created_at: i64,
+    /// Set when the person is already signed in (this account) but not strongly enough for
+    /// this request: only a stronger method may finish, and a certificate they present may be
+    /// linked to this account, since they have just proved its password.
+    #[serde(default)]
+    pub step_up: Option<String>,
 }
 
 fn key(id: &str) -> String {
@@ -32,16 +37,24 @@ pub fn valid_id(id: &str) -> bool {
 pub async fn start(
     eph: &Ephemeral,
     request: AuthorizationRequest,
+    step_up: Option<String>,
     ttl: u64,
 ) -> Result<LoginTransaction, StoreError> {
     let tx = LoginTransaction {
         id: secrets::random_id(),
         request,
         created_at: clock::now(),
+        step_up,
     };
-    eph.put_json(&key(&tx.id), &tx, Duration::from_secs(ttl))
-        .await?;
+    save(eph, &tx, ttl).await?;
     Ok(tx)
+}
+
+/// Stores (or overwrites) the transaction; its lifetime still counts from its creation.
+pub async fn save(eph: &Ephemeral, tx: &LoginTransaction, ttl: u64) -> Result<(), StoreError> {
+    let left = (tx.created_at + ttl as i64 - clock::now()).max(1) as u64;
+    eph.put_json(&key(&tx.id), tx, Duration::from_secs(left))
+        .await
 }
 
 pub async fn load(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction>, StoreError> {

@@ -1,6 +1,10 @@
 //! The `vhod` commands. Every command reads the same settings as `serve` and applies pending
 //! migrations itself, so it works before the first `serve` and beside a running one.
 
+mod cert;
+
+mod dev;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +51,16 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Developer tools: a test PKI and challenge signing (no database needed).
+    Dev {
+        #[command(subcommand)]
+        command: dev::DevCommand,
+    },
+    /// Check certificates and signatures against the configured trust (keys/trust, CRLs).
+    Cert {
+        #[command(subcommand)]
+        command: cert::CertCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +98,10 @@ struct ClientAdd {
     /// ES256 (default), RS256 or EdDSA.
     #[arg(long)]
     token_signing_alg: Option<String>,
+    /// Require this assurance of every sign-in (low, substantial, high); a session below it is
+    /// sent to step up, e.g. to the certificate login for high.
+    #[arg(long)]
+    min_acr: Option<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -171,6 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Add(a),
         } => rt.block_on(user_add(&settings, a)),
+        Command::Cert { command } => rt.block_on(cert::run(&settings, command)),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
@@ -180,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Dev { command } => dev::run(command),
     }
 }
 
@@ -202,6 +222,7 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
         scope: a.scope,
         backchannel_logout_uri: a.backchannel_logout_uri,
         token_signing_alg: a.token_signing_alg,
+        min_acr: a.min_acr,
         jwks,
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {

@@ -28,6 +28,9 @@ pub struct ClientSpec {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub token_signing_alg: Option<String>,
+    /// The assurance every sign-in for this client needs: low, substantial or high.
+    #[serde(default)]
+    pub min_acr: Option<String>,
     /// Inline JWK Set (JSON) for private_key_jwt client authentication.
     #[serde(default)]
     pub jwks: Option<String>,
@@ -77,6 +80,9 @@ struct FileSettings {
     sms_per_prefix_hour: Option<u64>,
     sms_global_hour: Option<u64>,
     login_delay_ms: Option<u64>,
+    crl_required: Option<bool>,
+    crl_fetch: Option<bool>,
+    crl_fetch_timeout_ms: Option<u64>,
     clients: Vec<ClientSpec>,
 }
 
@@ -175,6 +181,8 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub email: EmailSettings,
     pub limits: Limits,
+    /// Certificate sign-in: CRL policy.
+    pub pki: crate::pki::trust::PkiSettings,
     pub clients: Vec<ClientSpec>,
 }
 
@@ -340,6 +348,21 @@ impl Settings {
             sms_global_hour: num("VHOD_SMS_GLOBAL_HOUR", file.sms_global_hour, 3000)?,
             login_delay_ms: num("VHOD_LOGIN_DELAY_MS", file.login_delay_ms, 250)?,
         };
+        let flag = |name: &str, file_v: Option<bool>, default: bool| -> anyhow::Result<bool> {
+            match env(name) {
+                Some(v) => parse_bool(name, &v),
+                None => Ok(file_v.unwrap_or(default)),
+            }
+        };
+        let pki = crate::pki::trust::PkiSettings {
+            require_crl: flag("VHOD_CRL_REQUIRED", file.crl_required, true)?,
+            fetch_crls: flag("VHOD_CRL_FETCH", file.crl_fetch, true)?,
+            fetch_timeout: std::time::Duration::from_millis(num(
+                "VHOD_CRL_FETCH_TIMEOUT_MS",
+                file.crl_fetch_timeout_ms,
+                10_000,
+            )?),
+        };
         Ok(Settings {
             listen,
             issuer,
@@ -371,6 +394,7 @@ impl Settings {
             sms,
             email,
             limits,
+            pki,
             clients: file.clients,
         })
     }

@@ -2,6 +2,7 @@
 //! a demo client and user created on first start, and a built-in demo relying party at /demo.
 
 pub mod demo;
+pub mod test_pki;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
         scope: None,
         backchannel_logout_uri: None,
         token_signing_alg: None,
+        min_acr: None,
         jwks: None,
     };
     match client::save(db, &spec, true, false).await {

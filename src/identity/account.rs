@@ -162,6 +162,20 @@ impl Account {
 }
 
 pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
+    let mut conn = db.pool.acquire().await?;
+    let id = insert(&mut conn, new).await?;
+    drop(conn);
+    find_by_id(db, &id)
+        .await?
+        .ok_or(AccountError::Sql(sqlx::Error::RowNotFound))
+}
+
+/// Validates and inserts an account on `conn` (a pooled connection or a transaction, so a
+/// caller can write the account together with rows that belong to it); returns its id.
+pub async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    new: NewAccount,
+) -> Result<String, AccountError> {
     let username = normalize_username(&new.username);
     if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_control()) {
         return Err(AccountError::Invalid(
@@ -209,7 +223,7 @@ pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
     .bind(&new.org)
     .bind(now)
     .bind(if new.verified { "active" } else { "pending" })
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await;
     match result {
         Ok(_) => {}
@@ -218,9 +232,7 @@ pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
         }
         Err(e) => return Err(e.into()),
     }
-    find_by_id(db, &id)
-        .await?
-        .ok_or(AccountError::Sql(sqlx::Error::RowNotFound))
+    Ok(id)
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::Error> {

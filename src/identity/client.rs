@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use super::redirect_uri::RedirectUri;
 use crate::config::ClientSpec;
 use crate::store::sql::Db;
+use crate::authn::Acr;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
 use crate::{clock, secrets};
@@ -99,6 +100,8 @@ pub struct Client {
     pub scopes: BTreeSet<String>,
     pub token_alg: SigningAlg,
     pub backchannel_logout_uri: Option<String>,
+    /// Every sign-in for this client needs at least this assurance (step-up otherwise).
+    pub min_acr: Option<Acr>,
 }
 
 impl Client {
@@ -153,6 +156,7 @@ struct ValidRow {
     token_alg: String,
     backchannel_logout_uri: Option<String>,
     jwks: Option<String>,
+    min_acr: Option<String>,
 }
 
 fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
@@ -235,6 +239,15 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
             .to_string(),
         None => SigningAlg::Es256.as_str().to_string(),
     };
+    let min_acr = match &spec.min_acr {
+        Some(a) => Some(
+            Acr::parse(a)
+                .ok_or("min_acr must be low, substantial or high")?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
     if let Some(b) = &spec.backchannel_logout_uri {
         RedirectUri::register(b, allow_http).map_err(|e| format!("{b}: {e}"))?;
     }
@@ -253,6 +266,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
         token_alg,
         backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
         jwks,
+        min_acr,
     })
 }
 
@@ -280,14 +294,14 @@ pub async fn save(
         "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
          redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
          grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
-         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, updated_at = excluded.updated_at"
+         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, updated_at = excluded.updated_at"
     } else {
         ""
     };
     let result = sqlx::query(&format!(
         "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
-         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) {conflict}"
+         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) {conflict}"
     ))
     .bind(&row.client_id)
     .bind(&row.secret_hash)
@@ -300,6 +314,7 @@ pub async fn save(
     .bind(&row.backchannel_logout_uri)
     .bind(&row.jwks)
     .bind(now)
+    .bind(&row.min_acr)
     .execute(&db.pool)
     .await;
     match result {
@@ -363,6 +378,11 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
             .collect(),
         token_alg: SigningAlg::parse(&get("token_signing_alg")?).unwrap_or(SigningAlg::Es256),
         backchannel_logout_uri: backchannel,
+        min_acr: row
+            .try_get::<Option<String>, _>("min_acr")
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            .and_then(Acr::parse),
     })
 }
 

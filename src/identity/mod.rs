@@ -2,6 +2,7 @@
 //! roles and delegations.
 
 pub mod account;
+pub mod certificate;
 pub mod client;
 pub mod contact;
 pub mod redirect_uri;

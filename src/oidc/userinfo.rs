@@ -49,6 +49,9 @@ async fn handle(
         .filter(|a| a.is_active())
         .ok_or_else(|| OAuthError::invalid_token("the account is no longer active"))?;
     let mut out = acc.claims(claims.scopes());
+    if let Some(le) = &claims.legal_entity {
+        out.insert("legal_entity".into(), serde_json::json!(le));
+    }
     out.insert("sub".into(), serde_json::Value::String(acc.id));
     Ok(serde_json::Value::Object(out))
 }

@@ -34,6 +34,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "citizens",
         include_str!("../../migrations/sqlite/0002_citizens.sql"),
     ),
+    (
+        3,
+        "certificates",
+        include_str!("../../migrations/sqlite/0003_certificates.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -45,6 +50,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "citizens",
         include_str!("../../migrations/postgres/0002_citizens.sql"),
+    ),
+    (
+        3,
+        "certificates",
+        include_str!("../../migrations/postgres/0003_certificates.sql"),
     ),
 ];
 

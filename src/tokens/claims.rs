@@ -20,6 +20,9 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    /// The organisation a representative signed in for: {"unp", "name"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_entity: Option<crate::authn::LegalEntity>,
     /// Claims released by the granted scopes (profile, email, phone, roles).
     #[serde(flatten)]
     pub user: serde_json::Map<String, serde_json::Value>,
@@ -48,6 +51,8 @@ pub struct AccessTokenClaims {
     /// Roles of the person (RFC 9068 §2.2.3.1 `roles`), so relying subsystems decide offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_entity: Option<crate::authn::LegalEntity>,
 }
 
 impl AccessTokenClaims {

@@ -62,6 +62,7 @@ pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError
         amr: spec.facts.map(|f| f.amr.clone()),
         sid: spec.sid.map(String::from),
         roles: spec.roles,
+        legal_entity: spec.facts.and_then(|f| f.legal_entity.clone()),
     };
     Ok(Minted {
         token: sign(app, spec.client.token_alg, "at+jwt", &claims)?,
@@ -110,6 +111,7 @@ pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
         amr: spec.facts.amr.clone(),
         sid: spec.sid.map(String::from),
         at_hash: spec.access_token.map(|t| at_hash(spec.client.token_alg, t)),
+        legal_entity: spec.facts.legal_entity.clone(),
         user: spec.account.claims(spec.scopes.iter().copied()),
     };
     sign(app, spec.client.token_alg, "JWT", &claims)

@@ -114,6 +114,7 @@ pub async fn authenticate(
                 auth_time: clock::now(),
                 acr: Acr::Low,
                 amr: vec!["pwd".into()],
+                legal_entity: None,
             },
             method: "password",
         }),

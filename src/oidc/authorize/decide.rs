@@ -9,12 +9,15 @@ use crate::clock;
 use crate::identity::account;
 use crate::identity::client::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::policy;
+use crate::policy::{self, Denied};
 use crate::server::App;
 
 pub enum Decision {
     Issue(SsoSession),
     Login,
+    /// The session's person must sign in again with a stronger method (certificate); a
+    /// certificate they present may then be linked to this account.
+    StepUp { account_id: String },
     Refuse(OAuthError),
 }
 
@@ -69,11 +72,23 @@ pub async fn decide(
     let Some(acc) = account::find_by_id(&app.db, &s.account_id).await? else {
         return Ok(Decision::Login);
     };
-    if let Err(denied) = policy::may_sign_in(&acc, client, &s.facts) {
-        return Ok(Decision::Refuse(OAuthError::new(
-            ErrorCode::AccessDenied,
-            denied.to_string(),
-        )));
+    match policy::may_sign_in(&acc, client, &s.facts, &req.acr_values) {
+        Ok(()) => {}
+        Err(Denied::AcrTooLow(_)) if req.prompt == Prompt::None => {
+            return Ok(Decision::Refuse(OAuthError::new(
+                ErrorCode::InteractionRequired,
+                "the session's assurance is too low; the person must sign in with a certificate",
+            )));
+        }
+        Err(Denied::AcrTooLow(_)) => {
+            return Ok(Decision::StepUp { account_id: acc.id });
+        }
+        Err(denied) => {
+            return Ok(Decision::Refuse(OAuthError::new(
+                ErrorCode::AccessDenied,
+                denied.to_string(),
+            )));
+        }
     }
     Ok(Decision::Issue(s))
 }
@@ -91,6 +106,7 @@ mod tests {
                 auth_time: clock::now() - auth_age,
                 acr: Acr::Low,
                 amr: vec!["pwd".into()],
+                legal_entity: None,
             },
             method: "password".into(),
             expires_at: clock::now() + 3600,

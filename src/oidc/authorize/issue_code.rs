@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::error_redirect;
+use super::error_redirect_url;
 use super::request::AuthorizationRequest;
 use crate::audit::Event;
 use crate::authn::AuthFacts;
@@ -44,6 +44,16 @@ pub async fn redirect_with_code(
     sso: &SsoSession,
     meta: &RequestMeta,
 ) -> Response {
+    Redirect::to(&code_redirect_url(app, req, sso, meta).await).into_response()
+}
+
+/// Issues a code and returns the client's redirect URI carrying it (or carrying the error).
+pub async fn code_redirect_url(
+    app: &App,
+    req: &AuthorizationRequest,
+    sso: &SsoSession,
+    meta: &RequestMeta,
+) -> String {
     let code = secrets::random_token();
     let grant = CodeGrant {
         client_id: req.client_id.clone(),
@@ -64,7 +74,7 @@ pub async fn redirect_with_code(
         )
         .await;
     if let Err(e) = stored {
-        return error_redirect(app, req, &e.into());
+        return error_redirect_url(app, req, &e.into());
     }
     app.audit
         .enqueue(
@@ -80,5 +90,5 @@ pub async fn redirect_with_code(
         p.push(("state", s));
     }
     p.push(("iss", &app.settings.issuer));
-    Redirect::to(&RedirectUri::with_params(&req.redirect_uri, &p)).into_response()
+    RedirectUri::with_params(&req.redirect_uri, &p)
 }

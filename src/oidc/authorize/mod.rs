@@ -71,6 +71,10 @@ fn check_state(params: &Params) -> Result<Option<&str>, Untrusted> {
 
 /// The redirect back to the client with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
 pub fn error_redirect(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> Response {
+    Redirect::to(&error_redirect_url(app, req, e)).into_response()
+}
+
+pub fn error_redirect_url(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> String {
     let mut p: Vec<(&str, &str)> = vec![
         ("error", e.code.as_str()),
         ("error_description", &e.description),
@@ -79,7 +83,7 @@ pub fn error_redirect(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> 
         p.push(("state", s));
     }
     p.push(("iss", &app.settings.issuer));
-    Redirect::to(&RedirectUri::with_params(&req.redirect_uri, &p)).into_response()
+    RedirectUri::with_params(&req.redirect_uri, &p)
 }
 
 pub async fn authorize(
@@ -132,13 +136,22 @@ pub async fn authorize(
     match decide::decide(&app, &session, &client, &req).await {
         Ok(Decision::Issue(sso)) => issue_code::redirect_with_code(&app, &req, &sso, &meta).await,
         Ok(Decision::Refuse(e)) => error_redirect(&app, &req, &e),
-        Ok(Decision::Login) => start_login(&app, &session, req).await,
+        Ok(Decision::Login) => start_login(&app, &session, req, None).await,
+        Ok(Decision::StepUp { account_id }) => {
+            start_login(&app, &session, req, Some(account_id)).await
+        }
         Err(e) => error_redirect(&app, &req, &e),
     }
 }
 
-async fn start_login(app: &App, session: &Session, req: AuthorizationRequest) -> Response {
-    let tx = match transaction::start(&app.eph, req.clone(), app.settings.login_ttl).await {
+async fn start_login(
+    app: &App,
+    session: &Session,
+    req: AuthorizationRequest,
+    step_up: Option<String>,
+) -> Response {
+    let started = transaction::start(&app.eph, req.clone(), step_up, app.settings.login_ttl).await;
+    let tx = match started {
         Ok(tx) => tx,
         Err(e) => return error_redirect(app, &req, &e.into()),
     };

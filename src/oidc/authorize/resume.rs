@@ -1,20 +1,59 @@
 //! After a login method has said who the person is: apply policy, create the single sign-on
 //! session, and continue the authorization that the login transaction holds.
+//!
+//! `complete` returns where the browser goes next, so form posts (a redirect) and the JSON
+//! certificate login (`{"redirect": …}`) share every decision.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::issue_code::redirect_with_code;
-use super::{error_redirect, request::AuthorizationRequest};
+use super::error_redirect_url;
+use super::issue_code::code_redirect_url;
 use crate::audit::Event;
 use crate::authn::{Authenticated, browser, session, transaction};
 use crate::identity::account;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::policy;
+use crate::policy::{self, Denied};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
+
+/// Why the login cannot continue to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeError {
+    /// The login transaction expired or was already finished.
+    TxExpired,
+    UnknownClient,
+    Server,
+}
+
+impl ResumeError {
+    /// The message key, also the JSON `error`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ResumeError::TxExpired => "tx_expired",
+            ResumeError::UnknownClient => "unknown_client",
+            ResumeError::Server => "server_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ResumeError::Server => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn page(self, app: &App, lang: Lang) -> Response {
+        app.pages.error(lang, self.status(), self.key(), None)
+    }
+}
+
+fn server_error(e: &dyn std::fmt::Display) -> ResumeError {
+    tracing::error!(error = %e, "completing the login failed");
+    ResumeError::Server
+}
 
 pub async fn finish(
     app: &App,
@@ -24,74 +63,90 @@ pub async fn finish(
     meta: &RequestMeta,
     lang: Lang,
 ) -> Response {
-    let server_error = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "completing the login failed");
-        app.pages
-            .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
-    };
-    let tx = match transaction::finish(&app.eph, tx_id).await {
+    match complete(app, browser_session, tx_id, who, meta).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => e.page(app, lang),
+    }
+}
+
+/// Signs the person in and returns the URL that continues the authorization: the client's
+/// redirect URI with a code or an error, or the login page again when the request needs a
+/// stronger method than the one just used (step-up).
+pub async fn complete(
+    app: &App,
+    browser_session: &Session,
+    tx_id: &str,
+    who: Authenticated,
+    meta: &RequestMeta,
+) -> Result<String, ResumeError> {
+    let mut tx = match transaction::load(&app.eph, tx_id).await {
         Ok(Some(tx)) => tx,
-        Ok(None) => {
-            return app
-                .pages
-                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
-        }
-        Err(e) => return server_error(&e),
+        Ok(None) => return Err(ResumeError::TxExpired),
+        Err(e) => return Err(server_error(&e)),
     };
-    let _ = browser::remove_transaction(browser_session, tx_id).await;
-    let req: AuthorizationRequest = tx.request;
-    let Some(client) = app.clients.get(&req.client_id) else {
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "unknown_client", None);
+    let Some(client) = app.clients.get(&tx.request.client_id) else {
+        return Err(ResumeError::UnknownClient);
     };
     let acc = match account::find_by_id(&app.db, &who.account_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => {
-            return app
-                .pages
-                .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
-        }
-        Err(e) => return server_error(&e),
+        Ok(None) => return Err(ResumeError::TxExpired),
+        Err(e) => return Err(server_error(&e)),
     };
 
     let event = Event::new("login", "success")
         .subject(Some(&acc.id))
         .client(client.id.as_str())
         .method(who.method)
-        .from(meta)
-        .details(serde_json::json!({"acr": who.facts.acr, "amr": who.facts.amr}));
+        .from(meta);
+    let details = |sid: Option<&str>, step_up: bool| {
+        serde_json::json!({
+            "acr": who.facts.acr, "amr": who.facts.amr, "sid": sid,
+            "legal_entity": who.facts.legal_entity, "step_up_required": step_up,
+        })
+    };
 
-    if let Err(denied) = policy::may_sign_in(&acc, &client, &who.facts) {
-        let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
-        let mut ev = event.reason(denied.reason());
+    let verdict = policy::may_sign_in(&acc, &client, &who.facts, &tx.request.acr_values);
+    if let Err(denied @ Denied::Inactive) = &verdict {
+        let mut ev = event.reason(denied.reason()).details(details(None, false));
         ev.outcome = "failure";
-        if let Err(err) = app.audit.write(ev).await {
-            return server_error(&err);
-        }
-        return error_redirect(app, &req, &e);
+        app.audit.write(ev).await.map_err(|e| server_error(&e))?;
+        let _ = transaction::finish(&app.eph, tx_id).await;
+        let _ = browser::remove_transaction(browser_session, tx_id).await;
+        let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
+        return Ok(error_redirect_url(app, &tx.request, &e));
     }
+    let step_up = matches!(verdict, Err(Denied::AcrTooLow(_)));
 
-    // A new sign-in replaces whatever session this browser had (another person, or a step-up).
+    // The person proved who they are: that becomes the browser's session even when this
+    // request needs more (they step up from it). A new sign-in replaces whatever session the
+    // browser had (another person, or a weaker sign-in of the same one).
     if let Ok(Some(old)) = browser::sid(browser_session).await {
         let _ = session::end(&app.db, &old).await;
     }
-    let sso = match session::create(&app.db, &who, app.settings.session_ttl).await {
-        Ok(s) => s,
-        Err(e) => return server_error(&e),
-    };
-    if let Err(e) = browser::sign_in(browser_session, &sso.sid).await {
-        return server_error(&e);
-    }
-    // Sign-in events are durable before the person is sent on.
-    if let Err(e) = app
-        .audit
-        .write(event.details(serde_json::json!({
-            "acr": who.facts.acr, "amr": who.facts.amr, "sid": sso.sid,
-        })))
+    let sso = session::create(&app.db, &who, app.settings.session_ttl)
         .await
-    {
-        return server_error(&e);
+        .map_err(|e| server_error(&e))?;
+    browser::sign_in(browser_session, &sso.sid)
+        .await
+        .map_err(|e| server_error(&e))?;
+    // Sign-in events are durable before the person is sent on.
+    app.audit
+        .write(event.details(details(Some(&sso.sid), step_up)))
+        .await
+        .map_err(|e| server_error(&e))?;
+
+    if step_up {
+        tx.step_up = Some(acc.id.clone());
+        transaction::save(&app.eph, &tx, app.settings.login_ttl)
+            .await
+            .map_err(|e| server_error(&e))?;
+        return Ok(format!("/login?tx={}", tx.id));
     }
-    redirect_with_code(app, &req, &sso, meta).await
+    let tx = match transaction::finish(&app.eph, tx_id).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return Err(ResumeError::TxExpired),
+        Err(e) => return Err(server_error(&e)),
+    };
+    let _ = browser::remove_transaction(browser_session, tx_id).await;
+    Ok(code_redirect_url(app, &tx.request, &sso, meta).await)
 }

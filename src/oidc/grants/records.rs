@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::authn::{Acr, AuthFacts};
+use crate::authn::{Acr, AuthFacts, LegalEntity};
 use crate::store::sql::Db;
 use crate::{clock, secrets};
 
@@ -65,8 +65,8 @@ pub async fn create(
 ) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     sqlx::query(
-        "INSERT INTO grants (id, account_id, client_id, sid, scope, auth_time, acr, amr, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO grants (id, account_id, client_id, sid, scope, auth_time, acr, amr, created_at, expires_at, legal_entity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&grant.id)
     .bind(&grant.account_id)
@@ -78,6 +78,7 @@ pub async fn create(
     .bind(serde_json::to_string(&grant.facts.amr).unwrap_or_else(|_| "[]".into()))
     .bind(clock::now())
     .bind(grant.expires_at)
+    .bind(LegalEntity::to_column(&grant.facts.legal_entity))
     .execute(&mut *tx)
     .await?;
     let token = if with_refresh {
@@ -107,13 +108,14 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<GrantRecord, sqlx::Error> {
             auth_time: row.try_get("auth_time")?,
             acr: Acr::parse(&acr).unwrap_or(Acr::Low),
             amr: serde_json::from_str(&amr).unwrap_or_default(),
+            legal_entity: LegalEntity::from_column(row.try_get("legal_entity")?),
         },
         expires_at: row.try_get("expires_at")?,
     })
 }
 
 const GRANT_COLUMNS: &str =
-    "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at";
+    "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at, g.legal_entity";
 
 /// Uses a refresh token of `client_id` exactly once, atomically: of two concurrent uses one
 /// rotates and the other is treated as reuse.
