@@ -473,6 +473,7 @@ mod tests {
             scope: None,
             backchannel_logout_uri: None,
             token_signing_alg: None,
+            min_acr: None,
             jwks: None,
         }
     }

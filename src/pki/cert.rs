@@ -295,7 +295,7 @@ pub fn parse_bundle(input: &[u8]) -> Result<Vec<Cert>, PkiError> {
                 "unexpected PEM block {label:?} among certificates"
             )));
         }
-        if out.len() >= MAX_PRESENTED_CERTS + 1 {
+        if out.len() > MAX_PRESENTED_CERTS {
             return Err(PkiError::malformed("too many certificates"));
         }
         out.push(Cert::from_der(&der)?);

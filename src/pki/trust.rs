@@ -40,6 +40,9 @@ impl Default for PkiSettings {
 /// every sign-in wait for its timeout.
 const FETCH_BACKOFF_SECS: i64 = 60;
 
+/// (CRL fingerprint, CA certificate fingerprint).
+type VerdictKey = ([u8; 32], [u8; 32]);
+
 #[derive(Default)]
 struct Fetched {
     crls: HashMap<String, Arc<Crl>>,
@@ -52,7 +55,7 @@ pub struct Trust {
     fetched: Mutex<Fetched>,
     /// (CRL fingerprint, CA fingerprint) → signature verdict: national CRLs are large and
     /// verifying one on every sign-in would cost more than the sign-in itself.
-    crl_verdicts: Mutex<HashMap<([u8; 32], [u8; 32]), bool>>,
+    crl_verdicts: Mutex<HashMap<VerdictKey, bool>>,
     pub profiles: Profiles,
     pub settings: PkiSettings,
 }

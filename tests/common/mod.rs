@@ -117,12 +117,58 @@ pub struct Deployment {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
     pg: Option<(String, String)>,
+    /// Directories that must live as long as the deployment (its own keys directory).
+    keep: Vec<tempfile::TempDir>,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }
 
 impl Deployment {
     /// None when the backend is not configured here (and not required).
     pub async fn new(backend: Backend) -> Option<Deployment> {
         Self::with_keys(backend, shared_keys()).await
+    }
+
+    /// A deployment with its own keys directory: the shared signing keys plus these trust
+    /// anchors (`trust/`) and CRLs (`trust/crl/`), given as (file name, contents).
+    pub async fn with_trust(
+        backend: Backend,
+        anchors: &[(&str, Vec<u8>)],
+        crls: &[(&str, Vec<u8>)],
+    ) -> Option<Deployment> {
+        let keys = tempfile::tempdir().expect("tempdir");
+        copy_dir(shared_keys(), keys.path());
+        let trust = keys.path().join("trust");
+        std::fs::create_dir_all(trust.join("crl")).expect("mkdir trust/crl");
+        for (name, bytes) in anchors {
+            std::fs::write(trust.join(name), bytes).expect("write anchor");
+        }
+        for (name, bytes) in crls {
+            std::fs::write(trust.join("crl").join(name), bytes).expect("write CRL");
+        }
+        let mut d = Self::with_keys(backend, keys.path()).await?;
+        d.keep.push(keys);
+        Some(d)
+    }
+
+    /// The keys directory this deployment's servers read.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "VHOD_KEYS_DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_default()
     }
 
     pub async fn with_keys(backend: Backend, keys: &Path) -> Option<Deployment> {
@@ -191,6 +237,7 @@ impl Deployment {
             dir,
             env,
             pg,
+            keep: Vec::new(),
         };
         let out = d.cli(&[
             "user",
@@ -499,6 +546,40 @@ impl Browser {
             .send()
             .await
             .expect("POST /login/password")
+    }
+
+    /// `POST /login/certificate/challenge` with the page's CSRF token: (status, JSON).
+    pub async fn cert_challenge(&self, server: &Server, csrf: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(server.url("/login/certificate/challenge"))
+            .header("X-CSRF-Token", csrf)
+            .header("Content-Type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("POST /login/certificate/challenge");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST /login/certificate` with a JSON body: (status, JSON).
+    pub async fn cert_login(
+        &self,
+        server: &Server,
+        csrf: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(server.url("/login/certificate"))
+            .header("X-CSRF-Token", csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /login/certificate");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Authorization URL → login form → redirect back to the client; returns that location.
