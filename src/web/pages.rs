@@ -12,6 +12,9 @@ pub struct Pages {
 }
 
 pub const CSS: &str = include_str!("templates/vhod.css");
+/// The certificate-login adapter (`/static/cert-login.js`), loaded only where certificate login
+/// is enabled.
+pub const CERT_LOGIN_JS: &str = include_str!("static/cert-login.js");
 
 impl Pages {
     pub fn new() -> Pages {
@@ -95,7 +98,8 @@ mod tests {
             "login.html",
             Lang::En,
             StatusCode::OK,
-            json!({"title": "x", "client_id": "<script>alert(1)</script>", "csrf": "c", "tx": "t", "username": "\"><b>"}),
+            json!({"title": "x", "client_id": "<script>alert(1)</script>", "csrf": "c", "tx": "t", "username": "\"><b>",
+                   "cert_enabled": true, "step_up": false, "cert_dev": false}),
         );
         assert_eq!(r.status(), StatusCode::OK);
         let _ = p.error(
@@ -104,5 +108,102 @@ mod tests {
             "bad_request",
             Some("<i>"),
         );
+    }
+
+    fn login(p: &Pages, lang: Lang, extra: Value) -> String {
+        let mut ctx = json!({
+            "lang": lang.code(),
+            "t": i18n::messages(lang),
+            "lang_query": "tx=t&",
+            "title": "x",
+            "client_id": "demo",
+            "csrf": "c",
+            "tx": "t",
+            "username": "",
+            "forgot_enabled": true,
+        });
+        if let (Some(c), Value::Object(extra)) = (ctx.as_object_mut(), extra) {
+            c.extend(extra);
+        }
+        p.env
+            .get_template("login.html")
+            .and_then(|t| t.render(&ctx))
+            .expect("login.html renders")
+    }
+
+    #[test]
+    fn login_offers_certificate_only_when_enabled() {
+        let p = Pages::new();
+        let plain = login(&p, Lang::Ru, json!({}));
+        assert!(plain.contains("/login/password"));
+        assert!(
+            !plain.contains("cert-login"),
+            "no certificate section by default"
+        );
+
+        let cert = login(&p, Lang::Ru, json!({"cert_enabled": true}));
+        assert!(cert.contains("/login/password"));
+        assert!(cert.contains("Войти с ЭЦП &#x2f; ID-картой"));
+        assert!(cert.contains(r#"<script src="/static/cert-login.js" defer></script>"#));
+        assert!(cert.contains(
+            r#"data-err-untrusted="Сертификат выдан не доверенным удостоверяющим центром.""#
+        ));
+        assert!(
+            cert.contains(r#"id="cert-dev" class="cert-dev" hidden"#),
+            "dev panel hidden"
+        );
+        assert!(
+            !cert.contains("<script>"),
+            "no inline script: the CSP forbids it"
+        );
+
+        let dev = login(
+            &p,
+            Lang::En,
+            json!({"cert_enabled": true, "cert_dev": true}),
+        );
+        assert!(dev.contains(r#"id="cert-dev" class="cert-dev" open"#));
+        assert!(dev.contains("Sign in with an EDS key &#x2f; ID card"));
+    }
+
+    #[test]
+    fn step_up_hides_the_password_form() {
+        let p = Pages::new();
+        let html = login(&p, Lang::Be, json!({"cert_enabled": true, "step_up": true}));
+        assert!(!html.contains("/login/password"));
+        assert!(!html.contains(r#"name="password""#));
+        assert!(html.contains("Гэты сэрвіс патрабуе ўваходу з ЭЦП або ID-картай."));
+        assert!(html.contains(r#"id="cert-start""#));
+    }
+
+    #[test]
+    fn every_certificate_error_reason_has_a_message() {
+        let p = Pages::new();
+        for lang in [Lang::Ru, Lang::Be, Lang::En] {
+            let html = login(&p, lang, json!({"cert_enabled": true}));
+            for reason in [
+                "malformed",
+                "untrusted",
+                "bad_signature",
+                "expired",
+                "not_yet_valid",
+                "revoked",
+                "crl_unavailable",
+                "key_usage",
+                "bad_challenge",
+                "policy",
+                "csrf",
+                "tx_expired",
+            ] {
+                let attr = format!("data-err-{}=\"", reason.replace('_', "-"));
+                let at = html.find(&attr).unwrap_or_else(|| panic!("{reason}"));
+                assert_ne!(
+                    html[at + attr.len()..].chars().next(),
+                    Some('"'),
+                    "{reason} empty"
+                );
+            }
+        }
+        assert!(CERT_LOGIN_JS.contains("window.vhodSigner"));
     }
 }

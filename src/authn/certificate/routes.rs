@@ -5,7 +5,9 @@
 //! - `POST /login/certificate` with `{"certificate": "<PEM>", "signature": "<base64 CMS>"}` or
 //!   `{"certificate": …, "signature_raw": "<hex>"}` → `{"redirect": "<URL>"}`
 //!
-//! Both need the page's CSRF token in `X-CSRF-Token`. Refusals are
+//! Both need the page's CSRF token in `X-CSRF-Token`. Both bodies may name the transaction
+//! (`"tx"`, as the login page does, so two tabs signing in at once never cross); without it the
+//! transaction this browser started last is meant. Refusals are
 //! `{"error": "<reason>", "error_description": "…"}` with the reasons of `pki::Reason`, each
 //! written to the audit trail before the answer.
 
@@ -61,6 +63,7 @@ async fn context(
     app: &App,
     session: &Session,
     headers: &HeaderMap,
+    named: Option<&str>,
 ) -> Result<transaction::LoginTransaction, Response> {
     let presented = headers
         .get("x-csrf-token")
@@ -87,7 +90,13 @@ async fn context(
             "no sign-in is in progress in this browser; start again from the service",
         )
     };
-    let tx_id = match browser::current_transaction(session).await {
+    let found = match named {
+        Some(id) => browser::owns_transaction(session, id)
+            .await
+            .map(|owned| owned.then(|| id.to_string())),
+        None => browser::current_transaction(session).await,
+    };
+    let tx_id = match found {
         Ok(Some(id)) => id,
         Ok(None) => return Err(expired()),
         Err(e) => {
@@ -105,12 +114,33 @@ async fn context(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ChallengeBody {
+    #[serde(default)]
+    tx: Option<String>,
+}
+
 pub async fn challenge(
     State(app): State<Arc<App>>,
     session: Session,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let tx = match context(&app, &session, &headers).await {
+    // An empty body is `{}`.
+    let named = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(ChallengeBody::default())
+    } else {
+        serde_json::from_slice::<ChallengeBody>(&body)
+    };
+    let Ok(named) = named else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            Reason::Malformed.as_str(),
+            "the body must be {} or {\"tx\": \"…\"}",
+        );
+    };
+    let tx = match context(&app, &session, &headers, named.tx.as_deref()).await {
         Ok(tx) => tx,
         Err(r) => return r,
     };
@@ -130,6 +160,8 @@ pub async fn challenge(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
+    #[serde(default)]
+    tx: Option<String>,
     certificate: String,
     #[serde(default)]
     signature: Option<String>,
@@ -158,7 +190,9 @@ pub async fn login(
     meta: RequestMeta,
     body: Bytes,
 ) -> Response {
-    let tx = match context(&app, &session, &headers).await {
+    let body = parse_body(&body);
+    let named = body.as_ref().ok().and_then(|b| b.tx.clone());
+    let tx = match context(&app, &session, &headers, named.as_deref()).await {
         Ok(tx) => tx,
         Err(r) => return r,
     };
@@ -176,7 +210,6 @@ pub async fn login(
             return unavailable();
         }
     }
-    let body = parse_body(&body);
     let certificate = body.as_ref().ok().map(|b| b.certificate.clone());
     let outcome = check(&app, &tx, body).await;
     let (validated, resolved) = match outcome {
