@@ -199,11 +199,7 @@ impl Cert {
 
     /// Serial number octets as encoded (big-endian, without a leading sign octet).
     pub fn serial(&self) -> &[u8] {
-        let s = self.parsed.tbs_certificate.serial_number.as_bytes();
-        match s {
-            [0, rest @ ..] if !rest.is_empty() => rest,
-            _ => s,
-        }
+        unsigned(self.parsed.tbs_certificate.serial_number.as_bytes())
     }
 
     pub fn serial_hex(&self) -> String {
@@ -235,13 +231,7 @@ impl Cert {
 
     /// Does `issuer` name (and, when both say, key-identify) the issuer of this certificate?
     pub fn named_issuer_is(&self, issuer: &Cert) -> bool {
-        if self.issuer_der != issuer.subject_der {
-            return false;
-        }
-        match (&self.authority_key_id, &issuer.subject_key_id) {
-            (Some(aki), Some(ski)) => aki == ski,
-            _ => true,
-        }
+        names_issuer(&self.issuer_der, self.authority_key_id.as_deref(), issuer)
     }
 
     /// Checks this certificate's signature with `issuer`'s key.
@@ -250,6 +240,26 @@ impl Cert {
             .key
             .verify(&self.signature_algorithm, &self.tbs, &self.signature)
             .is_ok()
+    }
+}
+
+/// A serial number's octets without the sign octet DER adds before a high bit.
+pub fn unsigned(serial: &[u8]) -> &[u8] {
+    match serial {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        _ => serial,
+    }
+}
+
+/// Whether a signed object (certificate or CRL) with this issuer name and authority key id
+/// points at `ca`: the names must be equal and, when both carry one, the key ids too.
+pub fn names_issuer(issuer_der: &[u8], authority_key_id: Option<&[u8]>, ca: &Cert) -> bool {
+    if issuer_der != ca.subject_der {
+        return false;
+    }
+    match (authority_key_id, &ca.subject_key_id) {
+        (Some(aki), Some(ski)) => aki == ski.as_slice(),
+        _ => true,
     }
 }
 

@@ -9,7 +9,7 @@ use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::cert::{Cert, signed_part};
+use super::cert::{Cert, names_issuer, signed_part, unsigned};
 use super::signature;
 use super::{PkiError, oids};
 
@@ -28,13 +28,6 @@ pub struct Crl {
     /// Revoked serial numbers, as `Cert::serial` gives them.
     pub revoked: HashSet<Vec<u8>>,
     pub fingerprint: [u8; 32],
-}
-
-fn strip_sign(s: &[u8]) -> &[u8] {
-    match s {
-        [0, rest @ ..] if !rest.is_empty() => rest,
-        _ => s,
-    }
 }
 
 impl Crl {
@@ -83,7 +76,7 @@ impl Crl {
                     "unsupported critical CRL entry extension",
                 ));
             }
-            revoked.insert(strip_sign(entry.serial_number.as_bytes()).to_vec());
+            revoked.insert(unsigned(entry.serial_number.as_bytes()).to_vec());
         }
         let secs = |t: &x509_cert::time::Time| {
             i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
@@ -126,13 +119,7 @@ impl Crl {
 
     /// Is this list about certificates `ca` issued (by name and, when both say, key id)?
     pub fn is_from(&self, ca: &Cert) -> bool {
-        if self.issuer_der != ca.subject_der {
-            return false;
-        }
-        match (&self.authority_key_id, &ca.subject_key_id) {
-            (Some(aki), Some(ski)) => aki == ski,
-            _ => true,
-        }
+        names_issuer(&self.issuer_der, self.authority_key_id.as_deref(), ca)
     }
 
     pub fn signed_by(&self, ca: &Cert) -> bool {

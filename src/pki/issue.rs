@@ -115,14 +115,7 @@ impl CertSpec {
         not_before: i64,
         not_after: i64,
     ) -> CertSpec {
-        CertSpec {
-            basic_constraints: Some(BasicConstraints {
-                ca: true,
-                path_len_constraint: None,
-            }),
-            key_usage: Some(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
-            ..CertSpec::base(subject, serial, not_before, not_after)
-        }
+        CertSpec::intermediate(subject, serial, not_before, not_after, None)
     }
 
     /// A subordinate CA with the given pathLenConstraint (0: may issue leaves only).
