@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::pki::cert::parse_bundle;
 use crate::pki::trust::Validated;
-use crate::pki::verify::{Proof, verify_signed};
+use crate::pki::verify::{Proof, verify_signed, verify_signed_with};
 use crate::pki::{PkiError, Reason};
 
 #[derive(Subcommand)]
@@ -38,7 +38,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     data: PathBuf,
     /// CMS SignedData over the data, DER or base64.
-    #[arg(long, conflicts_with = "signature_raw", required_unless_present = "signature_raw")]
+    #[arg(
+        long,
+        conflicts_with = "signature_raw",
+        required_unless_present = "signature_raw"
+    )]
     signature: Option<PathBuf>,
     /// Raw signature over the data, hex (bign: 48 octets).
     #[arg(long, requires = "cert")]
@@ -143,18 +147,49 @@ pub async fn run(settings: &Settings, command: CertCommand) -> anyhow::Result<()
         CertCommand::Verify(a) => {
             let data = read(&a.data)?;
             let certs = bundle(a.cert.as_ref(), a.chain.as_ref())?;
+            // Without --cert the CMS names its signer; --chain then only helps build the path.
+            let intermediates = match (&a.cert, &a.chain) {
+                (None, Some(chain)) => match parse_bundle(&read(chain)?) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return finish(
+                            false,
+                            json!({"result": e.reason.as_str(), "detail": e.detail}),
+                        );
+                    }
+                },
+                _ => Vec::new(),
+            };
             let result = match (&a.signature, &a.signature_raw) {
                 (Some(sig), _) => {
                     let sig = read(sig)?;
-                    verify_signed(&trust, certs.as_deref(), Proof::Cms(&sig), &data, now, &http)
-                        .await
+                    verify_signed_with(
+                        &trust,
+                        certs.as_deref(),
+                        intermediates,
+                        Proof::Cms(&sig),
+                        &data,
+                        now,
+                        &http,
+                    )
+                    .await
                 }
                 (None, Some(h)) => match hex::decode(h.trim()) {
                     Ok(raw) => {
-                        verify_signed(&trust, certs.as_deref(), Proof::Raw(&raw), &data, now, &http)
-                            .await
+                        verify_signed(
+                            &trust,
+                            certs.as_deref(),
+                            Proof::Raw(&raw),
+                            &data,
+                            now,
+                            &http,
+                        )
+                        .await
                     }
-                    Err(_) => Err(PkiError::new(Reason::Malformed, "--signature-raw is not hex")),
+                    Err(_) => Err(PkiError::new(
+                        Reason::Malformed,
+                        "--signature-raw is not hex",
+                    )),
                 },
                 (None, None) => Err(PkiError::malformed("no signature")),
             };

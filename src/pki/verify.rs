@@ -16,9 +16,24 @@ pub enum Proof<'a> {
     Raw(&'a [u8]),
 }
 
+/// `certificates`: the signer's certificate first, then any intermediates (PEM), or none when
+/// a CMS message carries the signer's certificate.
 pub async fn verify_signed(
     trust: &Trust,
     certificates: Option<&[u8]>,
+    proof: Proof<'_>,
+    data: &[u8],
+    now: i64,
+    http: &reqwest::Client,
+) -> Result<Validated, PkiError> {
+    verify_signed_with(trust, certificates, Vec::new(), proof, data, now, http).await
+}
+
+/// As `verify_signed`, with more certificates to build the path from (`intermediates`).
+pub async fn verify_signed_with(
+    trust: &Trust,
+    certificates: Option<&[u8]>,
+    intermediates: Vec<Cert>,
     proof: Proof<'_>,
     data: &[u8],
     now: i64,
@@ -41,6 +56,7 @@ pub async fn verify_signed(
         presented.remove(0)
     };
     let mut pool = presented;
+    pool.extend(intermediates);
     if let Some(m) = &message {
         pool.extend(
             m.certificates
@@ -57,7 +73,9 @@ pub async fn verify_signed(
             .key
             .verify(&signer.key.raw_algorithm(), data, sig)
             .map_err(|e| match e {
-                SigError::Invalid => PkiError::new(Reason::BadSignature, "the signature does not verify"),
+                SigError::Invalid => {
+                    PkiError::new(Reason::BadSignature, "the signature does not verify")
+                }
                 other => PkiError::malformed(other.to_string()),
             })?,
         (Proof::Cms(_), None) => return Err(PkiError::malformed("no CMS message")),

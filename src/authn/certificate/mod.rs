@@ -71,7 +71,9 @@ pub async fn resolve(
         ))),
         (Some(me), None) => {
             let Some(acc) = account::find_by_id(db, me).await? else {
-                return Err(ResolveError::Refused(refuse("the account no longer exists")));
+                return Err(ResolveError::Refused(refuse(
+                    "the account no longer exists",
+                )));
             };
             if key.is_personal_number()
                 && certificate::identities_of(db, me)
@@ -84,11 +86,11 @@ pub async fn resolve(
                 )));
             }
             // The password proved the account; the certificate proved the person. They must
-            // be the same person as far as the account says who it is.
-            let mismatch = |acc_v: &Option<String>, cert_v: &Option<String>| match (acc_v, cert_v)
-            {
+            // be the same person as far as both say: an account or certificate without the
+            // names to compare is not linked.
+            let mismatch = |acc_v: &Option<String>, cert_v: &Option<String>| match (acc_v, cert_v) {
                 (Some(a), Some(c)) => !same_name(a, c),
-                _ => false,
+                _ => true,
             };
             if mismatch(&acc.family_name, &v.identity.surname)
                 || mismatch(&acc.given_name, &v.identity.given_name)
