@@ -214,7 +214,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/login/certificate/challenge",
             post(authn::certificate::routes::challenge),
         )
-        .route("/login/certificate", post(authn::certificate::routes::login))
+        .route(
+            "/login/certificate",
+            post(authn::certificate::routes::login),
+        )
         .route(
             "/register",
             get(authn::registration::form).post(authn::registration::submit),

@@ -37,9 +37,11 @@ fn needs_certificate(app: &App, tx: &transaction::LoginTransaction) -> bool {
     if tx.step_up.is_some() {
         return true;
     }
-    app.clients.get(&tx.request.client_id).is_some_and(|client| {
-        crate::policy::required_acr(None, &client, &tx.request.acr_values) > super::Acr::Low
-    })
+    app.clients
+        .get(&tx.request.client_id)
+        .is_some_and(|client| {
+            crate::policy::required_acr(None, &client, &tx.request.acr_values) > super::Acr::Low
+        })
 }
 
 async fn render_login(

@@ -12,9 +12,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::redirect_uri::RedirectUri;
+use crate::authn::Acr;
 use crate::config::ClientSpec;
 use crate::store::sql::Db;
-use crate::authn::Acr;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
 use crate::{clock, secrets};

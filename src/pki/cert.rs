@@ -105,8 +105,14 @@ impl Cert {
             key,
             signature_algorithm: parsed.signature_algorithm.clone(),
             signature,
-            subject_der: t.subject.to_der().map_err(|e| PkiError::malformed(e.to_string()))?,
-            issuer_der: t.issuer.to_der().map_err(|e| PkiError::malformed(e.to_string()))?,
+            subject_der: t
+                .subject
+                .to_der()
+                .map_err(|e| PkiError::malformed(e.to_string()))?,
+            issuer_der: t
+                .issuer
+                .to_der()
+                .map_err(|e| PkiError::malformed(e.to_string()))?,
             not_before: unix(&t.validity.not_before),
             not_after: unix(&t.validity.not_after),
             ca: None,

@@ -149,7 +149,10 @@ pub fn check_constraints(path: &[Arc<Cert>]) -> Result<(), PkiError> {
             // A v1 anchor carries no extensions at all; anything else must say it is a CA.
             None if is_anchor && ca.parsed.tbs_certificate.extensions.is_none() => {}
             None => {
-                return Err(usage(format!("\"{}\" is not a CA certificate", ca.subject())));
+                return Err(usage(format!(
+                    "\"{}\" is not a CA certificate",
+                    ca.subject()
+                )));
             }
         }
         if let Some(ku) = &ca.key_usage

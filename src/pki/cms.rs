@@ -155,11 +155,13 @@ impl SignedMessage {
         };
         signer
             .key
-            .verify(&si.signature_algorithm, &signed_over, si.signature.as_bytes())
+            .verify(
+                &si.signature_algorithm,
+                &signed_over,
+                si.signature.as_bytes(),
+            )
             .map_err(|e| match e {
-                signature::SigError::Invalid => {
-                    bad_signature("the CMS signature does not verify")
-                }
+                signature::SigError::Invalid => bad_signature("the CMS signature does not verify"),
                 other => PkiError::malformed(other.to_string()),
             })
     }

@@ -104,8 +104,7 @@ impl Crl {
         if input.len() > MAX_CRL {
             return Err(PkiError::malformed("the CRL is too large"));
         }
-        if input.starts_with(b"-----BEGIN") || input.trim_ascii_start().starts_with(b"-----BEGIN")
-        {
+        if input.starts_with(b"-----BEGIN") || input.trim_ascii_start().starts_with(b"-----BEGIN") {
             let text = std::str::from_utf8(input)
                 .map_err(|_| PkiError::malformed("PEM that is not text"))?;
             let blocks = super::cert::pem_blocks(text)?;

@@ -201,7 +201,10 @@ impl Profile {
                 .iter()
                 .any(|c| self.match_ca_sha256.contains(&c.fingerprint)))
             && (self.match_policies.is_empty()
-                || leaf.policies.iter().any(|p| self.match_policies.contains(p)))
+                || leaf
+                    .policies
+                    .iter()
+                    .any(|p| self.match_policies.contains(p)))
     }
 
     /// Certificate policy and extended key usage requirements of this CA.
@@ -246,7 +249,10 @@ impl Profile {
         if let (Some(p), Some(u)) = (&self.unp_pattern, &unp)
             && !fits(p, u)
         {
-            return Err(PkiError::new(Reason::Policy, "the УНП has the wrong format"));
+            return Err(PkiError::new(
+                Reason::Policy,
+                "the УНП has the wrong format",
+            ));
         }
         if personal_number.is_none() && unp.is_none() {
             return Err(PkiError::new(
@@ -340,12 +346,15 @@ impl Profiles {
             return Err(PkiError::new(Reason::Policy, "empty path"));
         };
         let cas: Vec<&Cert> = cas.iter().map(|c| c.as_ref()).collect();
-        self.0.iter().find(|p| p.matches(leaf, &cas)).ok_or_else(|| {
-            PkiError::new(
-                Reason::Policy,
-                "no certificate profile describes this CA (policies/certificates.toml)",
-            )
-        })
+        self.0
+            .iter()
+            .find(|p| p.matches(leaf, &cas))
+            .ok_or_else(|| {
+                PkiError::new(
+                    Reason::Policy,
+                    "no certificate profile describes this CA (policies/certificates.toml)",
+                )
+            })
     }
 }
 

@@ -3,8 +3,8 @@
 //! The algorithm named next to a signature must fit the key; nothing is inferred from the
 //! signature bytes.
 
-use der::asn1::ObjectIdentifier;
 use der::Decode;
+use der::asn1::ObjectIdentifier;
 use ring::signature::{self as rs, UnparsedPublicKey, VerificationAlgorithm};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
@@ -21,9 +21,14 @@ pub enum EcCurve {
 pub enum PublicKey {
     Bign(bign::PublicKey),
     /// Uncompressed SEC1 point; ring checks it is on the curve when verifying.
-    Ec { curve: EcCurve, point: Vec<u8> },
+    Ec {
+        curve: EcCurve,
+        point: Vec<u8>,
+    },
     /// PKCS#1 RSAPublicKey DER.
-    Rsa { der: Vec<u8> },
+    Rsa {
+        der: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,10 +53,7 @@ fn absent_or_null(alg: &AlgorithmIdentifierOwned) -> bool {
 
 impl PublicKey {
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKey, SigError> {
-        let bits = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or(SigError::BadKey)?;
+        let bits = spki.subject_public_key.as_bytes().ok_or(SigError::BadKey)?;
         let param_oid = || -> Option<ObjectIdentifier> {
             spki.algorithm
                 .parameters

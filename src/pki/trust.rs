@@ -77,7 +77,12 @@ pub struct LoadReport {
 }
 
 impl Trust {
-    pub fn new(anchors: Vec<Cert>, crls: Vec<Crl>, profiles: Profiles, settings: PkiSettings) -> Trust {
+    pub fn new(
+        anchors: Vec<Cert>,
+        crls: Vec<Crl>,
+        profiles: Profiles,
+        settings: PkiSettings,
+    ) -> Trust {
         Trust {
             anchors: anchors.into_iter().map(Arc::new).collect(),
             crls: crls.into_iter().map(Arc::new).collect(),
@@ -103,7 +108,8 @@ impl Trust {
             if path.extension().and_then(|e| e.to_str()) != Some("pem") {
                 continue;
             }
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let certs = cert::parse_bundle(&bytes)
                 .map_err(|e| anyhow::anyhow!("trust anchor {}: {e}", path.display()))?;
             for c in certs {
@@ -120,7 +126,8 @@ impl Trust {
         report.anchors = anchors.len();
         let mut crls = Vec::new();
         for path in sorted_files(&trust_dir.join("crl"))? {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let crl = Crl::from_pem_or_der(&bytes)
                 .map_err(|e| anyhow::anyhow!("CRL {}: {e}", path.display()))?;
             crls.push(crl);
@@ -132,9 +139,10 @@ impl Trust {
                 .with_context(|| format!("reading {}", policy_file.display()))?;
             Profiles::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", policy_file.display()))?
         } else {
-            report
-                .skipped
-                .push(format!("{} absent: embedded profiles", policy_file.display()));
+            report.skipped.push(format!(
+                "{} absent: embedded profiles",
+                policy_file.display()
+            ));
             Profiles::embedded()
         };
         Ok((Trust::new(anchors, crls, profiles, settings), report))
@@ -181,7 +189,11 @@ impl Trust {
                 Some(crl) if crl.lists(subject) => {
                     return Err(PkiError::new(
                         Reason::Revoked,
-                        format!("\"{}\" (serial {}) is revoked", subject.subject(), subject.serial_hex()),
+                        format!(
+                            "\"{}\" (serial {}) is revoked",
+                            subject.subject(),
+                            subject.serial_hex()
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -248,7 +260,11 @@ impl Trust {
                 forged = true;
                 continue;
             }
-            if crl.is_fresh(now, skew) && best.as_ref().is_none_or(|b| b.this_update < crl.this_update) {
+            if crl.is_fresh(now, skew)
+                && best
+                    .as_ref()
+                    .is_none_or(|b| b.this_update < crl.this_update)
+            {
                 best = Some(crl.clone());
             }
         }
@@ -279,7 +295,9 @@ impl Trust {
 
     async fn fetch(&self, url: &str, now: i64, http: &reqwest::Client) -> Option<Arc<Crl>> {
         if let Ok(f) = self.fetched.lock()
-            && f.failed_at.get(url).is_some_and(|t| now - t < FETCH_BACKOFF_SECS)
+            && f.failed_at
+                .get(url)
+                .is_some_and(|t| now - t < FETCH_BACKOFF_SECS)
         {
             return None;
         }

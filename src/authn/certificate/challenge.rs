@@ -44,7 +44,12 @@ mod tests {
         assert_ne!(a, b);
         let doc: serde_json::Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(doc["aud"], "https://vhod.example");
-        assert_eq!(secrets::b64url_decode(doc["nonce"].as_str().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            secrets::b64url_decode(doc["nonce"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
         assert_eq!(take(&eph, "tx-a").await.unwrap(), Some(a));
         assert_eq!(take(&eph, "tx-a").await.unwrap(), None);
         // A newer challenge replaces the older one of the same transaction.

@@ -298,9 +298,8 @@ async fn check(
     let proof = match (&body.signature, &body.signature_raw) {
         (Some(cms), _) => Proof::Cms(cms.as_bytes()),
         (None, Some(h)) => {
-            raw = hex::decode(h.trim()).map_err(|_| {
-                Failed::Refused(PkiError::malformed("signature_raw is not hex"))
-            })?;
+            raw = hex::decode(h.trim())
+                .map_err(|_| Failed::Refused(PkiError::malformed("signature_raw is not hex")))?;
             Proof::Raw(&raw)
         }
         (None, None) => return Err(Failed::Refused(PkiError::malformed("no signature"))),

@@ -17,7 +17,9 @@ pub enum Decision {
     Login,
     /// The session's person must sign in again with a stronger method (certificate); a
     /// certificate they present may then be linked to this account.
-    StepUp { account_id: String },
+    StepUp {
+        account_id: String,
+    },
     Refuse(OAuthError),
 }
 

@@ -114,8 +114,7 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<GrantRecord, sqlx::Error> {
     })
 }
 
-const GRANT_COLUMNS: &str =
-    "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at, g.legal_entity";
+const GRANT_COLUMNS: &str = "g.id, g.account_id, g.client_id, g.sid, g.scope, g.auth_time, g.acr, g.amr, g.expires_at, g.legal_entity";
 
 /// Uses a refresh token of `client_id` exactly once, atomically: of two concurrent uses one
 /// rotates and the other is treated as reuse.
