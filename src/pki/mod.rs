@@ -20,6 +20,8 @@ pub mod oids;
 pub mod profile;
 pub mod signature;
 pub mod trust;
+#[cfg(test)]
+mod validation_tests;
 pub mod verify;
 
 /// Why a certificate or signature was refused: the same strings in HTTP answers, the CLI and
