@@ -314,7 +314,7 @@ async fn revocation_uses_only_fresh_crls_signed_by_the_issuer() {
         async move { login(&trust, &leaf, key, &[&ca], SignOptions::default()).await }
     };
     assert_eq!(
-        reason(go(vec![p.crl(&[serial.clone()])], settings()).await),
+        reason(go(vec![p.crl(std::slice::from_ref(&serial))], settings()).await),
         Reason::Revoked
     );
     // Stale: nextUpdate passed.
@@ -352,7 +352,7 @@ fn path_building_prefers_the_configured_anchor_and_refuses_loops() {
     let (leaf, _) = p.leaf(leaf_spec(50));
     let leaf = Arc::new(Cert::from_der(&leaf).unwrap());
     let path =
-        super::chain::build(leaf.clone(), &[ca.clone(), root.clone()], &[root.clone()]).unwrap();
+        super::chain::build(leaf.clone(), &[ca.clone(), root.clone()], std::slice::from_ref(&root)).unwrap();
     assert_eq!(path.len(), 3);
     assert_eq!(path[2].fingerprint, root.fingerprint);
     // Without the anchor there is no path, whatever the client sends.
