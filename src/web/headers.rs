@@ -13,6 +13,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; st
 
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let too_large = res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
     let h = res.headers_mut();
     let mut set = |name: HeaderName, value: &'static str| {
         if !h.contains_key(&name) {
@@ -25,6 +26,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::CACHE_CONTROL, "no-store");
     set(header::PRAGMA, "no-cache");
+    // The body of a refused oversized request is left unread, so the connection cannot carry
+    // another request: say so, or a client reusing it sees the next request fail.
+    if too_large {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     res
 }
 
