@@ -351,8 +351,12 @@ fn path_building_prefers_the_configured_anchor_and_refuses_loops() {
     let ca = Arc::new(Cert::from_der(&p.ca_der).unwrap());
     let (leaf, _) = p.leaf(leaf_spec(50));
     let leaf = Arc::new(Cert::from_der(&leaf).unwrap());
-    let path =
-        super::chain::build(leaf.clone(), &[ca.clone(), root.clone()], std::slice::from_ref(&root)).unwrap();
+    let path = super::chain::build(
+        leaf.clone(),
+        &[ca.clone(), root.clone()],
+        std::slice::from_ref(&root),
+    )
+    .unwrap();
     assert_eq!(path.len(), 3);
     assert_eq!(path[2].fingerprint, root.fingerprint);
     // Without the anchor there is no path, whatever the client sends.
