@@ -718,6 +718,10 @@ async fn vector_refusals(backend: Backend) {
     let _ = live.challenge(&browser, csrf).await;
     let body = json!({"certificate": citizen.pem, "signature_raw": "not hex at all"});
     live.refused(&browser, csrf, &body, 400, "malformed").await;
+    // Hex, but not the 48 octets of a bign signature.
+    let _ = live.challenge(&browser, csrf).await;
+    let body = json!({"certificate": citizen.pem, "signature_raw": "deadbeef"});
+    live.refused(&browser, csrf, &body, 400, "malformed").await;
 
     // Missing or wrong CSRF token: refused before anything else.
     let challenge = live.challenge(&browser, csrf).await;

@@ -41,6 +41,8 @@ pub enum SigError {
     AlgorithmMismatch,
     #[error("the signature does not verify")]
     Invalid,
+    #[error("the signature is not of the length its algorithm gives")]
+    BadEncoding,
 }
 
 /// Parameters that must be absent or NULL (bee2evp writes NULL where RFCs say absent).
@@ -121,8 +123,10 @@ impl PublicKey {
                 if alg.oid != oids::BIGN_WITH_HBELT || !absent_or_null(alg) {
                     return Err(SigError::AlgorithmMismatch);
                 }
-                key.verify(message, signature)
-                    .map_err(|_| SigError::Invalid)
+                key.verify(message, signature).map_err(|e| match e {
+                    bign::BignError::SignatureLength => SigError::BadEncoding,
+                    _ => SigError::Invalid,
+                })
             }
             PublicKey::Ec { curve, point } => {
                 if !absent_or_null(alg) {

@@ -761,6 +761,18 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Command to sign it",
     ),
     (
+        "cert_dev_reissued",
+        "Тот запрос использован: выдан новый, подпишите его.",
+        "Той запыт выкарыстаны: выдадзены новы, падпішыце яго.",
+        "That challenge is spent: a new one was issued, sign it.",
+    ),
+    (
+        "cert_err_no_signer",
+        "Программа для подписи ЭЦП не найдена. Подключите ключ или ID-карту, запустите программу ЭЦП и попробуйте снова.",
+        "Праграма для подпісу ЭЦП не знойдзена. Падключыце ключ або ID-картку, запусціце праграму ЭЦП і паспрабуйце зноў.",
+        "No EDS signing software was found. Connect your key or ID card, start the signing software and try again.",
+    ),
+    (
         "cert_dev_expires",
         "Запрос действителен {s} с.",
         "Запыт дзейнічае {s} с.",

@@ -162,7 +162,10 @@ mod tests {
             Lang::En,
             json!({"cert_enabled": true, "cert_dev": true}),
         );
-        assert!(dev.contains(r#"id="cert-dev" class="cert-dev" open"#));
+        // The developer signer is offered (data-dev), shown only once the button finds no
+        // signing software.
+        assert!(dev.contains(r#"data-dev="1""#));
+        assert!(dev.contains(r#"id="cert-dev" class="cert-dev" hidden"#));
         assert!(dev.contains("Sign in with an EDS key &#x2f; ID card"));
     }
 
@@ -194,6 +197,7 @@ mod tests {
                 "policy",
                 "csrf",
                 "tx_expired",
+                "no_signer",
             ] {
                 let attr = format!("data-err-{}=\"", reason.replace('_', "-"));
                 let at = html.find(&attr).unwrap_or_else(|| panic!("{reason}"));

@@ -35,14 +35,17 @@
  * The object is looked up when the user presses the button, not when this file loads, so it may
  * be defined by a script loaded before or after this one, or injected later by an extension.
  *
- * When there is no `window.vhodSigner`, or it reports itself unavailable, the built-in developer
+ * When there is no `window.vhodSigner`, or it reports itself unavailable, the person is asked to
+ * start their signing software. In development mode (`data-dev="1"`) the built-in developer
  * signer panel is shown instead: it displays the challenge and the command
  *   vhod dev sign-challenge --key KEY.pem --cert CERT.pem <challenge>
  * and takes the pasted certificate PEM and signature (base64 CMS; hex digits only = raw).
+ * Every attempt spends the challenge on the server, so after a refusal the panel fetches a new
+ * one. Both JSON calls also send the page's transaction id (`tx`).
  *
  * SERVER CONTRACT
- *   POST /login/certificate/challenge  {}                       -> {challenge: base64url, expires_in}
- *   POST /login/certificate  {certificate, signature | signature_raw} -> {redirect}
+ *   POST /login/certificate/challenge  {tx}                     -> {challenge: base64url, expires_in}
+ *   POST /login/certificate  {tx, certificate, signature | signature_raw} -> {redirect}
  *   Both with `X-CSRF-Token` (from <meta name="csrf-token">) and JSON bodies; errors are 4xx
  *   {error, error_description}, shown via the localized `data-err-<reason>` texts of the
  *   #cert-login section, or error_description for a reason the page does not know.
@@ -115,6 +118,10 @@
     ui.status.textContent = '';
     ui.error.textContent = messageFor(err);
     ui.error.hidden = false;
+    // The panel is long: bring the message to where the person is looking.
+    if (typeof ui.error.scrollIntoView === 'function') {
+      ui.error.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    }
   }
 
   function clearError() {
@@ -453,9 +460,15 @@
         await signWith(signer);
         return true;
       }
+      // Only developers sign by hand; a person is told to start their signing software.
+      if (root.dataset.dev !== '1' || !ui.dev) {
+        throw failure('no_signer');
+      }
       showDevPanel();
-      setStatus(text('msg', 'busy'));
-      await loadDevChallenge();
+      if (!devChallenge) {
+        setStatus(text('msg', 'busy'));
+        await loadDevChallenge();
+      }
       ui.devCertificate.focus();
       return false;
     })
@@ -475,7 +488,19 @@
       action(async function () {
         var payload = devPayload();
         setStatus(text('msg', 'busy'));
-        await submit(payload);
+        try {
+          await submit(payload);
+        } catch (err) {
+          // Every attempt spends the challenge on the server: put a fresh one in its place.
+          ui.devSignature.value = '';
+          try {
+            await loadDevChallenge();
+            ui.devExpires.textContent = text('msg', 'reissued') + ' ' + ui.devExpires.textContent;
+          } catch (ignored) {
+            devChallenge = null;
+          }
+          throw err;
+        }
         return true;
       })
     );
@@ -485,13 +510,5 @@
         el.select();
       });
     });
-
-    // The panel shown by default (developer mode): have a challenge ready to sign.
-    if (root.dataset.dev === '1' && !ui.dev.hidden) {
-      action(async function () {
-        await loadDevChallenge();
-        return false;
-      })();
-    }
   }
 })();
