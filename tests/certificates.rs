@@ -14,10 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreIdTokenClaims};
+use openidconnect::core::CoreIdTokenClaims;
 use openidconnect::{
     AccessToken, AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, TokenResponse,
 };
 use serde_json::{Value, json};
 use vhod::pki::cms_sign::{SignOptions, sign_detached};
@@ -188,35 +188,6 @@ async fn start_login(browser: &Browser, server: &Server) -> LoginPage {
             page
         }
         Ok(loc) => panic!("expected the login page, got a redirect to {loc}"),
-    }
-}
-
-/// An authorization request prepared by the openidconnect relying party.
-struct Pending {
-    url: String,
-    state: String,
-    nonce: Nonce,
-    verifier: String,
-}
-
-fn start(client: &Rp, scopes: &[&str]) -> Pending {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for s in scopes {
-        req = req.add_scope(Scope::new(s.to_string()));
-    }
-    let (url, state, nonce) = req.url();
-    Pending {
-        url: url.to_string(),
-        state: state.secret().clone(),
-        nonce,
-        verifier: verifier.secret().clone(),
     }
 }
 
@@ -448,7 +419,7 @@ async fn citizen_signs_in(backend: Backend) {
 
     // First sign-in: detached CMS, as signing software makes it.
     let browser = Browser::new();
-    let p = start(&client, &["profile"]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = browser
         .authorize(server, &p.url)
         .await
@@ -483,7 +454,7 @@ async fn citizen_signs_in(backend: Backend) {
 
     // Another browser, a raw signature: the same person, the same account.
     let other = Browser::new();
-    let p2 = start(&client, &["profile"]);
+    let p2 = authorization(&client, &["profile"], &[]);
     let page2 = other
         .authorize(server, &p2.url)
         .await
@@ -522,7 +493,7 @@ async fn representative_signs_in(backend: Backend) {
     let expected = json!({"unp": "190000001", "name": "ООО «Тестовая организация»"});
 
     let browser = Browser::new();
-    let p = start(&client, &["profile"]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = browser
         .authorize(server, &p.url)
         .await
@@ -1025,7 +996,7 @@ async fn generated_pki(backend: Backend, alg: KeyAlgorithm) {
         let client = rp(server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
         let (maria, _) = ca.person("4120290A012PB3", "Петрова", "Мария", now - 3600, None);
         let browser = Browser::new();
-        let p = start(&client, &["profile"]);
+        let p = authorization(&client, &["profile"], &[]);
         let page = browser
             .authorize(server, &p.url)
             .await

@@ -7,13 +7,11 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreTokenResponse,
-};
+use openidconnect::core::{CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreTokenResponse};
 use openidconnect::{
-    AccessToken, AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RefreshToken, RequestTokenError, Scope,
-    StandardErrorResponse, TokenIntrospectionResponse, TokenResponse,
+    AccessToken, AccessTokenHash, AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
+    RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenIntrospectionResponse,
+    TokenResponse,
 };
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
@@ -79,38 +77,6 @@ async fn post_form(url: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]
     (status, json)
 }
 
-/// An authorization request prepared by the relying party.
-struct Pending {
-    url: String,
-    state: String,
-    nonce: Nonce,
-    verifier: String,
-}
-
-fn start(client: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Pending {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for s in scopes {
-        req = req.add_scope(Scope::new(s.to_string()));
-    }
-    for (k, v) in extra {
-        req = req.add_extra_param(k.to_string(), v.to_string());
-    }
-    let (url, state, nonce) = req.url();
-    Pending {
-        url: url.to_string(),
-        state: state.secret().clone(),
-        nonce,
-        verifier: verifier.secret().clone(),
-    }
-}
-
 /// Checks the redirect back (state, RFC 9207 iss) and returns the code.
 fn code_from(server: &Server, back: &str, p: &Pending) -> String {
     assert_eq!(
@@ -168,7 +134,7 @@ fn verify(client: &Rp, tokens: &CoreTokenResponse, nonce: &Nonce) -> Signed {
 
 /// The whole code flow in `browser` (signing in when needed) for `client`.
 async fn code_flow(server: &Server, browser: &Browser, client: &Rp, scopes: &[&str]) -> Signed {
-    let p = start(client, scopes, &[]);
+    let p = authorization(client, scopes, &[]);
     let back = browser.sign_in(server, &p.url, USER, PASSWORD).await;
     let code = code_from(server, &back, &p);
     let tokens = redeem(client, &code, &p).await;
@@ -243,7 +209,7 @@ async fn single_sign_on(d: Deployment) {
     let browser = Browser::new();
 
     // The first client: the person signs in with the form.
-    let p = start(&rp1, &[], &[]);
+    let p = authorization(&rp1, &[], &[]);
     let page = login_form(&server, &browser, &p.url).await;
     let res = browser
         .submit_password(&server, &page, USER, PASSWORD)
@@ -277,7 +243,7 @@ async fn single_sign_on(d: Deployment) {
             "EdDSA",
         ),
     ] {
-        let p = start(client, &[], &[]);
+        let p = authorization(client, &[], &[]);
         let back = immediate(&server, &browser, &p.url).await;
         assert!(
             back.starts_with(&format!("{redirect}?")),
@@ -317,7 +283,7 @@ async fn single_sign_on(d: Deployment) {
     );
 
     // A browser without a session and prompt=none: login_required, never a page.
-    let p = start(&rp1, &[], &[("prompt", "none")]);
+    let p = authorization(&rp1, &[], &[("prompt", "none")]);
     let back = immediate(&server, &Browser::new(), &p.url).await;
     assert!(back.starts_with(&format!("{RP_REDIRECT}?")), "{back}");
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
@@ -325,13 +291,13 @@ async fn single_sign_on(d: Deployment) {
     assert_eq!(param(&back, "code"), None);
 
     // With the session: prompt=login and max_age=0 demand a fresh sign-in...
-    let p = start(&rp1, &[], &[("prompt", "login")]);
+    let p = authorization(&rp1, &[], &[("prompt", "login")]);
     login_form(&server, &browser, &p.url).await;
-    let p = start(&rp1, &[], &[("max_age", "0")]);
+    let p = authorization(&rp1, &[], &[("max_age", "0")]);
     login_form(&server, &browser, &p.url).await;
     // ...max_age=3600 is satisfied by the sign-in a moment ago, and prompt=none still works.
     for extra in [("max_age", "3600"), ("prompt", "none")] {
-        let p = start(&rp1, &[], &[extra]);
+        let p = authorization(&rp1, &[], &[extra]);
         let back = immediate(&server, &browser, &p.url).await;
         assert!(
             back.starts_with(&format!("{RP_REDIRECT}?")),
@@ -365,7 +331,7 @@ async fn public_client(d: Deployment) {
     );
 
     // By hand: the token request carries client_id and code_verifier, and no credentials at all.
-    let p = start(&spa, &[], &[]);
+    let p = authorization(&spa, &[], &[]);
     let back = immediate(&server, &browser, &p.url).await;
     let code = code_from(&server, &back, &p);
     let (status, body) = post_form(
@@ -390,7 +356,7 @@ async fn public_client(d: Deployment) {
     );
 
     // Without the code_verifier the code is worthless.
-    let p = start(&spa, &[], &[]);
+    let p = authorization(&spa, &[], &[]);
     let back = immediate(&server, &browser, &p.url).await;
     let code = code_from(&server, &back, &p);
     let (status, body) = post_form(
@@ -418,7 +384,7 @@ async fn code_reuse(d: Deployment) {
     let server = d.start().await;
     let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
     let browser = Browser::new();
-    let p = start(&client, &[], &[]);
+    let p = authorization(&client, &[], &[]);
     let back = browser.sign_in(&server, &p.url, USER, PASSWORD).await;
     let code = code_from(&server, &back, &p);
 
@@ -844,7 +810,7 @@ both_backends!(private_key_jwt_client_auth, super::private_key_jwt);
 
 /// prompt=none in `browser`: Some(code) when the SSO session is alive, None on login_required.
 async fn silent(server: &Server, browser: &Browser, client: &Rp) -> Option<String> {
-    let p = start(client, &[], &[("prompt", "none")]);
+    let p = authorization(client, &[], &[("prompt", "none")]);
     let back = immediate(server, browser, &p.url).await;
     assert_eq!(param(&back, "state").as_deref(), Some(p.state.as_str()));
     match param(&back, "error") {
@@ -1013,7 +979,7 @@ async fn login_url(
     extra: &[(&str, &str)],
 ) -> (Browser, String, reqwest::Response) {
     let browser = Browser::new();
-    let p = start(client, &[], extra);
+    let p = authorization(client, &[], extra);
     let res = browser.get(&p.url).await;
     assert_eq!(res.status().as_u16(), 303);
     let loc = location(&res);

@@ -12,10 +12,8 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreIdTokenClaims};
-use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
-};
+use openidconnect::core::CoreIdTokenClaims;
+use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
 use serde_json::{Value, json};
 use vhod::pki::cms_sign::{SignOptions, sign_detached};
 use vhod::pki::keys::PrivateKey;
@@ -358,35 +356,6 @@ impl Answer for Result<String, LoginPage> {
 // The relying party
 // ---------------------------------------------------------------------------------------------
 
-struct Pending {
-    url: String,
-    state: String,
-    nonce: Nonce,
-    verifier: String,
-}
-
-fn start(client: &Rp, extra: &[(&str, &str)]) -> Pending {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge)
-        .add_scope(Scope::new("profile".into()));
-    for (k, v) in extra {
-        req = req.add_extra_param(k.to_string(), v.to_string());
-    }
-    let (url, state, nonce) = req.url();
-    Pending {
-        url: url.to_string(),
-        state: state.secret().clone(),
-        nonce,
-        verifier: verifier.secret().clone(),
-    }
-}
-
 fn code_from(server: &Server, back: &str, p: &Pending, redirect: &str) -> String {
     assert!(back.starts_with(redirect), "back to the client: {back}");
     assert_eq!(
@@ -446,7 +415,7 @@ async fn password_sign_in(
     user: &str,
     password: &str,
 ) -> String {
-    let p = start(client, &[]);
+    let p = authorization(client, &["profile"], &[]);
     let back = browser.sign_in(server, &p.url, user, password).await;
     let code = code_from(server, &back, &p, RP_REDIRECT);
     let (claims, _) = redeem(client, &code, &p).await;
@@ -550,7 +519,7 @@ async fn step_up_links_the_certificate(d: Deployment) {
     let before = accounts(&d).await;
 
     // The password session is not enough for acr high: the login page again, certificate only.
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = match browser.authorize(&server, &p.url).await {
         Err(page) => page,
         Ok(loc) => panic!("a password session must not satisfy acr high: {loc}"),
@@ -592,7 +561,7 @@ async fn step_up_links_the_certificate(d: Deployment) {
     );
 
     // The browser's session is now a certificate one: acr high at once.
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let back = browser
         .authorize(&server, &p.url)
         .await
@@ -604,7 +573,7 @@ async fn step_up_links_the_certificate(d: Deployment) {
     // Later, in a fresh browser, the certificate alone finds the same account.
     for raw_signature in [false, true] {
         let fresh = Browser::new();
-        let p = start(&client, &[]);
+        let p = authorization(&client, &["profile"], &[]);
         let page = match fresh.authorize(&server, &p.url).await {
             Err(page) => page,
             Ok(loc) => panic!("a fresh browser must sign in: {loc}"),
@@ -647,7 +616,7 @@ async fn name_mismatch_is_refused(d: Deployment) {
     // acr_values=high in a fresh browser: the page shows the certificate first; a password
     // sign-in anyway (the form's POST still works) continues the same transaction.
     let browser = Browser::new();
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = match browser.authorize(&server, &p.url).await {
         Err(page) => page,
         Ok(loc) => panic!("must sign in: {loc}"),
@@ -684,7 +653,7 @@ async fn name_mismatch_is_refused(d: Deployment) {
     assert_eq!(all_identities(&d).await, 0);
 
     // Пётр's password session still does not satisfy acr high.
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = browser
         .authorize(&server, &p.url)
         .await
@@ -705,7 +674,7 @@ async fn certificate_of_another_account(d: Deployment) {
 
     // Account A: made by a certificate sign-in with no account behind it.
     let a_browser = Browser::new();
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = a_browser
         .authorize(&server, &p.url)
         .await
@@ -721,7 +690,7 @@ async fn certificate_of_another_account(d: Deployment) {
     // Account B (ivan, whose names match the certificate) steps up with it: refused.
     let b_browser = Browser::new();
     password_sign_in(&server, &b_browser, &client, USER, PASSWORD).await;
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = b_browser
         .authorize(&server, &p.url)
         .await
@@ -744,7 +713,7 @@ async fn certificate_of_another_account(d: Deployment) {
 
     // A signs in again with the certificate: still A.
     let again = Browser::new();
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = again.authorize(&server, &p.url).await.expect_err("login");
     let back = cert_sign_in(&server, &again, &page, &Holder::vector("citizen")).await;
     let (claims, _) = redeem(&client, &code_from(&server, &back, &p, RP_REDIRECT), &p).await;
@@ -783,14 +752,14 @@ async fn client_min_acr_high(d: Deployment) {
 
     // A fresh browser: the page offers the certificate; a password alone returns to it.
     let browser = Browser::new();
-    let p = start(&strict, &[]);
+    let p = authorization(&strict, &["profile"], &[]);
     let page = browser.authorize(&server, &p.url).await.expect_err("login");
     assert!(is_step_up(&page), "the client requires a certificate");
     let page = filled(page);
     let page = password_then_step_up(&server, &browser, &page, USER).await;
 
     // Meanwhile the password session serves clients without the requirement.
-    let p_low = start(&ordinary, &[]);
+    let p_low = authorization(&ordinary, &["profile"], &[]);
     let back = browser
         .authorize(&server, &p_low.url)
         .await
@@ -814,11 +783,11 @@ async fn client_min_acr_high(d: Deployment) {
     // A password session in another browser never reaches the strict client, even by SSO.
     let other = Browser::new();
     password_sign_in(&server, &other, &ordinary, USER, PASSWORD).await;
-    let p = start(&strict, &[]);
+    let p = authorization(&strict, &["profile"], &[]);
     let page = other.authorize(&server, &p.url).await.expect_err("step-up");
     assert!(is_step_up(&page));
     // ...and prompt=none says so to the client.
-    let p = start(&strict, &[("prompt", "none")]);
+    let p = authorization(&strict, &["profile"], &[("prompt", "none")]);
     let back = other
         .authorize(&server, &p.url)
         .await
@@ -855,7 +824,7 @@ async fn configured_min_acr_high(d: Deployment) {
     )
     .await;
     let browser = Browser::new();
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = browser.authorize(&server, &p.url).await.expect_err("login");
     assert!(is_step_up(&page));
     let page = filled(page);
@@ -879,19 +848,19 @@ async fn employee_needs_a_certificate(d: Deployment) {
 
     // Nothing in the request asks for more: the page offers the password as usual.
     let browser = Browser::new();
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = browser.authorize(&server, &p.url).await.expect_err("login");
     assert!(!is_step_up(&page));
     password_then_step_up(&server, &browser, &page, "ivan.emp").await;
 
     // The password session yields no code by SSO either, nor silently.
-    let p2 = start(&client, &[]);
+    let p2 = authorization(&client, &["profile"], &[]);
     let again = browser
         .authorize(&server, &p2.url)
         .await
         .expect_err("an employee's password session gets no code");
     assert!(is_step_up(&again));
-    let p3 = start(&client, &[("prompt", "none")]);
+    let p3 = authorization(&client, &["profile"], &[("prompt", "none")]);
     let back = browser
         .authorize(&server, &p3.url)
         .await
@@ -925,7 +894,7 @@ async fn employee_needs_a_certificate(d: Deployment) {
     assert_eq!(identities_of(&d, &account_id(&d, USER).await).await, 0);
 
     // From now on the employee's certificate session serves by SSO.
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let back = browser
         .authorize(&server, &p.url)
         .await
@@ -949,7 +918,11 @@ async fn prompt_none_needs_interaction(d: Deployment) {
     let browser = Browser::new();
     password_sign_in(&server, &browser, &client, USER, PASSWORD).await;
 
-    let p = start(&client, &[("prompt", "none"), ("acr_values", "high")]);
+    let p = authorization(
+        &client,
+        &["profile"],
+        &[("prompt", "none"), ("acr_values", "high")],
+    );
     let back = browser
         .authorize(&server, &p.url)
         .await
@@ -971,7 +944,7 @@ async fn prompt_none_needs_interaction(d: Deployment) {
         vec![("prompt", "none"), ("acr_values", "low high")],
         vec![("prompt", "none"), ("acr_values", "urn:example:unknown")],
     ] {
-        let p = start(&client, &extra);
+        let p = authorization(&client, &["profile"], &extra);
         let back = browser
             .authorize(&server, &p.url)
             .await
@@ -982,7 +955,11 @@ async fn prompt_none_needs_interaction(d: Deployment) {
 
     // Without a session: login_required, not interaction_required.
     let fresh = Browser::new();
-    let p = start(&client, &[("prompt", "none"), ("acr_values", "high")]);
+    let p = authorization(
+        &client,
+        &["profile"],
+        &[("prompt", "none"), ("acr_values", "high")],
+    );
     let back = fresh.authorize(&server, &p.url).await.redirected("silent");
     assert_eq!(
         param(&back, "error").as_deref(),
@@ -1007,7 +984,7 @@ async fn another_personal_number_is_refused(d: Deployment) {
     // ivan links the vectors' citizen certificate.
     let browser = Browser::new();
     password_sign_in(&server, &browser, &client, USER, PASSWORD).await;
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = browser
         .authorize(&server, &p.url)
         .await
@@ -1022,7 +999,7 @@ async fn another_personal_number_is_refused(d: Deployment) {
     assert_ne!(namesake_pn, CITIZEN_PN);
     let other = Browser::new();
     password_sign_in(&server, &other, &client, USER, PASSWORD).await;
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = other.authorize(&server, &p.url).await.expect_err("step-up");
     assert!(is_step_up(&page));
     let (status, body) = cert_attempt(&server, &other, &page, &namesake, false).await;
@@ -1037,7 +1014,7 @@ async fn another_personal_number_is_refused(d: Deployment) {
 
     // Without a step-up the namesake is simply another person: a new account.
     let fresh = Browser::new();
-    let p = start(&client, &[]);
+    let p = authorization(&client, &["profile"], &[]);
     let page = fresh.authorize(&server, &p.url).await.expect_err("login");
     let back = cert_sign_in(&server, &fresh, &page, &namesake).await;
     let (claims, _) = redeem(&client, &code_from(&server, &back, &p, RP_REDIRECT), &p).await;
@@ -1058,7 +1035,7 @@ async fn names_compare_without_case_and_yo(d: Deployment) {
 
     let browser = Browser::new();
     password_sign_in(&server, &browser, &client, "petr", PASSWORD).await;
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = browser
         .authorize(&server, &p.url)
         .await
@@ -1087,7 +1064,7 @@ async fn step_up_refusals_link_nothing(d: Deployment) {
     let ivan = account_id(&d, USER).await;
     let browser = Browser::new();
     password_sign_in(&server, &browser, &client, USER, PASSWORD).await;
-    let p = start(&client, &[("acr_values", "high")]);
+    let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = browser
         .authorize(&server, &p.url)
         .await

@@ -12,10 +12,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IntrospectionUrl,
-    IssuerUrl, RedirectUrl, RevocationUrl,
+    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, RevocationUrl, Scope,
 };
 use sqlx::Connection;
 
@@ -625,6 +625,40 @@ pub async fn rp(server: &Server, client_id: &str, secret: Option<&str>, redirect
     .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"))
     .set_introspection_url(IntrospectionUrl::new(server.url("/introspect")).expect("url"))
     .set_revocation_url(RevocationUrl::new(server.url("/revoke")).expect("url"))
+}
+
+/// An authorization request prepared by the relying party: its URL and what the RP keeps.
+pub struct Pending {
+    pub url: String,
+    pub state: String,
+    pub nonce: Nonce,
+    pub verifier: String,
+}
+
+/// A code-flow authorization URL with PKCE (S256), state and nonce, the given scopes (besides
+/// openid) and extra parameters.
+pub fn authorization(client: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Pending {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut req = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for s in scopes {
+        req = req.add_scope(Scope::new(s.to_string()));
+    }
+    for (k, v) in extra {
+        req = req.add_extra_param(k.to_string(), v.to_string());
+    }
+    let (url, state, nonce) = req.url();
+    Pending {
+        url: url.to_string(),
+        state: state.secret().clone(),
+        nonce,
+        verifier: verifier.secret().clone(),
+    }
 }
 
 /// Declares a test for both backends: `name::sqlite` and `name::postgres_redis`.
