@@ -77,22 +77,6 @@ async fn post_form(url: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]
     (status, json)
 }
 
-/// Checks the redirect back (state, RFC 9207 iss) and returns the code.
-fn code_from(server: &Server, back: &str, p: &Pending) -> String {
-    assert_eq!(
-        param(back, "state").as_deref(),
-        Some(p.state.as_str()),
-        "state in {back}"
-    );
-    assert_eq!(
-        param(back, "iss").as_deref(),
-        Some(server.issuer.as_str()),
-        "RFC 9207 iss in {back}"
-    );
-    assert_eq!(param(back, "error"), None, "unexpected error in {back}");
-    param(back, "code").expect("a code")
-}
-
 async fn redeem(client: &Rp, code: &str, p: &Pending) -> CoreTokenResponse {
     client
         .exchange_code(AuthorizationCode::new(code.to_string()))

@@ -661,6 +661,22 @@ pub fn authorization(client: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Pe
     }
 }
 
+/// Checks the redirect back to the client (state, RFC 9207 iss, no error) and returns the code.
+pub fn code_from(server: &Server, back: &str, p: &Pending) -> String {
+    assert_eq!(
+        param(back, "state").as_deref(),
+        Some(p.state.as_str()),
+        "state in {back}"
+    );
+    assert_eq!(
+        param(back, "iss").as_deref(),
+        Some(server.issuer.as_str()),
+        "RFC 9207 iss in {back}"
+    );
+    assert_eq!(param(back, "error"), None, "unexpected error in {back}");
+    param(back, "code").expect("a code")
+}
+
 /// Declares a test for both backends: `name::sqlite` and `name::postgres_redis`.
 #[macro_export]
 macro_rules! both_backends {
