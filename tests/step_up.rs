@@ -273,16 +273,29 @@ fn filled(page: LoginPage) -> LoginPage {
     }
 }
 
-/// Does the page show the step-up (certificate only, no password form)?
+/// Does the page ask for a certificate? After a password that was not enough it offers only
+/// the certificate; on a fresh sign-in for a client that needs one, the password form stays
+/// (with a hint), so a person with a password account can prove it first and link the
+/// certificate to it.
 fn is_step_up(page: &LoginPage) -> bool {
     let notice = page.html.contains("id=\"step-up\"");
     let password_form = page.html.contains("action=\"/login/password\"");
-    assert_eq!(
-        notice, !password_form,
-        "the step-up notice and the password form exclude each other: {}",
-        page.html
-    );
+    if notice && password_form {
+        assert!(
+            page.html.contains("будет привязан"),
+            "a certificate-only client's page with a password form explains linking: {}",
+            page.html
+        );
+    }
+    if !notice {
+        assert!(password_form, "an ordinary login page: {}", page.html);
+    }
     notice
+}
+
+/// The page of a person who has just proved their password: the certificate only.
+fn offers_only_the_certificate(page: &LoginPage) -> bool {
+    is_step_up(page) && !page.html.contains("action=\"/login/password\"")
 }
 
 fn tx_of(url: &str) -> String {
@@ -495,7 +508,10 @@ async fn password_then_step_up(
     );
     assert_eq!(tx_of(&loc), page.tx, "the same transaction continues");
     let again = browser.login_page(&server.url(&loc)).await;
-    assert!(is_step_up(&again), "the page offers only the certificate");
+    assert!(
+        offers_only_the_certificate(&again),
+        "the page offers only the certificate"
+    );
     again
 }
 
@@ -517,7 +533,7 @@ async fn step_up_links_the_certificate(d: Deployment) {
         Err(page) => page,
         Ok(loc) => panic!("a password session must not satisfy acr high: {loc}"),
     };
-    assert!(is_step_up(&page), "step-up page");
+    assert!(offers_only_the_certificate(&page), "step-up page");
     assert_eq!(identities_of(&d, &ivan).await, 0);
 
     let back = cert_sign_in(&server, &browser, &page, &Holder::vector("citizen")).await;
@@ -651,7 +667,7 @@ async fn name_mismatch_is_refused(d: Deployment) {
         .authorize(&server, &p.url)
         .await
         .expect_err("still a step-up");
-    assert!(is_step_up(&page));
+    assert!(offers_only_the_certificate(&page));
 }
 both_trusting!(name_mismatch_is_refused, super::name_mismatch_is_refused);
 
@@ -688,7 +704,7 @@ async fn certificate_of_another_account(d: Deployment) {
         .authorize(&server, &p.url)
         .await
         .expect_err("step-up");
-    assert!(is_step_up(&page));
+    assert!(offers_only_the_certificate(&page));
     let (status, body) = cert_attempt(
         &server,
         &b_browser,
@@ -747,7 +763,10 @@ async fn client_min_acr_high(d: Deployment) {
     let browser = Browser::new();
     let p = authorization(&strict, &["profile"], &[]);
     let page = browser.authorize(&server, &p.url).await.expect_err("login");
-    assert!(is_step_up(&page), "the client requires a certificate");
+    assert!(
+        is_step_up(&page) && !offers_only_the_certificate(&page),
+        "the client requires a certificate; the password may still come first"
+    );
     let page = filled(page);
     let page = password_then_step_up(&server, &browser, &page, USER).await;
 
@@ -778,7 +797,7 @@ async fn client_min_acr_high(d: Deployment) {
     password_sign_in(&server, &other, &ordinary, USER, PASSWORD).await;
     let p = authorization(&strict, &["profile"], &[]);
     let page = other.authorize(&server, &p.url).await.expect_err("step-up");
-    assert!(is_step_up(&page));
+    assert!(offers_only_the_certificate(&page));
     // ...and prompt=none says so to the client.
     let p = authorization(&strict, &["profile"], &[("prompt", "none")]);
     let back = other
@@ -852,7 +871,7 @@ async fn employee_needs_a_certificate(d: Deployment) {
         .authorize(&server, &p2.url)
         .await
         .expect_err("an employee's password session gets no code");
-    assert!(is_step_up(&again));
+    assert!(offers_only_the_certificate(&again));
     let p3 = authorization(&client, &["profile"], &[("prompt", "none")]);
     let back = browser
         .authorize(&server, &p3.url)
@@ -994,7 +1013,7 @@ async fn another_personal_number_is_refused(d: Deployment) {
     password_sign_in(&server, &other, &client, USER, PASSWORD).await;
     let p = authorization(&client, &["profile"], &[("acr_values", "high")]);
     let page = other.authorize(&server, &p.url).await.expect_err("step-up");
-    assert!(is_step_up(&page));
+    assert!(offers_only_the_certificate(&page));
     let (status, body) = cert_attempt(&server, &other, &page, &namesake, false).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "policy", "{body}");

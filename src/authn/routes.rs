@@ -28,7 +28,11 @@ struct LoginView<'a> {
     error: Option<&'static str>,
     /// Shown when the password was right but the registration is not confirmed yet.
     finish_link: Option<String>,
-    /// Only a certificate can satisfy this request (step-up, or the client requires acr high).
+    /// Only a certificate can finish this request (the client or request needs more than a
+    /// password). A password still opens the way: the certificate is then linked to it.
+    cert_required: bool,
+    /// The person has just proved their password and must now present a certificate: the
+    /// password form is not offered again.
     step_up: bool,
 }
 
@@ -71,6 +75,7 @@ async fn render_login(
             "cert_enabled": app.trust.anchor_count() > 0 || app.settings.dev,
             "cert_dev": app.settings.dev,
             "step_up": view.step_up,
+            "cert_required": view.cert_required,
         }),
     )
     .await
@@ -139,7 +144,8 @@ pub async fn login_page(
             username: &hint,
             error: None,
             finish_link: None,
-            step_up: needs_certificate(&app, &tx),
+            cert_required: needs_certificate(&app, &tx),
+            step_up: tx.step_up.is_some(),
         },
     )
     .await
@@ -183,7 +189,8 @@ pub async fn password_login(
         username: &shown_username,
         error: Some(error),
         finish_link: None,
-        step_up: needs_certificate(&app, &tx),
+        cert_required: needs_certificate(&app, &tx),
+        step_up: tx.step_up.is_some(),
     };
     match browser::csrf_ok(&session, field(&params, "csrf")).await {
         Ok(true) => {}

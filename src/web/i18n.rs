@@ -761,6 +761,12 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Command to sign it",
     ),
     (
+        "cert_link_hint",
+        "Если у вас уже есть учётная запись с паролем, войдите с паролем, а затем подтвердите вход ЭЦП: сертификат будет привязан к ней.",
+        "Калі ў вас ужо ёсць уліковы запіс з паролем, увайдзіце з паролем, а потым пацвердзіце ўваход ЭЦП: сертыфікат будзе прывязаны да яго.",
+        "If you already have an account with a password, sign in with it and then confirm with your EDS key: the certificate will be linked to that account.",
+    ),
+    (
         "cert_dev_reissued",
         "Тот запрос использован: выдан новый, подпишите его.",
         "Той запыт выкарыстаны: выдадзены новы, падпішыце яго.",

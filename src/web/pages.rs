@@ -180,6 +180,20 @@ mod tests {
     }
 
     #[test]
+    fn a_client_that_needs_a_certificate_still_takes_the_password_that_links_it() {
+        let p = Pages::new();
+        let html = login(
+            &p,
+            Lang::Ru,
+            json!({"cert_enabled": true, "cert_required": true}),
+        );
+        assert!(html.contains("/login/password"));
+        assert!(html.contains("Этот сервис требует входа с ЭЦП или ID-картой."));
+        assert!(html.contains("сертификат будет привязан"));
+        assert!(!html.contains(r#"id="cert-start" class="secondary""#));
+    }
+
+    #[test]
     fn every_certificate_error_reason_has_a_message() {
         let p = Pages::new();
         for lang in [Lang::Ru, Lang::Be, Lang::En] {
