@@ -61,7 +61,7 @@ pub fn run(command: DevCommand) -> anyhow::Result<()> {
                 &TestPkiOptions {
                     algorithm: a.algorithm,
                     crl_url: a.crl_url,
-                    now: unix_now()?,
+                    now: crate::clock::now(),
                 },
             )?;
             emit(&pki.summary())
@@ -77,14 +77,6 @@ fn emit(text: &str) -> anyhow::Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .context("writing to stdout")
-}
-
-fn unix_now() -> anyhow::Result<i64> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the system clock is before 1970")?
-        .as_secs();
-    Ok(i64::try_from(secs)?)
 }
 
 fn sign_challenge(a: &SignChallengeArgs) -> anyhow::Result<String> {

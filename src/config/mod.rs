@@ -354,13 +354,18 @@ impl Settings {
                 None => Ok(file_v.unwrap_or(default)),
             }
         };
+        let pki_default = crate::pki::trust::PkiSettings::default();
         let pki = crate::pki::trust::PkiSettings {
-            require_crl: flag("VHOD_CRL_REQUIRED", file.crl_required, true)?,
-            fetch_crls: flag("VHOD_CRL_FETCH", file.crl_fetch, true)?,
+            require_crl: flag(
+                "VHOD_CRL_REQUIRED",
+                file.crl_required,
+                pki_default.require_crl,
+            )?,
+            fetch_crls: flag("VHOD_CRL_FETCH", file.crl_fetch, pki_default.fetch_crls)?,
             fetch_timeout: std::time::Duration::from_millis(num(
                 "VHOD_CRL_FETCH_TIMEOUT_MS",
                 file.crl_fetch_timeout_ms,
-                10_000,
+                pki_default.fetch_timeout.as_millis() as u64,
             )?),
         };
         Ok(Settings {

@@ -66,21 +66,31 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Binds the identity to an existing account.
-pub async fn link(db: &Db, key: &IdentityKey, account_id: &str) -> Result<(), LinkError> {
+/// Writes the identity row on `conn` (the pool or the transaction that creates the account).
+async fn insert_identity(
+    conn: &mut sqlx::AnyConnection,
+    key: &IdentityKey,
+    account_id: &str,
+) -> Result<(), LinkError> {
     let r = sqlx::query(
         "INSERT INTO certificate_identities (identity, account_id, created_at) VALUES ($1, $2, $3)",
     )
     .bind(key.as_str())
     .bind(account_id)
     .bind(clock::now())
-    .execute(&db.pool)
+    .execute(conn)
     .await;
     match r {
         Ok(_) => Ok(()),
         Err(e) if unique_violation(&e) => Err(LinkError::Taken),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Binds the identity to an existing account.
+pub async fn link(db: &Db, key: &IdentityKey, account_id: &str) -> Result<(), LinkError> {
+    let mut conn = db.pool.acquire().await?;
+    insert_identity(&mut conn, key, account_id).await
 }
 
 /// A new account for a person first seen through their certificate, written together with
@@ -107,19 +117,7 @@ pub async fn create_account(
         Err(AccountError::Sql(e)) => return Err(e.into()),
         Err(e) => return Err(LinkError::Sql(sqlx::Error::Protocol(e.to_string()))),
     };
-    let r = sqlx::query(
-        "INSERT INTO certificate_identities (identity, account_id, created_at) VALUES ($1, $2, $3)",
-    )
-    .bind(key.as_str())
-    .bind(&id)
-    .bind(clock::now())
-    .execute(&mut *tx)
-    .await;
-    match r {
-        Ok(_) => {}
-        Err(e) if unique_violation(&e) => return Err(LinkError::Taken),
-        Err(e) => return Err(e.into()),
-    }
+    insert_identity(&mut tx, key, &id).await?;
     tx.commit().await?;
     account::find_by_id(db, &id)
         .await?

@@ -13,7 +13,7 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::signature::{self, PublicKey};
+use super::signature::PublicKey;
 use super::{MAX_INPUT, MAX_PRESENTED_CERTS, PkiError, oids};
 
 /// Extensions vhod processes (or that carry no constraint it must enforce); any other critical
@@ -122,7 +122,7 @@ impl Cert {
             subject_key_id: None,
             authority_key_id: None,
             crl_urls: Vec::new(),
-            fingerprint: signature::sha256(der),
+            fingerprint: crate::secrets::sha256(der),
             parsed: parsed.clone(),
         };
         cert.read_extensions()?;
@@ -277,17 +277,10 @@ fn directory_string(value: &der::Any) -> Option<String> {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
             std::str::from_utf8(value.value()).ok().map(str::to_string)
         }
-        Tag::BmpString => {
-            let v = value.value();
-            if v.len() % 2 != 0 {
-                return None;
-            }
-            let units: Vec<u16> = v
-                .chunks(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16(&units).ok()
-        }
+        Tag::BmpString => value
+            .decode_as::<der::asn1::BmpString>()
+            .ok()
+            .map(|s| s.to_string()),
         _ => None,
     }
 }
@@ -363,6 +356,20 @@ mod tests {
         assert_eq!(e.reason, super::super::Reason::Malformed);
         let e = parse_bundle(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err();
         assert_eq!(e.reason, super::super::Reason::Malformed);
+    }
+
+    #[test]
+    fn directory_strings_of_every_accepted_type_read_the_same() {
+        let bmp: Vec<u8> = "Иван".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let any = der::Any::new(der::Tag::BmpString, bmp).unwrap();
+        assert_eq!(directory_string(&any).as_deref(), Some("Иван"));
+        let utf8 = der::Any::new(der::Tag::Utf8String, "Иван".as_bytes()).unwrap();
+        assert_eq!(directory_string(&utf8).as_deref(), Some("Иван"));
+        // An odd number of octets is no BMPString; a TeletexString is ambiguous: neither reads.
+        let odd = der::Any::new(der::Tag::BmpString, vec![0x04, 0x18, 0x04]).unwrap();
+        assert_eq!(directory_string(&odd), None);
+        let teletex = der::Any::new(der::Tag::TeletexString, b"Ivan".to_vec()).unwrap();
+        assert_eq!(directory_string(&teletex), None);
     }
 
     #[test]

@@ -24,8 +24,6 @@ pub enum CmsSignError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Time(#[from] IssueError),
-    #[error("the system clock is before 1970")]
-    Clock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +63,7 @@ pub fn sign_detached(
     let cert = Certificate::from_der(cert_der)?;
 
     let (signed_attrs, signature) = if opts.signed_attributes {
-        let now = match opts.signing_time {
-            Some(t) => t,
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|_| CmsSignError::Clock)?
-                .as_secs()
-                .try_into()
-                .map_err(|_| CmsSignError::Clock)?,
-        };
+        let now = opts.signing_time.unwrap_or_else(crate::clock::now);
         let attrs = SetOfVec::try_from(vec![
             attribute(oids::ATTR_CONTENT_TYPE, Any::encode_from(&oids::CMS_DATA)?)?,
             attribute(

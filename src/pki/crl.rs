@@ -10,7 +10,6 @@ use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::cert::{Cert, names_issuer, signed_part, unsigned};
-use super::signature;
 use super::{PkiError, oids};
 
 /// CRLs of national CAs can hold many entries; this bounds what one fetch or file may be.
@@ -94,7 +93,7 @@ impl Crl {
             this_update: secs(&t.this_update),
             next_update: t.next_update.as_ref().map(secs),
             revoked,
-            fingerprint: signature::sha256(der),
+            fingerprint: crate::secrets::sha256(der),
             tbs,
         })
     }

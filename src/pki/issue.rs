@@ -205,8 +205,7 @@ impl Issuer {
 /// The subjectKeyIdentifier this module writes: SHA-256 of the subjectPublicKey BIT STRING
 /// contents (no tag, length or unused-bits octet), first 20 octets (RFC 7093 §2 method 1).
 pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
-    let digest = ring::digest::digest(&ring::digest::SHA256, spki.subject_public_key.raw_bytes());
-    digest.as_ref()[..20].to_vec()
+    crate::secrets::sha256(spki.subject_public_key.raw_bytes())[..20].to_vec()
 }
 
 /// A self-signed certificate (no authorityKeyIdentifier, as in the vectors' root). Returns DER.

@@ -359,15 +359,8 @@ impl PrivateKey {
 
     /// The digest the signature algorithm applies to a message (CMS messageDigest).
     pub fn digest(&self, data: &[u8]) -> Vec<u8> {
-        match self.algorithm {
-            KeyAlgorithm::Bign => crate::pki::bign::belt_hash(data).to_vec(),
-            KeyAlgorithm::EcdsaP256 => ring::digest::digest(&ring::digest::SHA256, data)
-                .as_ref()
-                .to_vec(),
-            KeyAlgorithm::EcdsaP384 => ring::digest::digest(&ring::digest::SHA384, data)
-                .as_ref()
-                .to_vec(),
-        }
+        // The verifier's table of digest algorithms knows every one a key here names.
+        crate::pki::signature::digest(&self.digest_algorithm(), data).unwrap_or_default()
     }
 
     /// Signs `message` (hashed inside): bign gives the 48 octets s0 ‖ s1 of STB 34.101.45,

@@ -197,11 +197,3 @@ pub fn digest(alg: &AlgorithmIdentifierOwned, data: &[u8]) -> Option<Vec<u8>> {
     };
     Some(ring::digest::digest(ring_alg, data).as_ref().to_vec())
 }
-
-/// SHA-256 of `data`: certificate and CRL fingerprints.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
