@@ -1118,3 +1118,81 @@ async fn ecdsa_pki(backend: Backend) {
     generated_pki(backend, KeyAlgorithm::EcdsaP256).await;
 }
 per_backend!(generated_ecdsa_p256_pki, super::ecdsa_pki);
+
+// ---------------------------------------------------------------------------------------------
+// 6. The challenge call's own input: its body and the transaction it names
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /login/certificate/challenge` with a body: 400 with a clear error for anything but
+/// `{}` or `{"tx": …}` of this browser, and no challenge stored by a refused call.
+async fn challenge_inputs(backend: Backend) {
+    let Some(d) = vectors_deployment(backend).await else {
+        return;
+    };
+    let live = Live::start(&d, &[]).await;
+    let server = &live.server;
+    let browser = Browser::new();
+    let page = start_login(&browser, server).await;
+    let csrf = page.csrf.as_str();
+    let post = |body: &'static str| {
+        browser
+            .http
+            .post(server.url("/login/certificate/challenge"))
+            .header("X-CSRF-Token", csrf)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, status, error) in [
+        ("not json", 400, "malformed"),
+        (r#"{"tx": 5}"#, 400, "malformed"),
+        (r#"{"unexpected": "field"}"#, 400, "malformed"),
+        (r#"{"tx": "AAAAAAAAAAAAAAAAAAAAAA"}"#, 400, "tx_expired"),
+        (r#"{"tx": "../../etc/passwd"}"#, 400, "tx_expired"),
+    ] {
+        let res = post(body).await.expect("POST challenge");
+        let got = res.status().as_u16();
+        let answer: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(error)),
+            "{body}: {answer}"
+        );
+        assert!(
+            answer["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+    }
+    // None of those issued a challenge: a login now finds none.
+    let citizen = vholder("citizen", Some("chain.pem"), "citizen");
+    let body = citizen.cms(b"{\"nonce\":\"none\",\"aud\":\"none\"}");
+    live.refused(&browser, csrf, &body, 400, "bad_challenge")
+        .await;
+    // Another browser's transaction is not this browser's to name.
+    let other = Browser::new();
+    let other_page = start_login(&other, server).await;
+    let res = browser
+        .http
+        .post(server.url("/login/certificate/challenge"))
+        .header("X-CSRF-Token", csrf)
+        .json(&json!({"tx": other_page.tx}))
+        .send()
+        .await
+        .expect("POST challenge");
+    assert_eq!(res.status().as_u16(), 400);
+    let answer: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(answer["error"], "tx_expired", "{answer}");
+    // Naming its own transaction works, as the login page does.
+    let res = browser
+        .http
+        .post(server.url("/login/certificate/challenge"))
+        .header("X-CSRF-Token", csrf)
+        .json(&json!({"tx": page.tx}))
+        .send()
+        .await
+        .expect("POST challenge");
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+per_backend!(challenge_call_inputs, super::challenge_inputs);
