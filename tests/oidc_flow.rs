@@ -3,10 +3,10 @@
 mod common;
 
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreIdTokenClaims, CoreUserInfoClaims};
+use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
 use openidconnect::{
-    AccessToken, AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RefreshToken, Scope, TokenIntrospectionResponse, TokenResponse,
+    AccessToken, AccessTokenHash, AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
+    RefreshToken, TokenIntrospectionResponse, TokenResponse,
 };
 
 struct Signed {
@@ -18,40 +18,20 @@ struct Signed {
 
 /// Runs the whole flow for `client` in `browser` and returns the verified result.
 async fn code_flow(server: &Server, browser: &Browser, client: &Rp, scopes: &[&str]) -> Signed {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for s in scopes {
-        req = req.add_scope(Scope::new(s.to_string()));
-    }
-    let (url, state, nonce) = req.url();
-    let back = browser.sign_in(server, url.as_str(), USER, PASSWORD).await;
-    assert_eq!(
-        param(&back, "state").as_deref(),
-        Some(state.secret().as_str())
-    );
-    assert_eq!(
-        param(&back, "iss").as_deref(),
-        Some(server.issuer.as_str()),
-        "RFC 9207 iss"
-    );
-    let code = param(&back, "code").expect("a code");
+    let p = authorization(client, scopes, &[]);
+    let back = browser.sign_in(server, &p.url, USER, PASSWORD).await;
+    let code = code_from(server, &back, &p);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .expect("token endpoint")
-        .set_pkce_verifier(verifier)
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
         .request_async(&http())
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = client.id_token_verifier();
     let claims = id_token
-        .claims(&verifier, &nonce)
+        .claims(&verifier, &p.nonce)
         .expect("ID token verifies")
         .clone();
     // at_hash binds the access token to the ID token.

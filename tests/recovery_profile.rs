@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use common::*;
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    RefreshToken, Scope,
+    AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
+    RefreshToken,
 };
 use vhod::notify::{Channel, OutboxEntry};
 
@@ -102,24 +102,13 @@ async fn code_flow(
     scopes: &[&str],
     password: &str,
 ) -> Tokens {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for s in scopes {
-        req = req.add_scope(Scope::new(s.to_string()));
-    }
-    let (url, _, _) = req.url();
-    let back = browser.sign_in(server, url.as_str(), USER, password).await;
-    let code = param(&back, "code").expect("a code");
+    let p = authorization(client, scopes, &[]);
+    let back = browser.sign_in(server, &p.url, USER, password).await;
+    let code = code_from(server, &back, &p);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .expect("token endpoint")
-        .set_pkce_verifier(verifier)
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
         .request_async(&http())
         .await
         .expect("code exchange");
