@@ -1,4 +1,4 @@
-//! bign and belt-hash against the reference vectors made with bee2 (../shared/vectors/bign/,
+//! bign and belt-hash against the reference vectors made with bee2 (tests/vectors/bign/,
 //! beside the repository; see its README): every vector gives its expected result.
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use vhod::pki::bign::{BignError, PublicKey, belt_hash};
 
 fn vectors(name: &str) -> serde_json::Value {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/bign");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bign");
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
@@ -69,7 +69,7 @@ fn bign_signatures_give_their_expected_result() {
 
 #[test]
 fn the_raw_login_signature_of_the_citizen_verifies_and_its_tampered_twins_do_not() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/bign/login");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bign/login");
     let read = |n: &str| std::fs::read(dir.join(n)).expect(n);
     let challenge = read("challenge.json");
     let tampered = read("challenge-tampered.json");
@@ -107,7 +107,7 @@ mod pki_vectors {
 
     fn file(rel: &str) -> Vec<u8> {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/vectors/bign")
+            .join("tests/vectors/bign")
             .join(rel);
         std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }

@@ -1,7 +1,7 @@
 //! `vhod cert check`, `vhod cert verify`, `vhod dev test-pki` and `vhod dev sign-challenge` as an
 //! operator runs them: the binary, a keys directory with trust anchors and CRLs, no server.
 //!
-//! The reference vectors (../shared/vectors/bign, made with bee2 + OpenSSL/bee2evp) give the
+//! The reference vectors (tests/vectors/bign, made with bee2 + OpenSSL/bee2evp) give the
 //! expected answers for the bign PKI; the test PKIs made by `dev test-pki` close the loop for
 //! every algorithm the tool offers.
 
@@ -16,7 +16,7 @@ fn bin() -> &'static str {
 }
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/bign")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bign")
 }
 
 fn x509(name: &str) -> PathBuf {

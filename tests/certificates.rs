@@ -2,7 +2,7 @@
 //! verdict of the PKI checks (each refusal with its reason, in the answer and the audit trail),
 //! and the tokens a relying party gets (acr high, amr hwk, legal_entity for a representative).
 //!
-//! PKIs: the bee2 reference vectors (../shared/vectors/bign, see its README), and test PKIs
+//! PKIs: the bee2 reference vectors (tests/vectors/bign, see its README), and test PKIs
 //! issued at run time with `vhod::pki::issue` (bign and ECDSA P-256), with CRLs installed,
 //! forged, stale, missing, or served over HTTP by a small local server.
 
@@ -73,10 +73,10 @@ fn jwt_part(token: &str, i: usize) -> Value {
         .expect("JSON")
 }
 
-/// A file of the reference vectors (path relative to ../shared/vectors/bign).
+/// A file of the reference vectors (path relative to tests/vectors/bign).
 fn vector(rel: &str) -> Vec<u8> {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/vectors/bign")
+        .join("tests/vectors/bign")
         .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("the reference vector {}: {e}", p.display()))
 }

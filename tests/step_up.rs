@@ -3,7 +3,7 @@
 //! page, where the certificate of the same person is linked to the account; a certificate of
 //! someone else, or one already linked elsewhere, is refused with reason `policy`.
 //!
-//! Certificates and signatures come from the reference vectors (../shared/vectors/bign); extra
+//! Certificates and signatures come from the reference vectors (tests/vectors/bign); extra
 //! people get a bign PKI of their own made with `vhod::pki::issue`.
 
 mod common;
@@ -25,7 +25,7 @@ const CITIZEN_PN: &str = "3010185A001PB3";
 // ---------------------------------------------------------------------------------------------
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/bign")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bign")
 }
 
 fn vector(rel: &str) -> Vec<u8> {

@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn sign_challenge_refuses_a_foreign_key_and_signs_with_the_right_one() {
-        let v = "/work/shared/vectors/bign";
+        let v = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bign");
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(std::fs::read(format!("{v}/login/challenge.json")).unwrap());
         let args = |key: &str, raw: bool| SignChallengeArgs {

@@ -139,7 +139,7 @@ mod tests {
     use crate::pki::keys::KeyAlgorithm;
     use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 
-    const VECTORS: &str = "/work/shared/vectors/bign";
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bign");
 
     fn decode(der: &[u8]) -> SignedData {
         let info = ContentInfo::from_der(der).unwrap();

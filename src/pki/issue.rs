@@ -1,7 +1,7 @@
 //! Issuing certificates and CRLs for test PKIs: the `vhod dev test-pki` tool and tests that need
 //! certificate chains. Nothing on the login path calls this.
 //!
-//! The output mirrors what OpenSSL + bee2evp write for the vectors in shared/vectors/bign: X.509
+//! The output mirrors what OpenSSL + bee2evp write for the vectors in tests/vectors/bign: X.509
 //! v3, names in UTF8String except countryName and serialNumber (PrintableString), UTCTime up to
 //! 2049 and GeneralizedTime from 2050 (RFC 5280 §4.1.2.5), leaves with basicConstraints CA:FALSE
 //! and keyUsage digitalSignature, both critical.
@@ -721,7 +721,7 @@ mod tests {
     #[test]
     fn the_vectors_name_re_encodes_identically() {
         use x509_cert::der::DecodePem;
-        let pem = std::fs::read_to_string("/work/shared/vectors/bign/x509/citizen.pem").unwrap();
+        let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bign/x509/citizen.pem")).unwrap();
         let cert = Certificate::from_pem(pem).unwrap();
         let ours = name(&[
             (oids::AT_COUNTRY, "BY".into()),

@@ -387,7 +387,7 @@ mod tests {
     use super::*;
     use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, UnparsedPublicKey};
 
-    const VECTORS: &str = "/work/shared/vectors/bign";
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bign");
 
     // Written by `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` (throwaway).
     const OPENSSL_P256: &str = "-----BEGIN PRIVATE KEY-----

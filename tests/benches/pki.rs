@@ -33,7 +33,7 @@ fn settings() -> PkiSettings {
 
 fn vectors(rel: &str) -> Vec<u8> {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/vectors/bign")
+        .join("tests/vectors/bign")
         .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
