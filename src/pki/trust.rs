@@ -252,6 +252,11 @@ impl Trust {
             ));
             Profiles::embedded()
         };
+        if !profiles.iter().any(|p| p.authoritative_personal_number) {
+            tracing::warn!(
+                "no certificate profile is authoritative_personal_number: personal numbers find no account made another way, and identities stored as pn:<number> are not found (policies/certificates.toml)"
+            );
+        }
         for p in profiles.iter() {
             if p.authoritative_personal_number && p.matches_any_ca() && anchors.len() > 1 {
                 tracing::warn!(
