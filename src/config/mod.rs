@@ -83,6 +83,11 @@ struct FileSettings {
     crl_required: Option<bool>,
     crl_fetch: Option<bool>,
     crl_fetch_timeout_ms: Option<u64>,
+    crl_max_bytes: Option<u64>,
+    cert_max_chain_certs: Option<u64>,
+    cert_max_signature_checks: Option<u64>,
+    cert_verify_timeout_ms: Option<u64>,
+    cert_verify_max_concurrent: Option<u64>,
     clients: Vec<ClientSpec>,
 }
 
@@ -367,6 +372,31 @@ impl Settings {
                 file.crl_fetch_timeout_ms,
                 pki_default.fetch_timeout.as_millis() as u64,
             )?),
+            crl_max_bytes: num(
+                "VHOD_CRL_MAX_BYTES",
+                file.crl_max_bytes,
+                pki_default.crl_max_bytes as u64,
+            )? as usize,
+            max_chain_certs: num(
+                "VHOD_CERT_MAX_CHAIN_CERTS",
+                file.cert_max_chain_certs,
+                pki_default.max_chain_certs as u64,
+            )? as usize,
+            max_signature_checks: num(
+                "VHOD_CERT_MAX_SIGNATURE_CHECKS",
+                file.cert_max_signature_checks,
+                pki_default.max_signature_checks as u64,
+            )? as usize,
+            verify_timeout: std::time::Duration::from_millis(num(
+                "VHOD_CERT_VERIFY_TIMEOUT_MS",
+                file.cert_verify_timeout_ms,
+                pki_default.verify_timeout.as_millis() as u64,
+            )?),
+            verify_max_concurrent: num(
+                "VHOD_CERT_VERIFY_MAX_CONCURRENT",
+                file.cert_verify_max_concurrent,
+                cores as u64,
+            )? as usize,
         };
         Ok(Settings {
             listen,

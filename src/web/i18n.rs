@@ -904,6 +904,13 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Не ўдалося ўвайсці з сертыфікатам. Паспрабуйце яшчэ раз.",
         "Could not sign in with the certificate. Try again.",
     ),
+    // certificate hardening
+    (
+        "cert_err_too_complex",
+        "Цепочка сертификатов слишком сложна для проверки. Отправьте только свой сертификат и сертификаты выдавшего его центра.",
+        "Ланцужок сертыфікатаў занадта складаны для праверкі. Адпраўце толькі свой сертыфікат і сертыфікаты цэнтра, які яго выдаў.",
+        "The certificate chain is too complex to check. Send only your certificate and those of the authority that issued it.",
+    ),
 ];
 
 pub fn messages(lang: Lang) -> BTreeMap<&'static str, &'static str> {

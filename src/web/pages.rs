@@ -209,6 +209,8 @@ mod tests {
                 "key_usage",
                 "bad_challenge",
                 "policy",
+                "too_complex",
+                "busy",
                 "csrf",
                 "tx_expired",
                 "no_signer",
