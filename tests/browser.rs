@@ -329,6 +329,13 @@ impl Chrome {
         }
     }
 
+    async fn exists(&self, css: &str) -> bool {
+        self.c()
+            .find_all(Locator::Css(css))
+            .await
+            .is_ok_and(|found| !found.is_empty())
+    }
+
     async fn fill(&self, css: &str, text: &str) {
         let el = self.find(css, "a form field").await;
         el.clear().await.expect("clear a field");
@@ -874,6 +881,21 @@ async fn login_and_profile() {
             "the new phone is confirmed\n{}",
             chrome.context().await
         );
+
+        // Signing out from vhod itself: the confirmation, the answer, the profile signed out.
+        chrome.goto(&server.url("/end_session")).await;
+        let logout = &form("/end_session");
+        chrome.find(logout, "the logout confirmation").await;
+        chrome.audit("logout confirmation").await;
+        chrome.submit(logout, "signing out").await;
+        chrome.audit("signed out").await;
+        chrome.goto(&server.url("/profile")).await;
+        assert!(
+            !chrome.exists(&form("/profile/notifications")).await,
+            "the profile is not shown after signing out\n{}",
+            chrome.context().await
+        );
+        chrome.audit("profile, signed out").await;
         chrome
     })
     .await;
@@ -976,6 +998,17 @@ async fn registration() {
         chrome
             .navigate(&link_to("/login"), "continuing the sign-in")
             .await;
+        chrome.find(&login_form(), "the login form").await;
+        // The link is single-use: a second visit says so on a page of its own.
+        let tx_login = chrome.url().await;
+        chrome.goto(&link).await;
+        assert!(
+            ["ru", "be", "en"].contains(&chrome.lang().await.as_str()),
+            "a page of vhod's\n{}",
+            chrome.context().await
+        );
+        chrome.audit("registration, email link used again").await;
+        chrome.goto(&tx_login).await;
         chrome.find(&login_form(), "the login form").await;
         password_login(&chrome, "olga.k", "вясна прыйдзе ў Мінск").await;
         let info = arrive(&chrome, &server, &web, &p).await;
