@@ -946,7 +946,7 @@ async fn registration() {
                 }
             }
         };
-        // A taken login is refused on the page, which keeps the person's data.
+        // A taken login is refused on the registration page itself.
         fill_all(USER).await;
         chrome.submit(form, "registering with a taken login").await;
         chrome.find(form, "the registration form again").await;
