@@ -52,7 +52,8 @@ impl From<LocalizedForm> for Localized {
 }
 
 impl Localized {
-    /// The text in `lang`, or in the nearest language that has one.
+    /// The text in `lang`, else the Russian one (which also stands for "every language");
+    /// None leaves the caller's default for that language.
     pub fn get(&self, lang: Lang) -> Option<&str> {
         let own = match lang {
             Lang::Ru => &self.ru,
@@ -60,14 +61,14 @@ impl Localized {
             Lang::En => &self.en,
         };
         own.as_deref()
-            .or(self.ru.as_deref())
-            .or(self.be.as_deref())
-            .or(self.en.as_deref())
             .filter(|s| !s.is_empty())
+            .or(self.ru.as_deref().filter(|s| !s.is_empty()))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.get(Lang::Ru).is_none()
+        [&self.ru, &self.be, &self.en]
+            .into_iter()
+            .all(|t| t.as_deref().is_none_or(str::is_empty))
     }
 
     /// `VHOD_<NAME>` for every language, `VHOD_<NAME>_RU`, `_BE`, `_EN` for one; the file's
@@ -733,6 +734,68 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_face_comes_per_language_from_the_environment_or_the_file() {
+        let s = load(
+            "operator = { ru = \"ОАО «Оператор»\", en = \"Operator JSC\" }\nsupport_email = \"help@example.by\"",
+            &[("VHOD_SERVICE_NAME_EN", "Appeals sign-in")],
+        )
+        .unwrap();
+        let name = s.face.service_name.unwrap();
+        assert_eq!(name.get(Lang::En), Some("Appeals sign-in"));
+        assert_eq!(name.get(Lang::Ru), None, "the built-in Russian name stays");
+        let op = s.face.operator.unwrap();
+        assert_eq!(op.get(Lang::Be), Some("ОАО «Оператор»"));
+        assert_eq!(op.get(Lang::En), Some("Operator JSC"));
+        assert_eq!(s.face.support_email.as_deref(), Some("help@example.by"));
+        let s = load(
+            "",
+            &[
+                ("VHOD_CONSENT_TEXT", "Согласен."),
+                ("VHOD_CONSENT_TEXT_BE", "Згодны."),
+            ],
+        )
+        .unwrap();
+        let c = s.face.consent_text.unwrap();
+        assert_eq!(
+            (c.get(Lang::Ru), c.get(Lang::Be), c.get(Lang::En)),
+            (Some("Согласен."), Some("Згодны."), Some("Согласен."))
+        );
+        assert!(load("", &[("VHOD_SUPPORT_EMAIL", "not an email")]).is_err());
+        assert!(load("", &[("VHOD_SUPPORT_PHONE", "call us")]).is_err());
+        assert!(load("", &[("VHOD_PRIVACY_URL", "javascript:alert(1)")]).is_err());
+        assert!(
+            load(
+                "",
+                &[("VHOD_SMS_NAME", "Республиканская система обращений граждан")]
+            )
+            .is_err()
+        );
+        assert!(load("", &[("VHOD_SERVICE_NAME", "a\u{7}b")]).is_err());
+    }
+
+    #[test]
+    fn the_profile_client_is_built_in_and_its_id_reserved() {
+        let s = load("", &[]).unwrap();
+        let p = s
+            .clients
+            .iter()
+            .find(|c| c.client_id == PROFILE_CLIENT)
+            .unwrap();
+        assert!(p.public);
+        assert_eq!(
+            p.redirect_uris,
+            vec!["http://127.0.0.1:8080/profile".to_string()]
+        );
+        assert!(
+            load(
+                "[[clients]]\nclient_id = \"vhod-profile\"\npublic = true",
+                &[]
+            )
+            .is_err()
+        );
     }
 
     #[test]

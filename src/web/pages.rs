@@ -338,6 +338,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn language_links_keep_the_page_and_name_the_language_once() {
+        assert_eq!(
+            in_lang("/login?tx=abc&ui_locales=ru", Lang::Be),
+            "/login?tx=abc&ui_locales=be"
+        );
+        assert_eq!(
+            in_lang("/register/confirm", Lang::En),
+            "/register/confirm?ui_locales=en"
+        );
+        assert_eq!(
+            with_query("/forgot/email", "token=a%2Bb&ui_locales=be", &[]),
+            "/forgot/email?token=a%2Bb"
+        );
+        assert_eq!(with_query("/x", "", &[("a", "1 2")]), "/x?a=1+2");
+        assert_eq!(tel("+375 (17) 000-00-00"), "tel:+375170000000");
+    }
+
+    #[test]
     fn templates_render_and_escape_input() {
         let p = Pages::new();
         let r = p.render(
