@@ -14,6 +14,7 @@ use crate::notify::Message;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::sms::{self, CodeFor};
 use crate::{secrets, store::StoreError};
 
 /// Why a code or link was not sent; each has a message for the person.
@@ -63,15 +64,16 @@ fn purpose_name(p: Purpose) -> &'static str {
     }
 }
 
-/// Sends a fresh code for `purpose` to `phone`, on behalf of account `subject`.
+/// Sends a fresh code to `phone` for what it confirms, on behalf of account `subject`.
 pub async fn send_code(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    purpose: Purpose,
+    code_for: CodeFor,
     subject: &str,
     phone: &PhoneNumber,
 ) -> Result<(), SendError> {
+    let purpose = code_for.purpose();
     let result = async {
         throttle::allow_sms(&app.eph, &app.settings.limits, &meta.ip, phone.prefix()).await??;
         let code = otp::issue(
@@ -82,7 +84,7 @@ pub async fn send_code(
             app.settings.limits.otp_daily_cap,
         )
         .await?;
-        let body = i18n::text(lang, "sms_code_text").replace("{code}", &code);
+        let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
         app.notifier
             .send(&Message::sms(phone.as_str(), body))
             .await

@@ -20,8 +20,9 @@ use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
-use crate::web::form::{field, lang_of, unavailable};
+use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
+use crate::web::sms::CodeFor;
 
 /// The account this browser is registering (set at registration, or after a password login of a
 /// pending account): only it can be confirmed from this browser.
@@ -54,15 +55,17 @@ async fn render_form(
     lang: Lang,
     status: StatusCode,
     values: &Params,
-    error: Option<String>,
+    error: Option<impl Into<Problem>>,
 ) -> Response {
     let min = app.settings.limits.password_min_length.to_string();
+    let problem = Problem::context(error.map(Into::into));
     crate::web::form::render_with_csrf(app, session, "register.html",
         lang,
         status,
-        json!({
+        crate::web::form::merge(problem, json!({
             "title": i18n::text(lang, "register_title"),
-            "error": error,
+            // The language links open the form again (typed values are not carried).
+            "here": "/register",
             "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
             "min": min,
             "v": {
@@ -72,8 +75,9 @@ async fn render_form(
                 "username": field(values, "username").chars().take(64).collect::<String>(),
                 "phone": field(values, "phone").chars().take(32).collect::<String>(),
                 "email": field(values, "email").chars().take(254).collect::<String>(),
+                "consent": field(values, "consent") == "on",
             },
-        }),
+        })),
     ).await
 }
 
@@ -100,7 +104,7 @@ pub async fn form(
         lang,
         StatusCode::OK,
         &Params::default(),
-        None,
+        None::<String>,
     )
     .await
 }
@@ -116,22 +120,29 @@ struct Registration {
     password: String,
 }
 
-fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registration, String> {
+fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registration, FieldError> {
     let text = |k: &str| i18n::text(lang, k).to_string();
+    let at = |f: &'static str, k: &str| FieldError::new(f, text(k));
     let (family, given, middle) = (
         field(p, "family_name"),
         field(p, "given_name"),
         field(p, "middle_name"),
     );
-    if !valid_name(family, true) || !valid_name(given, true) || !valid_name(middle, false) {
-        return Err(text("name_invalid"));
+    for (name, value, required) in [
+        ("family_name", family, true),
+        ("given_name", given, true),
+        ("middle_name", middle, false),
+    ] {
+        if !valid_name(value, required) {
+            return Err(at(name, "name_invalid"));
+        }
     }
     let username = account::normalize_username(field(p, "username"));
     if !valid_username(&username) {
-        return Err(text("username_invalid"));
+        return Err(at("username", "username_invalid"));
     }
-    let phone = PhoneNumber::parse(field(p, "phone")).map_err(|e| text(e.message_key()))?;
-    let email = Email::parse(field(p, "email")).map_err(|e| text(e.message_key()))?;
+    let phone = PhoneNumber::parse(field(p, "phone")).map_err(|e| at("phone", e.message_key()))?;
+    let email = Email::parse(field(p, "email")).map_err(|e| at("email", e.message_key()))?;
     // The password is taken as typed: no trimming, any characters.
     let password = p.get("password").unwrap_or("").to_string();
     let digits: String = phone
@@ -151,7 +162,14 @@ fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registrat
                 email.local_part(),
             ],
         )
-        .map_err(|v| text(v.message_key()).replace("{min}", &policy.min_chars().to_string()))?;
+        .map_err(|v| {
+            let msg = text(v.message_key()).replace("{min}", &policy.min_chars().to_string());
+            FieldError::new("password", msg)
+        })?;
+    // Personal data are processed only with the person's consent (Law No. 99-З, art. 5).
+    if field(p, "consent") != "on" {
+        return Err(at("consent", "consent_required"));
+    }
     Ok(Registration {
         family_name: family.to_string(),
         given_name: given.to_string(),
@@ -282,7 +300,8 @@ pub async fn submit(
             Event::new("registration", "success")
                 .subject(Some(&acc.id))
                 .method("password")
-                .from(&meta),
+                .from(&meta)
+                .details(json!({"personal_data_consent": true})),
         )
         .await
     {
@@ -292,8 +311,15 @@ pub async fn submit(
         return unavailable(&app, lang, &e);
     }
     // A failed send is shown on the confirmation page, where the person can resend.
-    let sms =
-        contact_proof::send_code(&app, &meta, lang, Purpose::Phone, &acc.id, &reg.phone).await;
+    let sms = contact_proof::send_code(
+        &app,
+        &meta,
+        lang,
+        CodeFor::Registration,
+        &acc.id,
+        &reg.phone,
+    )
+    .await;
     let mail = send_confirmation_link(&app, &meta, lang, &acc.id, reg.email.as_str()).await;
     let note = match (sms, mail) {
         (Err(e), _) | (_, Err(e)) => format!("&note={}", e.message_key()),
@@ -354,24 +380,32 @@ async fn render_confirm(
 ) -> Response {
     let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
+    // A contact's confirmation is said once, in its own section.
+    let message = message.filter(|k| !matches!(*k, "phone_confirmed" | "email_confirmed"));
+    let code_problem = error
+        .filter(|k| matches!(*k, "otp_wrong" | "otp_too_many" | "otp_expired"))
+        .map(|k| FieldError::new("code", i18n::text(lang, k)));
+    let problem = FieldError::context(error.map(|k| i18n::text(lang, k)), code_problem.as_ref());
     crate::web::form::render_with_csrf(
         app,
         session,
         "confirm.html",
         lang,
         status,
-        json!({
-            "title": i18n::text(lang, "confirm_title"),
-            "phone": phone,
-            "email": email,
-            "phone_verified": acc.phone_verified,
-            "email_verified": acc.email_verified,
-            "active": acc.is_active(),
-            "continue": tx.map(|t| format!("/login?tx={t}")),
-            "message": message.map(|k| i18n::text(lang, k)),
-            "error": error.map(|k| i18n::text(lang, k)),
-            "lang_query": format!("ui_locales={}&", lang.code()),
-        }),
+        crate::web::form::merge(
+            problem,
+            json!({
+                "title": i18n::text(lang, "confirm_title"),
+                "phone": phone,
+                "email": email,
+                "phone_verified": acc.phone_verified,
+                "email_verified": acc.email_verified,
+                "active": acc.is_active(),
+                "continue": tx.map(|t| format!("/login?tx={t}&ui_locales={}", lang.code())),
+                "message": message.map(|k| i18n::text(lang, k)),
+                "here": "/register/confirm",
+            }),
+        ),
     )
     .await
 }
@@ -457,7 +491,7 @@ pub async fn confirm_submit(
                 &app,
                 &meta,
                 lang,
-                Purpose::Phone,
+                CodeFor::Registration,
                 &acc.id,
                 &phone,
             )
@@ -508,16 +542,8 @@ pub async fn confirm_submit(
                     .await
                 }
                 Err(e) => {
-                    render_confirm(
-                        &app,
-                        &session,
-                        lang,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &acc,
-                        None,
-                        Some(e.message_key()),
-                    )
-                    .await
+                    let (status, key) = crate::web::form::email_not_sent(&e);
+                    render_confirm(&app, &session, lang, status, &acc, None, Some(key)).await
                 }
             };
         }
@@ -619,6 +645,12 @@ pub async fn confirm_email(
             Err(e) => return unavailable(&app, lang, &e),
         };
     let ev = Event::new("confirm_email", "failure").from(&meta);
+    if link.is_none()
+        && let Some(n) = crate::web::form::remembered(&session).await
+    {
+        // This browser used the link just now: the page again (another language).
+        return app.pages.notice(lang, StatusCode::OK, &n, None);
+    }
     let Some(link) = link else {
         let _ = app.audit.write(ev.reason("invalid_link")).await;
         return app
@@ -667,15 +699,18 @@ pub async fn confirm_email(
         )
         .await;
     }
-    app.pages.render(
-        "notice.html",
-        lang,
-        StatusCode::OK,
-        json!({
-            "title": i18n::text(lang, "confirm_title"),
-            "message": i18n::text(lang, if acc.is_active() { "account_active" } else { "email_confirmed" }),
-        }),
+    let n = crate::web::pages::Notice::new(
+        "confirm_title",
+        if acc.is_active() {
+            "account_active"
+        } else {
+            "email_confirmed"
+        },
     )
+    .link("/profile", "profile_link_open");
+    let at =
+        crate::web::pages::with_query("/register/email", "", &[("token", field(&params, "token"))]);
+    crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, &at).await
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "certificate_scopes",
         include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
     ),
+    (
+        7,
+        "pages",
+        include_str!("../../migrations/sqlite/0007_pages.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -65,6 +70,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "certificate_scopes",
         include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
+    ),
+    (
+        7,
+        "pages",
+        include_str!("../../migrations/postgres/0007_pages.sql"),
     ),
 ];
 
