@@ -102,6 +102,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
     let (audit, worker) = Audit::start(db.clone());
     let discovery_json = oidc::discovery::build(&settings)?.into();
+    let pages = Pages::with_face(settings.face.clone());
     let app = Arc::new(App {
         settings,
         db,
@@ -110,7 +111,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         keys,
         audit,
         hasher,
-        pages: Pages::new(),
+        pages,
         discovery_json,
         sessions,
         http,

@@ -92,9 +92,7 @@ fn page_of(method: &Method, uri: &axum::http::Uri) -> Option<String> {
 
 /// One log line per request, with a request id that is also returned as `X-Request-Id`.
 /// Only the path is logged: queries carry codes and tokens.
-pub async fn log_request(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
-    // The pages learn the service's face before the first of them is rendered.
-    app.pages.configure(&app.settings.face);
+pub async fn log_request(State(_app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let page = page_of(req.method(), req.uri());
     let id = crate::secrets::random_id();
     req.extensions_mut().insert(RequestId(id.clone()));

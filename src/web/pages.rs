@@ -1,7 +1,5 @@
 //! Server-rendered pages (minijinja, templates compiled into the binary, HTML auto-escaped).
 
-use std::sync::OnceLock;
-
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
@@ -14,7 +12,7 @@ use crate::config::Face;
 pub struct Pages {
     env: Environment<'static>,
     /// The service's name, operator, support and privacy notice (from the settings, once).
-    face: OnceLock<Face>,
+    face: Face,
 }
 
 pub const CSS: &str = include_str!("templates/vhod.css");
@@ -151,7 +149,13 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 impl Pages {
+    /// Pages with the built-in face (tests, tools).
     pub fn new() -> Pages {
+        Pages::with_face(Face::default())
+    }
+
+    /// Pages showing the service's face from the settings.
+    pub fn with_face(face: Face) -> Pages {
         let mut env = Environment::new();
         for (name, src) in [
             ("base.html", include_str!("templates/base.html")),
@@ -172,22 +176,12 @@ impl Pages {
                 panic!("template {name}: {e}");
             }
         }
-        Pages {
-            env,
-            face: OnceLock::new(),
-        }
-    }
-
-    /// Takes the service's face from the settings; the first call wins (there is one).
-    pub fn configure(&self, face: &Face) {
-        if self.face.get().is_none() {
-            let _ = self.face.set(face.clone());
-        }
+        Pages { env, face }
     }
 
     /// What every page shows of the service, in `lang`.
     fn face(&self, lang: Lang) -> Value {
-        let face = self.face.get().cloned().unwrap_or_default();
+        let face = &self.face;
         let text = |l: &Option<crate::config::Localized>, key: &str| -> String {
             l.as_ref()
                 .and_then(|l| l.get(lang))
@@ -208,8 +202,8 @@ impl Pages {
     /// The sender named in SMS texts, in `lang`.
     pub fn sms_name(&self, lang: Lang) -> String {
         self.face
-            .get()
-            .and_then(|f| f.sms_name.as_ref())
+            .sms_name
+            .as_ref()
             .and_then(|n| n.get(lang))
             .map(String::from)
             .unwrap_or_else(|| i18n::text(lang, "sms_name").to_string())
