@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -50,6 +51,12 @@ struct FileSettings {
     log_format: Option<String>,
     dev: Option<bool>,
     trust_forwarded_for: Option<bool>,
+    header_read_timeout_seconds: Option<u64>,
+    body_read_timeout_seconds: Option<u64>,
+    keep_alive_timeout_seconds: Option<u64>,
+    max_connections: Option<u64>,
+    linger_seconds: Option<u64>,
+    linger_max_bytes: Option<u64>,
     access_token_ttl: Option<u64>,
     id_token_ttl: Option<u64>,
     refresh_token_ttl: Option<u64>,
@@ -135,6 +142,26 @@ pub enum EmailSettings {
     },
 }
 
+/// The HTTP front: how long slow clients may take, how many connections are open at once, and
+/// how a connection is closed after an answer its client may not have finished sending to.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// From the connection's start (or the end of the previous answer) to the request's last
+    /// header line.
+    pub header_read_timeout: Duration,
+    /// From the request's head to the last byte of its body.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in progress and nothing received for this long is closed.
+    pub keep_alive_timeout: Duration,
+    /// Connections open at once; beyond it new ones wait in the listen queue.
+    pub max_connections: usize,
+    /// After answering before the request body was read (413, 408…): how long, and how many
+    /// bytes, to read and discard before closing, so the client reads the answer instead of a
+    /// reset (RFC 9112 §9.6).
+    pub linger_time: Duration,
+    pub linger_max_bytes: usize,
+}
+
 /// Abuse limits (issue figures are the defaults).
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -170,6 +197,7 @@ pub struct Settings {
     /// Developer conveniences: demo client and user, the /demo relying party, http redirect URIs.
     pub dev: bool,
     pub trust_forwarded_for: bool,
+    pub http: HttpSettings,
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
     pub refresh_token_ttl: u64,
@@ -267,6 +295,33 @@ impl Settings {
                 bail!("{name} must be positive");
             }
             Ok(v)
+        };
+        let secs = |name: &str, file_v: Option<u64>, default: u64| {
+            num(name, file_v, default).map(Duration::from_secs)
+        };
+        let http = HttpSettings {
+            header_read_timeout: secs(
+                "VHOD_HEADER_READ_TIMEOUT_SECONDS",
+                file.header_read_timeout_seconds,
+                10,
+            )?,
+            body_read_timeout: secs(
+                "VHOD_BODY_READ_TIMEOUT_SECONDS",
+                file.body_read_timeout_seconds,
+                20,
+            )?,
+            keep_alive_timeout: secs(
+                "VHOD_KEEP_ALIVE_TIMEOUT_SECONDS",
+                file.keep_alive_timeout_seconds,
+                5,
+            )?,
+            max_connections: num("VHOD_MAX_CONNECTIONS", file.max_connections, 512)? as usize,
+            linger_time: secs("VHOD_LINGER_SECONDS", file.linger_seconds, 2)?,
+            linger_max_bytes: num(
+                "VHOD_LINGER_MAX_BYTES",
+                file.linger_max_bytes,
+                4 * 1024 * 1024,
+            )? as usize,
         };
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -380,6 +435,7 @@ impl Settings {
             log_json,
             dev,
             trust_forwarded_for,
+            http,
             access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
             id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
             refresh_token_ttl: num("VHOD_REFRESH_TOKEN_TTL", file.refresh_token_ttl, 30 * 86400)?,

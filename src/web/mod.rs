@@ -1,6 +1,7 @@
 //! Browser-facing plumbing: pages and their languages, security headers, request metadata and
 //! the per-request log line.
 
+pub mod conn;
 pub mod form;
 pub mod headers;
 pub mod i18n;
