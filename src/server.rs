@@ -57,6 +57,8 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
+    // Sessions, hashes and the development outbox live there: the service's user only.
+    crate::store::files::private_dir(&settings.data_dir)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(3))

@@ -237,3 +237,152 @@ async fn oversized_body_always_gets_its_413() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Browser sessions at rest, and the files of the embedded database
+// ---------------------------------------------------------------------------------------------
+
+/// Every text stored for browser sessions: the SQL rows (key and data), or the Redis values.
+async fn stored_sessions(d: &Deployment) -> Vec<String> {
+    let env = |k: &str| d.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    match d.backend {
+        Backend::Shared => {
+            let url = env("VHOD_REDIS_URL").expect("redis url");
+            let prefix = env("VHOD_REDIS_PREFIX").expect("redis prefix");
+            let client = redis::Client::open(url.as_str()).expect("redis");
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis connection");
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}sess:*"))
+                .query_async(&mut c)
+                .await
+                .expect("KEYS");
+            let mut out = Vec::new();
+            for k in keys {
+                let v: Vec<u8> = redis::cmd("GET")
+                    .arg(&k)
+                    .query_async(&mut c)
+                    .await
+                    .expect("GET");
+                out.push(format!("{k} {}", String::from_utf8_lossy(&v)));
+            }
+            out
+        }
+        Backend::Sqlite => {
+            use sqlx::{Connection, Row};
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&d.db_url()).await.expect("db");
+            sqlx::query("SELECT id, data FROM web_sessions")
+                .fetch_all(&mut conn)
+                .await
+                .expect("web_sessions")
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r.try_get::<String, _>(0).unwrap_or_default(),
+                        r.try_get::<String, _>(1).unwrap_or_default()
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// The session cookie values a response sets.
+fn session_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.strip_prefix("vhod="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The session id a cookie carries, in every form a store could keep it: the cookie text and
+/// tower-sessions' integer id.
+fn id_forms(cookie: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut forms = vec![cookie.to_string()];
+    if let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cookie)
+        && let Ok(b) = <[u8; 16]>::try_from(bytes.as_slice())
+    {
+        forms.push(i128::from_le_bytes(b).to_string());
+    }
+    forms
+}
+
+/// A copy of the session store cannot be turned back into cookies: records are kept under a
+/// hash of the id and hold neither the cookie value nor the id.
+async fn sessions_at_rest(d: Deployment) {
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let mut cookies = Vec::new();
+    let res = browser.get(&p.url).await;
+    cookies.extend(session_cookies(&res));
+    let page = browser.login_page(&server.url(&location(&res))).await;
+    let res = browser
+        .submit_password(&server, &page, USER, PASSWORD)
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    cookies.extend(session_cookies(&res));
+    code_from(&server, &location(&res), &p);
+    assert!(!cookies.is_empty(), "the browser got a session cookie");
+
+    let stored = stored_sessions(&d).await;
+    assert!(!stored.is_empty(), "the signed-in session is stored");
+    for cookie in &cookies {
+        for form in id_forms(cookie) {
+            for record in &stored {
+                assert!(
+                    !record.contains(&form),
+                    "the stored session {record} contains its id {form}"
+                );
+            }
+        }
+    }
+    // The stored session still works: the browser is signed in.
+    let p = authorization(&client, &[], &[]);
+    let back = browser
+        .authorize(&server, &p.url)
+        .await
+        .unwrap_or_else(|_| panic!("single sign-on from the stored session"));
+    code_from(&server, &back, &p);
+}
+both_backends!(session_records_hold_no_ids, super::sessions_at_rest);
+
+/// The data directory and the SQLite file are readable by the service's user only, whether
+/// the start creates them or finds them looser.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Deployment::new(Backend::Sqlite).await.expect("sqlite");
+    let data = d.dir.path().join("data");
+    let db = data.join("vhod.db");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    // `user add` created both before any server ran.
+    assert_eq!(mode(&data), 0o700, "a data directory the CLI created");
+    assert_eq!(mode(&db), 0o600, "a database the CLI created");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let _server = d.start().await;
+    assert_eq!(mode(&data), 0o700, "the start tightens the data directory");
+    assert_eq!(mode(&db), 0o600, "the start tightens the database file");
+    for side in ["vhod.db-wal", "vhod.db-shm"] {
+        let p = data.join(side);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{side}");
+        }
+    }
+}
