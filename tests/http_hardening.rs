@@ -386,3 +386,138 @@ async fn data_directory_and_database_are_private() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// X-Forwarded-For behind trusted proxies
+// ---------------------------------------------------------------------------------------------
+
+async fn password_from(
+    server: &Server,
+    browser: &Browser,
+    page: &LoginPage,
+    forwarded_for: &str,
+    user: &str,
+    password: &str,
+) -> u16 {
+    browser
+        .http
+        .post(server.url("/login/password"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("tx", page.tx.as_str()),
+            ("csrf", page.csrf.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("POST /login/password")
+        .status()
+        .as_u16()
+}
+
+/// Behind an appending proxy the client writes the left of X-Forwarded-For: the address the
+/// trusted proxy saw (the rightmost) is the one that counts, so a spoofed leftmost value does
+/// not escape the per-IP lock.
+async fn forwarded_for(d: Deployment) {
+    let server = d
+        .start_with(&[
+            ("VHOD_TRUST_FORWARDED_FOR", "true"),
+            ("VHOD_IP_FAILURE_LIMIT", "3"),
+            ("VHOD_LOGIN_DELAY_MS", "1"),
+        ])
+        .await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&server, &p.url)
+        .await
+        .expect_err("a login page");
+    for i in 0..3 {
+        let spoofed = format!("198.51.100.{i}, 203.0.113.7");
+        let status = password_from(
+            &server,
+            &browser,
+            &page,
+            &spoofed,
+            &format!("nobody{i}"),
+            "wrong password",
+        )
+        .await;
+        assert_eq!(status, 401, "a failed login shows the form again");
+    }
+    // The address the proxy saw is locked out, whatever its left says.
+    let status = password_from(
+        &server,
+        &browser,
+        &page,
+        "192.0.2.99, 203.0.113.7",
+        USER,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 429, "the per-IP lock holds against a spoofed left");
+    assert_eq!(
+        d.query_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND ip = '203.0.113.7'"
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        d.query_count("SELECT COUNT(*) FROM audit_events WHERE ip LIKE '198.51.100.%'")
+            .await,
+        0,
+        "the spoofed values are nowhere"
+    );
+    // Another client behind the same proxy is not affected.
+    let status = password_from(
+        &server,
+        &browser,
+        &page,
+        "203.0.113.7, 203.0.113.8",
+        USER,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 303, "another address signs in");
+}
+both_backends!(forwarded_for_counts_from_the_right, super::forwarded_for);
+
+/// Two trusted proxies: the address the outer one saw, second from the right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_with_two_proxies() {
+    let d = Deployment::new(Backend::Sqlite).await.expect("sqlite");
+    let server = d
+        .start_with(&[
+            ("VHOD_TRUST_FORWARDED_FOR", "true"),
+            ("VHOD_TRUSTED_PROXIES", "2"),
+        ])
+        .await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&server, &p.url)
+        .await
+        .expect_err("a login page");
+    let status = password_from(
+        &server,
+        &browser,
+        &page,
+        "10.9.9.9, 203.0.113.20, 10.0.0.2",
+        USER,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND ip = '203.0.113.20'",
+            1
+        )
+        .await,
+        1
+    );
+}

@@ -51,6 +51,7 @@ struct FileSettings {
     log_format: Option<String>,
     dev: Option<bool>,
     trust_forwarded_for: Option<bool>,
+    trusted_proxies: Option<u64>,
     header_read_timeout_seconds: Option<u64>,
     body_read_timeout_seconds: Option<u64>,
     keep_alive_timeout_seconds: Option<u64>,
@@ -197,6 +198,9 @@ pub struct Settings {
     /// Developer conveniences: demo client and user, the /demo relying party, http redirect URIs.
     pub dev: bool,
     pub trust_forwarded_for: bool,
+    /// Proxies in front of vhod that each append the address they saw to X-Forwarded-For: the
+    /// client address is the one the outermost of them saw (counted from the right).
+    pub trusted_proxies: usize,
     pub http: HttpSettings,
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
@@ -296,6 +300,7 @@ impl Settings {
             }
             Ok(v)
         };
+        let trusted_proxies = num("VHOD_TRUSTED_PROXIES", file.trusted_proxies, 1)? as usize;
         let secs = |name: &str, file_v: Option<u64>, default: u64| {
             num(name, file_v, default).map(Duration::from_secs)
         };
@@ -435,6 +440,7 @@ impl Settings {
             log_json,
             dev,
             trust_forwarded_for,
+            trusted_proxies,
             http,
             access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
             id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
