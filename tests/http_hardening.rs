@@ -521,3 +521,207 @@ async fn forwarded_for_with_two_proxies() {
         1
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A sign-in over another person's session
+// ---------------------------------------------------------------------------------------------
+
+/// A relying party's back-channel logout endpoint on 127.0.0.1: the logout tokens it received.
+async fn backchannel_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new().route(
+        "/bcl",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                let token = url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                sink.lock().expect("lock").push(token);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://127.0.0.1:{port}/bcl"), received)
+}
+
+fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+const BCL_SECRET: &str = "bcl-secret-0123456789abcdefghij";
+const BCL_REDIRECT: &str = "http://127.0.0.1:9/bcl-cb";
+
+fn cli_ok(d: &Deployment, args: &[&str]) {
+    let out = d.cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (refresh token, sid, sub) of a code flow for `client` signed in as `user`.
+async fn tokens_as(
+    server: &Server,
+    browser: &Browser,
+    client: &Rp,
+    extra: &[(&str, &str)],
+    user: &str,
+    password: &str,
+) -> (String, String, String) {
+    use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier};
+    let p = authorization(client, &[], extra);
+    let back = browser.sign_in(server, &p.url, user, password).await;
+    let code = code_from(server, &back, &p);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    let id = jwt_claims(
+        &openidconnect::TokenResponse::id_token(&tokens)
+            .expect("ID token")
+            .to_string(),
+    );
+    (
+        tokens
+            .refresh_token()
+            .expect("a refresh token")
+            .secret()
+            .clone(),
+        id["sid"].as_str().expect("sid").to_string(),
+        id["sub"].as_str().expect("sub").to_string(),
+    )
+}
+
+async fn refresh_status(server: &Server, refresh: &str) -> u16 {
+    http()
+        .post(server.url("/token"))
+        .basic_auth("bcl", Some(BCL_SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .send()
+        .await
+        .expect("POST /token")
+        .status()
+        .as_u16()
+}
+
+/// Another person signing in in the same browser ends the previous person's session as a
+/// logout would: its grants are revoked, its clients told over the back channel, the end
+/// audited.
+async fn sign_in_over_another_session(d: Deployment) {
+    let (bcl_uri, received) = backchannel_receiver().await;
+    cli_ok(
+        &d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "bcl",
+            "--secret",
+            BCL_SECRET,
+            "--redirect-uri",
+            BCL_REDIRECT,
+            "--backchannel-logout-uri",
+            &bcl_uri,
+        ],
+    );
+    cli_ok(
+        &d,
+        &[
+            "user",
+            "add",
+            "--username",
+            "maria",
+            "--password",
+            "another good passphrase",
+            "--role",
+            "applicant",
+        ],
+    );
+    let server = d.start().await;
+    let client = rp(&server, "bcl", Some(BCL_SECRET), BCL_REDIRECT).await;
+    let browser = Browser::new();
+    let (ivan_refresh, ivan_sid, ivan_sub) =
+        tokens_as(&server, &browser, &client, &[], USER, PASSWORD).await;
+    assert_eq!(refresh_status(&server, &ivan_refresh).await, 200);
+    let (ivan_refresh, _, _) = tokens_as(&server, &browser, &client, &[], USER, PASSWORD).await;
+
+    // Maria signs in in the same browser.
+    let (_, maria_sid, maria_sub) = tokens_as(
+        &server,
+        &browser,
+        &client,
+        &[("prompt", "login")],
+        "maria",
+        "another good passphrase",
+    )
+    .await;
+    assert_ne!(maria_sub, ivan_sub);
+    assert_eq!(
+        refresh_status(&server, &ivan_refresh).await,
+        400,
+        "Ivan's grants ended with his session"
+    );
+
+    let mut token = None;
+    for _ in 0..100 {
+        if let Some(t) = received.lock().expect("lock").first().cloned() {
+            token = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = token.expect("the back-channel logout arrived");
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["sub"], ivan_sub.as_str());
+    assert_eq!(claims["sid"], ivan_sid.as_str());
+    assert_eq!(claims["aud"], "bcl");
+    assert!(
+        received
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|t| jwt_claims(t)["sid"] != maria_sid.as_str()),
+        "Maria's session goes on"
+    );
+    assert_eq!(
+        d.wait_count(
+            &format!(
+                "SELECT COUNT(*) FROM audit_events WHERE kind = 'logout' AND subject = '{ivan_sub}'"
+            ),
+            1
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'backchannel_logout' AND outcome = 'success'",
+            1
+        )
+        .await,
+        1
+    );
+}
+both_backends!(
+    sign_in_over_another_session_logs_it_out,
+    super::sign_in_over_another_session
+);
