@@ -725,3 +725,252 @@ both_backends!(
     sign_in_over_another_session_logs_it_out,
     super::sign_in_over_another_session
 );
+
+// ---------------------------------------------------------------------------------------------
+// Client assertions from the future; who may introspect a token
+// ---------------------------------------------------------------------------------------------
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn b64e(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct AssertionKey(ring::signature::EcdsaKeyPair);
+
+impl AssertionKey {
+    fn generate() -> AssertionKey {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("key generation");
+        AssertionKey(
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                .expect("key"),
+        )
+    }
+
+    fn jwks(&self) -> serde_json::Value {
+        use ring::signature::KeyPair;
+        let point = self.0.public_key().as_ref();
+        serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+            "x": b64e(&point[1..33]), "y": b64e(&point[33..65]),
+        }]})
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
+        let input = format!(
+            "{}.{}",
+            b64e(header.to_string().as_bytes()),
+            b64e(claims.to_string().as_bytes())
+        );
+        let sig = self
+            .0
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .expect("signing");
+        format!("{input}.{}", b64e(sig.as_ref()))
+    }
+}
+
+async fn assertion_status(server: &Server, assertion: &str) -> (u16, serde_json::Value) {
+    let res = http()
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ])
+        .send()
+        .await
+        .expect("POST /token");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// A client assertion issued (`iat`) or valid from (`nbf`) beyond a small clock skew in the
+/// future is refused: it would otherwise be a token minted now for use later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_assertions_from_the_future_are_refused() {
+    static JTI: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let d = Deployment::new(Backend::Sqlite).await.expect("sqlite");
+    let key = AssertionKey::generate();
+    let jwks = d.dir.path().join("pk.jwks.json");
+    std::fs::write(&jwks, key.jwks().to_string()).expect("jwks");
+    cli_ok(
+        &d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "pk",
+            "--jwks",
+            &jwks.display().to_string(),
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "appeals.read",
+        ],
+    );
+    let server = d.start().await;
+    let aud = server.url("/token");
+    let claims = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({
+            "iss": "pk", "sub": "pk", "aud": aud, "exp": unix_now() + 300,
+            "jti": format!("{}-{}", random_suffix(), JTI.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        c
+    };
+    for (what, extra) in [
+        (
+            "iat an hour ahead",
+            serde_json::json!({"iat": unix_now() + 3600}),
+        ),
+        (
+            "nbf an hour ahead",
+            serde_json::json!({"nbf": unix_now() + 3600}),
+        ),
+        (
+            "iat 5 minutes ahead",
+            serde_json::json!({"iat": unix_now() + 290}),
+        ),
+    ] {
+        let (status, body) = assertion_status(&server, &key.sign(&claims(extra))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{what}: {body}"
+        );
+    }
+    for (what, extra) in [
+        ("iat now", serde_json::json!({"iat": unix_now()})),
+        (
+            "a few seconds of clock skew",
+            serde_json::json!({"iat": unix_now() + 20, "nbf": unix_now() + 20}),
+        ),
+        (
+            "nbf in the past",
+            serde_json::json!({"nbf": unix_now() - 60}),
+        ),
+    ] {
+        let (status, body) = assertion_status(&server, &key.sign(&claims(extra))).await;
+        assert_eq!(status, 200, "{what}: {body}");
+    }
+}
+
+async fn introspect(server: &Server, client: (&str, &str), token: &str) -> serde_json::Value {
+    let res = http()
+        .post(server.url("/introspect"))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("POST /introspect");
+    assert_eq!(res.status().as_u16(), 200);
+    res.json().await.expect("JSON")
+}
+
+/// Introspection tells a token's secrets only to its own client and to the resource servers
+/// registered for its audience; any other client learns `active: false` and nothing more.
+async fn introspection_scope(d: Deployment) {
+    const API_SECRET: &str = "api-secret-0123456789abcdefghij";
+    cli_ok(
+        &d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "api",
+            "--secret",
+            API_SECRET,
+            "--grant-type",
+            "client_credentials",
+            "--introspection-audience",
+            "rp",
+        ],
+    );
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &["profile"], &[]);
+    let back = browser.sign_in(&server, &p.url, USER, PASSWORD).await;
+    let code = code_from(&server, &back, &p);
+    let res = http()
+        .post(server.url("/token"))
+        .basic_auth("rp", Some(RP_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP_REDIRECT),
+            ("code_verifier", p.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST /token");
+    assert_eq!(res.status().as_u16(), 200);
+    let tokens: serde_json::Value = res.json().await.expect("JSON");
+    let access = tokens["access_token"].as_str().expect("access token");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+
+    let own = introspect(&server, ("rp", RP_SECRET), access).await;
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["client_id"], "rp");
+    let resource_server = introspect(&server, ("api", API_SECRET), access).await;
+    assert_eq!(resource_server["active"], true, "{resource_server}");
+    assert_eq!(resource_server["sub"], own["sub"]);
+    for (who, secret) in [("rp2", RP2_SECRET), ("svc", SVC_SECRET)] {
+        let other = introspect(&server, (who, secret), access).await;
+        assert_eq!(
+            other,
+            serde_json::json!({"active": false}),
+            "{who} learns nothing of rp's token"
+        );
+    }
+    // Refresh tokens stay with their client, resource servers included.
+    assert_eq!(
+        introspect(&server, ("rp", RP_SECRET), refresh).await["active"],
+        true
+    );
+    for (who, secret) in [("api", API_SECRET), ("rp2", RP2_SECRET)] {
+        assert_eq!(
+            introspect(&server, (who, secret), refresh).await,
+            serde_json::json!({"active": false}),
+            "{who} and rp's refresh token"
+        );
+    }
+    // A resource server for rp is none for svc's tokens.
+    let res = http()
+        .post(server.url("/token"))
+        .basic_auth("svc", Some(SVC_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("POST /token");
+    let svc_token: serde_json::Value = res.json().await.expect("JSON");
+    let svc_access = svc_token["access_token"].as_str().expect("access token");
+    assert_eq!(
+        introspect(&server, ("api", API_SECRET), svc_access).await,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&server, ("svc", SVC_SECRET), svc_access).await["active"],
+        true
+    );
+}
+both_backends!(
+    introspection_only_for_the_client_and_its_resource_servers,
+    super::introspection_scope
+);

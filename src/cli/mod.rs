@@ -102,6 +102,10 @@ struct ClientAdd {
     /// sent to step up, e.g. to the certificate login for high.
     #[arg(long)]
     min_acr: Option<String>,
+    /// Make it a resource server for this audience (a client id): it may introspect the access
+    /// tokens issued to that client. Repeatable.
+    #[arg(long = "introspection-audience")]
+    introspection_audiences: Vec<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -224,6 +228,7 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
         token_signing_alg: a.token_signing_alg,
         min_acr: a.min_acr,
         jwks,
+        introspection_audiences: a.introspection_audiences,
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!(

@@ -35,6 +35,9 @@ pub struct ClientSpec {
     /// Inline JWK Set (JSON) for private_key_jwt client authentication.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// A resource server: the audiences (client ids) whose access tokens it may introspect.
+    #[serde(default)]
+    pub introspection_audiences: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -31,6 +31,7 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
         token_signing_alg: None,
         min_acr: None,
         jwks: None,
+        introspection_audiences: vec![],
     };
     match client::save(db, &spec, true, false).await {
         Ok(()) | Err(ClientError::Duplicate) => {}

@@ -102,9 +102,17 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Every sign-in for this client needs at least this assurance (step-up otherwise).
     pub min_acr: Option<Acr>,
+    /// A resource server: the audiences whose access tokens it may introspect.
+    pub introspection_audiences: BTreeSet<String>,
 }
 
 impl Client {
+    /// May this client introspect an access token issued to `aud`: its own, or one whose
+    /// audience it is registered to serve as a resource server.
+    pub fn may_introspect(&self, aud: &str) -> bool {
+        self.id.as_str() == aud || self.introspection_audiences.contains(aud)
+    }
+
     pub fn is_public(&self) -> bool {
         matches!(self.auth, ClientAuth::None)
     }
@@ -157,6 +165,7 @@ struct ValidRow {
     backchannel_logout_uri: Option<String>,
     jwks: Option<String>,
     min_acr: Option<String>,
+    introspection_audiences: String,
 }
 
 fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
@@ -251,6 +260,18 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     if let Some(b) = &spec.backchannel_logout_uri {
         RedirectUri::register(b, allow_http).map_err(|e| format!("{b}: {e}"))?;
     }
+    let mut audiences = BTreeSet::new();
+    for a in &spec.introspection_audiences {
+        let aud = ClientId::parse(a).ok_or_else(|| {
+            format!(
+                "introspection audience {a:?} must be a client_id (1-128 of A-Z a-z 0-9 - . _ ~ :)"
+            )
+        })?;
+        audiences.insert(aud.0);
+    }
+    if spec.public && !audiences.is_empty() {
+        return Err("a public client cannot introspect tokens".into());
+    }
     Ok(ValidRow {
         client_id: id.0,
         secret_hash: spec
@@ -267,6 +288,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
         backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
         jwks,
         min_acr,
+        introspection_audiences: serde_json::to_string(&audiences).map_err(|e| e.to_string())?,
     })
 }
 
@@ -294,14 +316,15 @@ pub async fn save(
         "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
          redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
          grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
-         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, updated_at = excluded.updated_at"
+         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, \
+         introspection_audiences = excluded.introspection_audiences, updated_at = excluded.updated_at"
     } else {
         ""
     };
     let result = sqlx::query(&format!(
         "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
-         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) {conflict}"
+         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, introspection_audiences) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) {conflict}"
     ))
     .bind(&row.client_id)
     .bind(&row.secret_hash)
@@ -315,6 +338,7 @@ pub async fn save(
     .bind(&row.jwks)
     .bind(now)
     .bind(&row.min_acr)
+    .bind(&row.introspection_audiences)
     .execute(&db.pool)
     .await;
     match result {
@@ -383,6 +407,8 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
             .map_err(|e| e.to_string())?
             .as_deref()
             .and_then(Acr::parse),
+        introspection_audiences: serde_json::from_str(&get("introspection_audiences")?)
+            .map_err(|e| e.to_string())?,
     })
 }
 
@@ -475,6 +501,7 @@ mod tests {
             token_signing_alg: None,
             min_acr: None,
             jwks: None,
+            introspection_audiences: vec![],
         }
     }
 
@@ -510,5 +537,21 @@ mod tests {
         let mut s = spec();
         s.token_signing_alg = Some("HS256".into());
         assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.introspection_audiences = vec!["portal".into(), "portal".into()];
+        assert_eq!(
+            validate(&s, false).unwrap().introspection_audiences,
+            r#"["portal"]"#
+        );
+        s.introspection_audiences = vec!["not a client id".into()];
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.secret = None;
+        s.public = true;
+        s.introspection_audiences = vec!["portal".into()];
+        assert!(
+            validate(&s, false).is_err(),
+            "public clients cannot introspect"
+        );
     }
 }
