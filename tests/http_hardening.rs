@@ -974,3 +974,200 @@ both_backends!(
     introspection_only_for_the_client_and_its_resource_servers,
     super::introspection_scope
 );
+
+// ---------------------------------------------------------------------------------------------
+// The profile: the account's assurance, and a fresh login before contact changes
+// ---------------------------------------------------------------------------------------------
+
+fn outbox_to(d: &Deployment, to: &str) -> usize {
+    let dir = d
+        .env
+        .iter()
+        .find(|(k, _)| k == "VHOD_DATA_DIR")
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .expect("VHOD_DATA_DIR");
+    vhod::notify::read_outbox(&dir)
+        .expect("outbox")
+        .iter()
+        .filter(|m| m.to == to)
+        .count()
+}
+
+async fn post_form(b: &Browser, url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let res = b.http.post(url).form(form).send().await.expect("POST");
+    (res.status().as_u16(), res.text().await.expect("body"))
+}
+
+async fn get_page(b: &Browser, url: &str) -> (u16, String) {
+    let res = b.get(url).await;
+    (res.status().as_u16(), res.text().await.expect("body"))
+}
+
+const MSG_NEEDS_CERTIFICATE: &str =
+    "The profile of this account is available only after signing in with an EDS key or ID card.";
+const MSG_REAUTH: &str = "To change your phone or email, confirm it is you: enter your password.";
+const MSG_REAUTH_FAILED: &str = "Incorrect password.";
+
+/// An employee must sign in with a certificate: a password session (which the login keeps
+/// while it asks for the certificate) does not open their profile, let alone change contacts.
+async fn profile_assurance(d: Deployment) {
+    cli_ok(
+        &d,
+        &[
+            "user",
+            "add",
+            "--username",
+            "petr",
+            "--password",
+            "employee passphrase 1",
+            "--email",
+            "petr@gov.example.by",
+            "--role",
+            "employee",
+        ],
+    );
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&server, &p.url)
+        .await
+        .expect_err("a login page");
+    let res = browser
+        .submit_password(&server, &page, "petr", "employee passphrase 1")
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(
+        location(&res).starts_with("/login?tx="),
+        "the employee is asked for a certificate: {}",
+        location(&res)
+    );
+
+    let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains(MSG_NEEDS_CERTIFICATE), "{html}");
+    assert!(!html.contains("petr@"), "no contacts shown: {html}");
+    let (status, html) = post_form(
+        &browser,
+        &server.url("/profile/email"),
+        &[
+            ("csrf", page.csrf.as_str()),
+            ("ui_locales", "en"),
+            ("email", "attacker@example.org"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains(MSG_NEEDS_CERTIFICATE), "{html}");
+    assert_eq!(outbox_to(&d, "attacker@example.org"), 0);
+
+    // A citizen's password session opens their profile as before.
+    let citizen = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let back = citizen.sign_in(&server, &p.url, USER, PASSWORD).await;
+    code_from(&server, &back, &p);
+    let (status, html) = get_page(&citizen, &server.url("/profile?ui_locales=en")).await;
+    assert_eq!(status, 200, "{html}");
+}
+both_backends!(
+    profile_follows_the_account_assurance,
+    super::profile_assurance
+);
+
+/// A contact change needs a recent sign-in: with an older one, the password again.
+async fn profile_reauthentication(d: Deployment) {
+    let server = d.start_with(&[("VHOD_PROFILE_REAUTH_SECONDS", "3")]).await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let back = browser.sign_in(&server, &p.url, USER, PASSWORD).await;
+    code_from(&server, &back, &p);
+    let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains(r#"name="password""#),
+        "a fresh sign-in needs no password: {html}"
+    );
+    let csrf = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf")
+        .to_string();
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"name="password""#),
+        "an older sign-in: the forms ask for the password: {html}"
+    );
+    let email = |password: Option<&'static str>| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("ui_locales", "en".to_string()),
+            ("email", "ivan.new@example.by".to_string()),
+        ];
+        if let Some(p) = password {
+            form.push(("password", p.to_string()));
+        }
+        form
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let b = &browser;
+        let url = server.url("/profile/email");
+        async move {
+            let res = b.http.post(url).form(&form).send().await.expect("POST");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        }
+    };
+    let (status, html) = send(email(None)).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains(MSG_REAUTH), "{html}");
+    let (status, html) = send(email(Some("not my password"))).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains(MSG_REAUTH_FAILED), "{html}");
+    let (status, html) = post_form(
+        &browser,
+        &server.url("/profile/phone"),
+        &[
+            ("csrf", csrf.as_str()),
+            ("ui_locales", "en"),
+            ("phone", "+375 33 111-22-33"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "phone changes too: {html}");
+    assert_eq!(outbox_to(&d, "ivan.new@example.by"), 0, "nothing sent yet");
+    assert_eq!(outbox_to(&d, "+375331112233"), 0, "nothing sent yet");
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'profile_reauth' AND outcome = 'failure'",
+            1
+        )
+        .await,
+        1
+    );
+
+    let (status, html) = send(email(Some(PASSWORD))).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(outbox_to(&d, "ivan.new@example.by"), 1, "the link went out");
+    // The password just entered counts as a fresh sign-in for the next change.
+    let (status, html) = post_form(
+        &browser,
+        &server.url("/profile/phone"),
+        &[
+            ("csrf", csrf.as_str()),
+            ("ui_locales", "en"),
+            ("phone", "+375 33 111-22-33"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(outbox_to(&d, "+375331112233"), 1, "the code went out");
+}
+both_backends!(
+    profile_contact_changes_need_a_fresh_login,
+    super::profile_reauthentication
+);

@@ -2,6 +2,10 @@
 //! with an active SSO session. A new phone number is proven by an SMS code, a new email address
 //! by a link sent to it; the old number or address is told of the change. The choices are
 //! released to relying subsystems as claims (`notify_sms` under the `phone` scope).
+//!
+//! The profile asks the assurance the account asks of any sign-in (an employee's password
+//! session does not open it), and a contact change needs proof of presence no older than
+//! `VHOD_PROFILE_REAUTH_SECONDS`: the sign-in itself, or the password entered again.
 
 use std::sync::Arc;
 
@@ -13,12 +17,13 @@ use tower_sessions::Session;
 
 use super::contact_proof::{self, LinkPurpose};
 use super::otp::{self, Purpose};
-use super::{browser, session};
+use super::{browser, session, throttle};
 use crate::audit::Event;
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::notify::Message;
 use crate::oidc::params::{Params, RequestParams};
+use crate::policy::{self, Denied};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{field, lang_of, unavailable};
@@ -26,6 +31,15 @@ use crate::web::i18n::{self, Lang};
 
 /// The new number a code was sent to (masked, for display) while the change is pending.
 const PHONE_PENDING: &str = "profile_phone_pending";
+/// When the password was last entered again here, and for which SSO session (the browser's
+/// cookie session outlives a change of person).
+const REENTERED: &str = "profile_password_reentered";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reentered {
+    sid: String,
+    at: i64,
+}
 
 /// The signed-in person's account, or the page to show instead.
 async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Response> {
@@ -38,14 +52,29 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
             .map_err(|e| unavailable(app, lang, &e))?,
         None => None,
     };
-    let acc = match sso {
+    let acc = match &sso {
         Some(sso) => account::find_by_id(&app.db, &sso.account_id)
             .await
             .map_err(|e| unavailable(app, lang, &e))?,
         None => None,
     };
-    match acc {
-        Some(a) if a.is_active() => Ok(a),
+    let verdict = match (&acc, &sso) {
+        (Some(a), Some(sso)) => policy::may_use_profile(a, &sso.facts),
+        _ => Err(Denied::Inactive),
+    };
+    match (acc, verdict) {
+        (Some(a), Ok(())) => Ok(a),
+        // Signed in, but not strongly enough for this account: say what it takes.
+        (Some(_), Err(Denied::AcrTooLow(_))) => Err(app.pages.render(
+            "notice.html",
+            lang,
+            StatusCode::FORBIDDEN,
+            json!({
+                "title": i18n::text(lang, "profile_title"),
+                "message": i18n::text(lang, "profile_needs_certificate"),
+                "kind": "error",
+            }),
+        )),
         _ => Err(app.pages.render(
             "notice.html",
             lang,
@@ -84,6 +113,8 @@ impl View {
 
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
+    // The contact forms ask for the password when the last proof of presence is too old.
+    let reauth = acc.password_hash.is_some() && !matches!(recently_proven(app, s).await, Ok(true));
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
     crate::web::form::render_with_csrf(
         app,
@@ -101,6 +132,7 @@ async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -
             "email_verified": acc.email_verified,
             "notify_sms": acc.notify_sms,
             "phone_pending": pending,
+            "reauth": reauth,
             "message": view.message,
             "error": view.error,
         }),
@@ -131,6 +163,108 @@ async fn post_start(
         }
         Err(e) => Err(unavailable(app, lang, &e)),
     }
+}
+
+/// Is the browser's last proof of presence recent enough for a contact change?
+async fn recently_proven(app: &App, s: &Session) -> Result<bool, String> {
+    let Some(sid) = browser::sid(s).await.map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
+    let Some(sso) = session::find_active(&app.db, &sid)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(false);
+    };
+    let reentered: Option<Reentered> = s.get(REENTERED).await.map_err(|e| e.to_string())?;
+    let reentered_at = reentered.filter(|r| r.sid == sid).map(|r| r.at);
+    Ok(policy::recently_proven(
+        sso.facts.auth_time,
+        reentered_at,
+        crate::clock::now(),
+        app.settings.profile_reauth_seconds,
+    ))
+}
+
+/// Before a contact change: a recent sign-in, or the password entered again with the form
+/// (checked like a login: the account's lock and failure count apply). `Err` is the page
+/// asking for it.
+async fn require_presence(
+    app: &App,
+    s: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    acc: &Account,
+    params: &Params,
+) -> Result<(), Response> {
+    match recently_proven(app, s).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => return Err(unavailable(app, lang, &e)),
+    }
+    let refuse = |key: &str| View::err(StatusCode::FORBIDDEN, text(lang, key));
+    if acc.password_hash.is_none() {
+        return Err(render(app, s, lang, acc, refuse("profile_reauth_sign_in")).await);
+    }
+    let password = field(params, "password");
+    if password.is_empty() {
+        return Err(render(app, s, lang, acc, refuse("profile_reauth_needed")).await);
+    }
+    let ev = Event::new("profile_reauth", "failure")
+        .subject(Some(&acc.id))
+        .method("password")
+        .from(meta);
+    let locked = throttle::account_locked(&app.eph, &acc.id)
+        .await
+        .map_err(|e| unavailable(app, lang, &e))?;
+    let verified = if password.len() > super::password::MAX_PASSWORD_LEN {
+        false
+    } else {
+        match app
+            .hasher
+            .verify(acc.password_hash.as_deref(), password)
+            .await
+        {
+            Ok(v) => v,
+            Err(super::password::HashError::Busy) => {
+                let v = View::err(StatusCode::SERVICE_UNAVAILABLE, text(lang, "busy"));
+                return Err(render(app, s, lang, acc, v).await);
+            }
+            Err(e) => return Err(unavailable(app, lang, &format!("{e:?}"))),
+        }
+    };
+    if !verified || locked {
+        let limits = &app.settings.limits;
+        if let Err(e) = throttle::record_failure(&app.eph, limits, Some(&acc.id), &meta.ip).await {
+            tracing::warn!(error = %e, "could not count a failed password re-entry");
+        }
+        let reason = if locked {
+            "account_locked"
+        } else {
+            "wrong_password"
+        };
+        if let Err(e) = app.audit.write(ev.reason(reason)).await {
+            return Err(unavailable(app, lang, &e));
+        }
+        return Err(render(app, s, lang, acc, refuse("profile_reauth_failed")).await);
+    }
+    let sid = browser::sid(s)
+        .await
+        .map_err(|e| unavailable(app, lang, &e))?
+        .unwrap_or_default();
+    let mark = Reentered {
+        sid,
+        at: crate::clock::now(),
+    };
+    if let Err(e) = s.insert(REENTERED, mark).await {
+        return Err(unavailable(app, lang, &e));
+    }
+    let mut ok = ev;
+    ok.outcome = "success";
+    if let Err(e) = app.audit.write(ok).await {
+        return Err(unavailable(app, lang, &e));
+    }
+    Ok(())
 }
 
 fn text(lang: Lang, key: &str) -> String {
@@ -198,6 +332,9 @@ pub async fn phone(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Err(r) = require_presence(&app, &session, &meta, lang, &acc, &params).await {
+        return r;
+    }
     let fail = |reason: &str| {
         Event::new("change_phone", "failure")
             .subject(Some(&acc.id))
@@ -316,6 +453,9 @@ pub async fn email(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Err(r) = require_presence(&app, &session, &meta, lang, &acc, &params).await {
+        return r;
+    }
     let new = match Email::parse(field(&params, "email")) {
         Ok(e) => e,
         Err(e) => {

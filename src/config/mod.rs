@@ -61,6 +61,7 @@ struct FileSettings {
     max_connections: Option<u64>,
     linger_seconds: Option<u64>,
     linger_max_bytes: Option<u64>,
+    profile_reauth_seconds: Option<u64>,
     access_token_ttl: Option<u64>,
     id_token_ttl: Option<u64>,
     refresh_token_ttl: Option<u64>,
@@ -205,6 +206,9 @@ pub struct Settings {
     /// client address is the one the outermost of them saw (counted from the right).
     pub trusted_proxies: usize,
     pub http: HttpSettings,
+    /// A contact change at /profile needs a sign-in (or the password entered again) at most
+    /// this many seconds old.
+    pub profile_reauth_seconds: u64,
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
     pub refresh_token_ttl: u64,
@@ -331,6 +335,11 @@ impl Settings {
                 4 * 1024 * 1024,
             )? as usize,
         };
+        let profile_reauth_seconds = num(
+            "VHOD_PROFILE_REAUTH_SECONDS",
+            file.profile_reauth_seconds,
+            300,
+        )?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -445,6 +454,7 @@ impl Settings {
             trust_forwarded_for,
             trusted_proxies,
             http,
+            profile_reauth_seconds,
             access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
             id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
             refresh_token_ttl: num("VHOD_REFRESH_TOKEN_TTL", file.refresh_token_ttl, 30 * 86400)?,
