@@ -525,6 +525,29 @@ mod tests {
     }
 
     #[test]
+    fn hardening_defaults_and_overrides() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.http.body_read_timeout, Duration::from_secs(20));
+        assert_eq!(s.http.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(s.http.max_connections, 512);
+        assert_eq!(s.http.linger_time, Duration::from_secs(2));
+        assert_eq!(s.http.linger_max_bytes, 4 * 1024 * 1024);
+        assert_eq!(s.trusted_proxies, 1);
+        assert_eq!(s.profile_reauth_seconds, 300);
+        let s = load(
+            "max_connections = 64\ntrusted_proxies = 2",
+            &[("VHOD_HEADER_READ_TIMEOUT_SECONDS", "3")],
+        )
+        .unwrap();
+        assert_eq!(s.http.max_connections, 64);
+        assert_eq!(s.trusted_proxies, 2);
+        assert_eq!(s.http.header_read_timeout, Duration::from_secs(3));
+        assert!(load("", &[("VHOD_MAX_CONNECTIONS", "0")]).is_err());
+        assert!(load("", &[("VHOD_TRUSTED_PROXIES", "0")]).is_err());
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let s = load(
             "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:9000\"",
