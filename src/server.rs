@@ -1,6 +1,5 @@
 //! Assembly: state, routes, layers, background upkeep, graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +57,8 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
+    // Sessions, hashes and the development outbox live there: the service's user only.
+    crate::store::files::private_dir(&settings.data_dir)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(3))
@@ -305,6 +306,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // Outside the body limit and the handlers: whatever they made of a body that missed
+        // its deadline, the answer is 408.
+        .layer(axum::middleware::from_fn(web::conn::body_timeout))
         // Outside the body limit, so even a 413 carries the security headers.
         .layer(axum::middleware::from_fn(web::headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(
@@ -386,12 +390,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         dev::announce(&app.settings);
     }
     spawn_upkeep(app.clone());
-    axum::serve(
+    web::conn::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone()),
+        app.settings.http.clone(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     audit_worker.finish().await;
     tracing::info!("stopped");
     Ok(())

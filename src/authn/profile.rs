@@ -2,6 +2,10 @@
 //! with an active SSO session. A new phone number is proven by an SMS code, a new email address
 //! by a link sent to it; the old number or address is told of the change. The choices are
 //! released to relying subsystems as claims (`notify_sms` under the `phone` scope).
+//!
+//! The profile asks the assurance the account asks of any sign-in (an employee's password
+//! session does not open it), and a contact change needs proof of presence no older than
+//! `VHOD_PROFILE_REAUTH_SECONDS`: the sign-in itself, or the password entered again.
 
 use std::sync::Arc;
 
@@ -13,12 +17,13 @@ use tower_sessions::Session;
 
 use super::contact_proof::{self, LinkPurpose};
 use super::otp::{self, Purpose};
-use super::{browser, session};
+use super::{browser, session, throttle};
 use crate::audit::Event;
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::notify::Message;
 use crate::oidc::params::{Params, RequestParams};
+use crate::policy::{self, Denied};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, field, lang_of, unavailable};
@@ -28,6 +33,15 @@ use crate::web::sms::CodeFor;
 
 /// The new number a code was sent to (masked, for display) while the change is pending.
 const PHONE_PENDING: &str = "profile_phone_pending";
+/// When the password was last entered again here, and for which SSO session (the browser's
+/// cookie session outlives a change of person).
+const REENTERED: &str = "profile_password_reentered";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reentered {
+    sid: String,
+    at: i64,
+}
 
 /// The signed-in person's account, or the page to show instead.
 async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Response> {
@@ -40,20 +54,35 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
             .map_err(|e| unavailable(app, lang, &e))?,
         None => None,
     };
-    let acc = match sso {
+    let acc = match &sso {
         Some(sso) => account::find_by_id(&app.db, &sso.account_id)
             .await
             .map_err(|e| unavailable(app, lang, &e))?,
         None => None,
     };
-    match acc {
-        Some(a) if a.is_active() => Ok(a),
-        _ => {
-            let mut n = Notice::new("profile_title", "profile_sign_in").error();
-            if let Some(url) = sign_in_url(app, lang) {
+    let verdict = match (&acc, &sso) {
+        (Some(a), Some(sso)) => policy::may_use_profile(a, &sso.facts),
+        _ => Err(Denied::Inactive),
+    };
+    // A POST answered with these pages switches language on the profile page itself.
+    match (acc, verdict) {
+        (Some(a), Ok(())) => Ok(a),
+        // Signed in, but not strongly enough for this account: say what it takes, and offer
+        // the sign-in that gives it.
+        (Some(_), Err(Denied::AcrTooLow(need))) => {
+            let mut n = Notice::new("profile_title", "profile_needs_certificate").error();
+            if let Some(url) = sign_in_url(app, lang, Some(need)) {
                 n = n.link(url, "sign_in");
             }
-            // A POST answered with this page switches language on the profile page itself.
+            Err(app
+                .pages
+                .notice(lang, StatusCode::FORBIDDEN, &n, Some("/profile")))
+        }
+        _ => {
+            let mut n = Notice::new("profile_title", "profile_sign_in").error();
+            if let Some(url) = sign_in_url(app, lang, None) {
+                n = n.link(url, "sign_in");
+            }
             Err(app
                 .pages
                 .notice(lang, StatusCode::UNAUTHORIZED, &n, Some("/profile")))
@@ -64,27 +93,26 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
 /// The profile's own sign-in: an authorization request of the built-in profile client, which
 /// comes back to /profile signed in (its code is never redeemed: the session is what counts).
 /// Its `state` starts with the page's language, which the answer brings back.
-fn sign_in_url(app: &App, lang: Lang) -> Option<String> {
+/// With `acr`, the sign-in asks for that assurance (the step-up an employee's account needs).
+fn sign_in_url(app: &App, lang: Lang, acr: Option<&str>) -> Option<String> {
     use crate::config::PROFILE_CLIENT;
     let client = app.clients.get(PROFILE_CLIENT)?;
     let redirect = client.redirect_uris.first()?.as_str().to_string();
     let challenge = crate::oidc::authorize::checks::s256(&crate::secrets::random_token());
-    Some(crate::web::pages::with_query(
-        "/authorize",
-        "",
-        &[
-            ("response_type", "code"),
-            ("client_id", PROFILE_CLIENT),
-            ("redirect_uri", &redirect),
-            ("scope", "openid"),
-            (
-                "state",
-                &format!("{}.{}", lang.code(), crate::secrets::random_id()),
-            ),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    ))
+    let state = format!("{}.{}", lang.code(), crate::secrets::random_id());
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", PROFILE_CLIENT),
+        ("redirect_uri", &redirect),
+        ("scope", "openid"),
+        ("state", &state),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    if let Some(acr) = acr {
+        query.push(("acr_values", acr));
+    }
+    Some(crate::web::pages::with_query("/authorize", "", &query))
 }
 
 struct View {
@@ -121,6 +149,8 @@ impl View {
 
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
+    // The contact forms ask for the password when the last proof of presence is too old.
+    let reauth = acc.password_hash.is_some() && !matches!(recently_proven(app, s).await, Ok(true));
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
     let field = view
         .field
@@ -147,6 +177,7 @@ async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -
                 "email_verified": acc.email_verified,
                 "notify_sms": acc.notify_sms,
                 "phone_pending": pending,
+                "reauth": reauth,
                 "message": view.message,
             }),
         ),
@@ -177,6 +208,111 @@ async fn post_start(
         }
         Err(e) => Err(unavailable(app, lang, &e)),
     }
+}
+
+/// Is the browser's last proof of presence recent enough for a contact change?
+async fn recently_proven(app: &App, s: &Session) -> Result<bool, String> {
+    let Some(sid) = browser::sid(s).await.map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
+    let Some(sso) = session::find_active(&app.db, &sid)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(false);
+    };
+    let reentered: Option<Reentered> = s.get(REENTERED).await.map_err(|e| e.to_string())?;
+    let reentered_at = reentered.filter(|r| r.sid == sid).map(|r| r.at);
+    Ok(policy::recently_proven(
+        sso.facts.auth_time,
+        reentered_at,
+        crate::clock::now(),
+        app.settings.profile_reauth_seconds,
+    ))
+}
+
+/// Before a contact change: a recent sign-in, or the password entered again with the form
+/// (checked like a login: the account's lock and failure count apply). `Err` is the page
+/// asking for it.
+async fn require_presence(
+    app: &App,
+    s: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    acc: &Account,
+    params: &Params,
+    password_field: &'static str,
+) -> Result<(), Response> {
+    match recently_proven(app, s).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => return Err(unavailable(app, lang, &e)),
+    }
+    let refuse = |key: &str| View::err(StatusCode::FORBIDDEN, text(lang, key));
+    if acc.password_hash.is_none() {
+        return Err(render(app, s, lang, acc, refuse("profile_reauth_sign_in")).await);
+    }
+    let password = field(params, "password");
+    if password.is_empty() {
+        let v = refuse("profile_reauth_needed").at(password_field);
+        return Err(render(app, s, lang, acc, v).await);
+    }
+    let ev = Event::new("profile_reauth", "failure")
+        .subject(Some(&acc.id))
+        .method("password")
+        .from(meta);
+    let locked = throttle::account_locked(&app.eph, &acc.id)
+        .await
+        .map_err(|e| unavailable(app, lang, &e))?;
+    let verified = if password.len() > super::password::MAX_PASSWORD_LEN {
+        false
+    } else {
+        match app
+            .hasher
+            .verify(acc.password_hash.as_deref(), password)
+            .await
+        {
+            Ok(v) => v,
+            Err(super::password::HashError::Busy) => {
+                let v = View::err(StatusCode::SERVICE_UNAVAILABLE, text(lang, "busy"));
+                return Err(render(app, s, lang, acc, v).await);
+            }
+            Err(e) => return Err(unavailable(app, lang, &format!("{e:?}"))),
+        }
+    };
+    if !verified || locked {
+        let limits = &app.settings.limits;
+        if let Err(e) = throttle::record_failure(&app.eph, limits, Some(&acc.id), &meta.ip).await {
+            tracing::warn!(error = %e, "could not count a failed password re-entry");
+        }
+        let reason = if locked {
+            "account_locked"
+        } else {
+            "wrong_password"
+        };
+        if let Err(e) = app.audit.write(ev.reason(reason)).await {
+            return Err(unavailable(app, lang, &e));
+        }
+        let v = refuse("profile_reauth_failed").at(password_field);
+        return Err(render(app, s, lang, acc, v).await);
+    }
+    let sid = browser::sid(s)
+        .await
+        .map_err(|e| unavailable(app, lang, &e))?
+        .unwrap_or_default();
+    let mark = Reentered {
+        sid,
+        at: crate::clock::now(),
+    };
+    if let Err(e) = s.insert(REENTERED, mark).await {
+        return Err(unavailable(app, lang, &e));
+    }
+    let mut ok = ev;
+    ok.outcome = "success";
+    if let Err(e) = app.audit.write(ok).await {
+        return Err(unavailable(app, lang, &e));
+    }
+    Ok(())
 }
 
 fn text(lang: Lang, key: &str) -> String {
@@ -251,6 +387,11 @@ pub async fn phone(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Err(r) =
+        require_presence(&app, &session, &meta, lang, &acc, &params, "phone_password").await
+    {
+        return r;
+    }
     let fail = |reason: &str| {
         Event::new("change_phone", "failure")
             .subject(Some(&acc.id))
@@ -370,6 +511,11 @@ pub async fn email(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Err(r) =
+        require_presence(&app, &session, &meta, lang, &acc, &params, "email_password").await
+    {
+        return r;
+    }
     let new = match Email::parse(field(&params, "email")) {
         Ok(e) => e,
         Err(e) => {

@@ -112,6 +112,10 @@ struct ClientAdd {
     /// The name in English.
     #[arg(long, requires = "display_name")]
     display_name_en: Option<String>,
+    /// Make it a resource server for this audience (a client id): it may introspect the access
+    /// tokens issued to that client. Repeatable.
+    #[arg(long = "introspection-audience")]
+    introspection_audiences: Vec<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -239,6 +243,7 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
             be: a.display_name_be,
             en: a.display_name_en,
         }),
+        introspection_audiences: a.introspection_audiences,
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!(

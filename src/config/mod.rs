@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,9 @@ pub struct ClientSpec {
     /// The service's name shown to people ("Вход в сервис: …"); the client_id when absent.
     #[serde(default)]
     pub display_name: Option<Localized>,
+    /// A resource server: the audiences (client ids) whose access tokens it may introspect.
+    #[serde(default)]
+    pub introspection_audiences: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +175,14 @@ struct FileSettings {
     log_format: Option<String>,
     dev: Option<bool>,
     trust_forwarded_for: Option<bool>,
+    trusted_proxies: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
+    body_read_timeout_seconds: Option<u64>,
+    keep_alive_timeout_seconds: Option<u64>,
+    max_connections: Option<u64>,
+    linger_seconds: Option<u64>,
+    linger_max_bytes: Option<u64>,
+    profile_reauth_seconds: Option<u64>,
     access_token_ttl: Option<u64>,
     id_token_ttl: Option<u64>,
     refresh_token_ttl: Option<u64>,
@@ -268,6 +280,26 @@ pub enum EmailSettings {
     },
 }
 
+/// The HTTP front: how long slow clients may take, how many connections are open at once, and
+/// how a connection is closed after an answer its client may not have finished sending to.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// From the connection's start (or the end of the previous answer) to the request's last
+    /// header line.
+    pub header_read_timeout: Duration,
+    /// From the request's head to the last byte of its body.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in progress and nothing received for this long is closed.
+    pub keep_alive_timeout: Duration,
+    /// Connections open at once; beyond it new ones wait in the listen queue.
+    pub max_connections: usize,
+    /// After answering before the request body was read (413, 408…): how long, and how many
+    /// bytes, to read and discard before closing, so the client reads the answer instead of a
+    /// reset (RFC 9112 §9.6).
+    pub linger_time: Duration,
+    pub linger_max_bytes: usize,
+}
+
 /// Abuse limits (issue figures are the defaults).
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -303,6 +335,13 @@ pub struct Settings {
     /// Developer conveniences: demo client and user, the /demo relying party, http redirect URIs.
     pub dev: bool,
     pub trust_forwarded_for: bool,
+    /// Proxies in front of vhod that each append the address they saw to X-Forwarded-For: the
+    /// client address is the one the outermost of them saw (counted from the right).
+    pub trusted_proxies: usize,
+    pub http: HttpSettings,
+    /// A contact change at /profile needs a sign-in (or the password entered again) at most
+    /// this many seconds old.
+    pub profile_reauth_seconds: u64,
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
     pub refresh_token_ttl: u64,
@@ -412,6 +451,39 @@ impl Settings {
             }
             Ok(v)
         };
+        let trusted_proxies = num("VHOD_TRUSTED_PROXIES", file.trusted_proxies, 1)? as usize;
+        let secs = |name: &str, file_v: Option<u64>, default: u64| {
+            num(name, file_v, default).map(Duration::from_secs)
+        };
+        let http = HttpSettings {
+            header_read_timeout: secs(
+                "VHOD_HEADER_READ_TIMEOUT_SECONDS",
+                file.header_read_timeout_seconds,
+                10,
+            )?,
+            body_read_timeout: secs(
+                "VHOD_BODY_READ_TIMEOUT_SECONDS",
+                file.body_read_timeout_seconds,
+                20,
+            )?,
+            keep_alive_timeout: secs(
+                "VHOD_KEEP_ALIVE_TIMEOUT_SECONDS",
+                file.keep_alive_timeout_seconds,
+                5,
+            )?,
+            max_connections: num("VHOD_MAX_CONNECTIONS", file.max_connections, 512)? as usize,
+            linger_time: secs("VHOD_LINGER_SECONDS", file.linger_seconds, 2)?,
+            linger_max_bytes: num(
+                "VHOD_LINGER_MAX_BYTES",
+                file.linger_max_bytes,
+                4 * 1024 * 1024,
+            )? as usize,
+        };
+        let profile_reauth_seconds = num(
+            "VHOD_PROFILE_REAUTH_SECONDS",
+            file.profile_reauth_seconds,
+            300,
+        )?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -562,6 +634,9 @@ impl Settings {
             log_json,
             dev,
             trust_forwarded_for,
+            trusted_proxies,
+            http,
+            profile_reauth_seconds,
             access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
             id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
             refresh_token_ttl: num("VHOD_REFRESH_TOKEN_TTL", file.refresh_token_ttl, 30 * 86400)?,
@@ -658,6 +733,7 @@ fn profile_client(issuer: &str) -> ClientSpec {
         token_signing_alg: None,
         min_acr: None,
         jwks: None,
+        introspection_audiences: vec![],
         display_name: Some(Localized {
             ru: Some("Профиль".into()),
             be: Some("Профіль".into()),
@@ -695,6 +771,29 @@ mod tests {
         assert!(s.database_url.starts_with("sqlite://./data/vhod.db"));
         assert!(s.redis_url.is_none());
         assert!(s.dev);
+    }
+
+    #[test]
+    fn hardening_defaults_and_overrides() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.http.body_read_timeout, Duration::from_secs(20));
+        assert_eq!(s.http.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(s.http.max_connections, 512);
+        assert_eq!(s.http.linger_time, Duration::from_secs(2));
+        assert_eq!(s.http.linger_max_bytes, 4 * 1024 * 1024);
+        assert_eq!(s.trusted_proxies, 1);
+        assert_eq!(s.profile_reauth_seconds, 300);
+        let s = load(
+            "max_connections = 64\ntrusted_proxies = 2",
+            &[("VHOD_HEADER_READ_TIMEOUT_SECONDS", "3")],
+        )
+        .unwrap();
+        assert_eq!(s.http.max_connections, 64);
+        assert_eq!(s.trusted_proxies, 2);
+        assert_eq!(s.http.header_read_timeout, Duration::from_secs(3));
+        assert!(load("", &[("VHOD_MAX_CONNECTIONS", "0")]).is_err());
+        assert!(load("", &[("VHOD_TRUSTED_PROXIES", "0")]).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
             be: Some("Дэма-кліент".into()),
             en: Some("Demo client".into()),
         }),
+        introspection_audiences: vec![],
     };
     // Replaced on every start: the demo client is ours, and older databases get its name.
     match client::save(db, &spec, true, true).await {

@@ -104,9 +104,17 @@ pub struct Client {
     pub min_acr: Option<Acr>,
     /// The name people see on the login page, per language.
     pub display_name: Option<Localized>,
+    /// A resource server: the audiences whose access tokens it may introspect.
+    pub introspection_audiences: BTreeSet<String>,
 }
 
 impl Client {
+    /// May this client introspect an access token issued to `aud`: its own, or one whose
+    /// audience it is registered to serve as a resource server.
+    pub fn may_introspect(&self, aud: &str) -> bool {
+        self.id.as_str() == aud || self.introspection_audiences.contains(aud)
+    }
+
     pub fn is_public(&self) -> bool {
         matches!(self.auth, ClientAuth::None)
     }
@@ -171,6 +179,7 @@ struct ValidRow {
     jwks: Option<String>,
     min_acr: Option<String>,
     display_name: Option<String>,
+    introspection_audiences: String,
 }
 
 fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
@@ -272,6 +281,18 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
         }
         None => None,
     };
+    let mut audiences = BTreeSet::new();
+    for a in &spec.introspection_audiences {
+        let aud = ClientId::parse(a).ok_or_else(|| {
+            format!(
+                "introspection audience {a:?} must be a client_id (1-128 of A-Z a-z 0-9 - . _ ~ :)"
+            )
+        })?;
+        audiences.insert(aud.0);
+    }
+    if spec.public && !audiences.is_empty() {
+        return Err("a public client cannot introspect tokens".into());
+    }
     Ok(ValidRow {
         display_name,
         client_id: id.0,
@@ -289,6 +310,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
         backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
         jwks,
         min_acr,
+        introspection_audiences: serde_json::to_string(&audiences).map_err(|e| e.to_string())?,
     })
 }
 
@@ -317,14 +339,14 @@ pub async fn save(
          redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
          grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
          backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
-         updated_at = excluded.updated_at"
+         introspection_audiences = excluded.introspection_audiences, updated_at = excluded.updated_at"
     } else {
         ""
     };
     let result = sqlx::query(&format!(
         "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
-         display_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) {conflict}"
+         display_name, introspection_audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) {conflict}"
     ))
     .bind(&row.client_id)
     .bind(&row.secret_hash)
@@ -339,6 +361,7 @@ pub async fn save(
     .bind(now)
     .bind(&row.min_acr)
     .bind(&row.display_name)
+    .bind(&row.introspection_audiences)
     .execute(&db.pool)
     .await;
     match result {
@@ -412,6 +435,8 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
             .try_get::<Option<String>, _>("display_name")
             .map_err(|e| e.to_string())?
             .and_then(|j| serde_json::from_str(&j).ok()),
+        introspection_audiences: serde_json::from_str(&get("introspection_audiences")?)
+            .map_err(|e| e.to_string())?,
     })
 }
 
@@ -505,6 +530,7 @@ mod tests {
             min_acr: None,
             jwks: None,
             display_name: None,
+            introspection_audiences: vec![],
         }
     }
 
@@ -540,6 +566,22 @@ mod tests {
         let mut s = spec();
         s.token_signing_alg = Some("HS256".into());
         assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.introspection_audiences = vec!["portal".into(), "portal".into()];
+        assert_eq!(
+            validate(&s, false).unwrap().introspection_audiences,
+            r#"["portal"]"#
+        );
+        s.introspection_audiences = vec!["not a client id".into()];
+        assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.secret = None;
+        s.public = true;
+        s.introspection_audiences = vec!["portal".into()];
+        assert!(
+            validate(&s, false).is_err(),
+            "public clients cannot introspect"
+        );
         let mut s = spec();
         s.display_name = Some(Localized {
             ru: Some("я".repeat(101)),

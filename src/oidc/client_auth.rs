@@ -21,6 +21,9 @@ use crate::tokens::jws;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// How far ahead a client assertion may expire; longer-lived assertions are refused.
 const MAX_ASSERTION_LIFETIME: i64 = 600;
+/// How far a client's clock may run ahead of ours: an assertion issued (`iat`) or valid from
+/// (`nbf`) later than this is refused, as it would be minted now for use later.
+pub const ASSERTION_CLOCK_SKEW: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -79,7 +82,28 @@ struct AssertionClaims {
     sub: String,
     aud: serde_json::Value,
     exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
     jti: String,
+}
+
+/// The assertion's times against `now`: not expired, not too long-lived, not from the future.
+fn check_times(c: &AssertionClaims, now: i64) -> Result<(), &'static str> {
+    if c.exp <= now {
+        return Err("client assertion has expired");
+    }
+    if c.exp - now > MAX_ASSERTION_LIFETIME {
+        return Err("client assertion lives too long (max 10 minutes)");
+    }
+    if c.iat.is_some_and(|t| t > now + ASSERTION_CLOCK_SKEW) {
+        return Err("client assertion is issued in the future (iat)");
+    }
+    if c.nbf.is_some_and(|t| t > now + ASSERTION_CLOCK_SKEW) {
+        return Err("client assertion is not valid yet (nbf)");
+    }
+    Ok(())
 }
 
 fn audience_ok(aud: &serde_json::Value, accepted: &[String]) -> bool {
@@ -126,14 +150,7 @@ async fn verify_assertion(
         ));
     }
     let now = clock::now();
-    if claims.exp <= now {
-        return Err(OAuthError::invalid_client("client assertion has expired"));
-    }
-    if claims.exp - now > MAX_ASSERTION_LIFETIME {
-        return Err(OAuthError::invalid_client(
-            "client assertion lives too long (max 10 minutes)",
-        ));
-    }
+    check_times(&claims, now).map_err(OAuthError::invalid_client)?;
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(OAuthError::invalid_client("client assertion needs a jti"));
     }
@@ -265,6 +282,31 @@ mod tests {
         assert!(basic_credentials(&h).is_err());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert!(basic_credentials(&h).is_err());
+    }
+
+    #[test]
+    fn assertion_times_allow_a_small_skew_only() {
+        let now = 1_000_000;
+        let c = |exp: i64, iat: Option<i64>, nbf: Option<i64>| AssertionClaims {
+            iss: "c".into(),
+            sub: "c".into(),
+            aud: serde_json::json!("x"),
+            exp,
+            iat,
+            nbf,
+            jti: "j".into(),
+        };
+        assert!(check_times(&c(now + 60, Some(now), None), now).is_ok());
+        assert!(check_times(&c(now + 60, None, None), now).is_ok());
+        let skewed = now + ASSERTION_CLOCK_SKEW;
+        assert!(check_times(&c(now + 120, Some(skewed), Some(skewed)), now).is_ok());
+        assert!(check_times(&c(now + 120, Some(skewed + 1), None), now).is_err());
+        assert!(check_times(&c(now + 120, None, Some(skewed + 1)), now).is_err());
+        assert!(check_times(&c(now, None, None), now).is_err(), "expired");
+        assert!(
+            check_times(&c(now + 601, None, None), now).is_err(),
+            "too long"
+        );
     }
 
     #[test]

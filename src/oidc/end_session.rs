@@ -108,28 +108,11 @@ pub async fn end_session(
         if !confirmed && !hinted {
             return confirm_page(&app, &browser_session, lang, &params).await;
         }
-        let sso = session::find_active(&app.db, &sid).await.ok().flatten();
-        let ended = session::end(&app.db, &sid).await;
-        let revoked = records::revoke_for_session(&app.db, &sid).await;
-        if let Err(e) = ended.as_ref().map(|_| ()).and(revoked.as_ref().map(|_| ())) {
-            return unavailable(e);
+        if let Err(e) = end_sso_session(&app, &sid, &meta, v.client_id.as_deref(), "logout").await {
+            return unavailable(&e);
         }
         if let Err(e) = browser::sign_out(&browser_session).await {
             return unavailable(&e);
-        }
-        let account = sso.map(|s| s.account_id);
-        let mut ev = Event::new("logout", "success")
-            .subject(account.clone())
-            .from(&meta)
-            .details(json!({"sid": sid, "grants_revoked": revoked.unwrap_or(0)}));
-        if let Some(c) = &v.client_id {
-            ev = ev.client(c);
-        }
-        if let Err(e) = app.audit.write(ev).await {
-            return unavailable(&e);
-        }
-        if let Some(sub) = account {
-            super::backchannel_logout::notify(app.clone(), sid, sub);
         }
     }
     match v.redirect {
@@ -141,6 +124,46 @@ pub async fn end_session(
             json!({"title": i18n::text(lang, "logout_title"), "done": true}),
         ),
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndError {
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error("audit: {0}")]
+    Audit(String),
+}
+
+/// What a logout does to a single sign-on session, whatever ended it (the person's logout, or
+/// another sign-in in the same browser, `cause`): the session ends, its grants are revoked
+/// (except offline_access), the end is audited before the answer, and its clients are told over
+/// the back channel.
+pub async fn end_sso_session(
+    app: &Arc<App>,
+    sid: &str,
+    meta: &RequestMeta,
+    client_id: Option<&str>,
+    cause: &'static str,
+) -> Result<(), EndError> {
+    let sso = session::find_active(&app.db, sid).await?;
+    session::end(&app.db, sid).await?;
+    let revoked = records::revoke_for_session(&app.db, sid).await?;
+    let account = sso.map(|s| s.account_id);
+    let mut ev = Event::new("logout", "success")
+        .subject(account.clone())
+        .from(meta)
+        .details(json!({"sid": sid, "grants_revoked": revoked, "cause": cause}));
+    if let Some(c) = client_id {
+        ev = ev.client(c);
+    }
+    app.audit
+        .write(ev)
+        .await
+        .map_err(|e| EndError::Audit(e.to_string()))?;
+    if let Some(sub) = account {
+        super::backchannel_logout::notify(app.clone(), sid.to_string(), sub);
+    }
+    Ok(())
 }
 
 async fn confirm_page(app: &App, s: &Session, lang: Lang, params: &Params) -> Response {

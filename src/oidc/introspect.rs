@@ -1,5 +1,8 @@
-//! Token introspection (RFC 7662) for confidential clients (resource servers).
-//! Anything not active answers `{"active": false}` and nothing more.
+//! Token introspection (RFC 7662) for confidential clients. A token is described only to the
+//! client it was issued to and, for access tokens, to the resource servers registered for its
+//! audience (`introspection_audiences`); to anyone else, as to anything not active, the answer
+//! is `{"active": false}` and nothing more (RFC 7662 §4: a token's secrets are not for every
+//! client that can authenticate).
 
 use std::sync::Arc;
 
@@ -13,7 +16,9 @@ use super::client_auth;
 use super::error::{OAuthError, json_no_store};
 use super::grants::records;
 use super::params::{Params, RequestParams};
+use crate::identity::client::Client;
 use crate::server::App;
+use crate::tokens::claims::AccessTokenClaims;
 
 pub async fn introspect(
     State(app): State<Arc<App>>,
@@ -44,6 +49,7 @@ async fn handle(
     let looks_like_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
     if looks_like_jwt {
         return Ok(match bearer::validate(app, token).await {
+            Ok(c) if !may_see(&authed.client, &c) => inactive,
             Ok(c) => json!({
                 "active": true,
                 "token_type": "Bearer",
@@ -77,4 +83,9 @@ async fn handle(
         }),
         _ => inactive,
     })
+}
+
+/// The access token's own client, or a resource server registered for its audience.
+fn may_see(caller: &Client, token: &AccessTokenClaims) -> bool {
+    caller.id.as_str() == token.client_id || caller.may_introspect(&token.aud)
 }

@@ -29,17 +29,51 @@ impl Denied {
 /// rule that an employee of a state body with access to appeals signs in only with an EDS key
 /// or ID card.
 pub fn required_acr(account: Option<&Account>, client: &Client, requested: &[Acr]) -> Acr {
-    let mut need = Acr::Low;
+    let mut need = account.map(account_acr).unwrap_or(Acr::Low);
     if let Some(min) = client.min_acr {
         need = need.max(min);
     }
     if let Some(asked) = requested.iter().min() {
         need = need.max(*asked);
     }
-    if account.is_some_and(|a| a.roles.iter().any(|r| r == "employee")) {
-        need = Acr::High;
-    }
     need
+}
+
+/// The assurance the account itself needs, whatever it signs in to: an employee of a state
+/// body with access to appeals signs in only with an EDS key or ID card.
+pub fn account_acr(account: &Account) -> Acr {
+    roles_acr(&account.roles)
+}
+
+fn roles_acr(roles: &[String]) -> Acr {
+    if roles.iter().any(|r| r == "employee") {
+        Acr::High
+    } else {
+        Acr::Low
+    }
+}
+
+/// May this session use the account's own profile: the same assurance rule as a sign-in,
+/// without a client.
+pub fn may_use_profile(account: &Account, facts: &AuthFacts) -> Result<(), Denied> {
+    verdict(account.is_active(), account_acr(account), facts.acr)
+}
+
+fn verdict(active: bool, need: Acr, have: Acr) -> Result<(), Denied> {
+    if !active {
+        return Err(Denied::Inactive);
+    }
+    if have < need {
+        return Err(Denied::AcrTooLow(need.as_str()));
+    }
+    Ok(())
+}
+
+/// A contact change needs proof of presence at most `max_age` seconds old: the sign-in
+/// (`auth_time`) or a password entered again since (`reentered_at`).
+pub fn recently_proven(auth_time: i64, reentered_at: Option<i64>, now: i64, max_age: u64) -> bool {
+    let last = reentered_at.map_or(auth_time, |r| r.max(auth_time));
+    now.saturating_sub(last) <= max_age as i64
 }
 
 pub fn may_sign_in(
@@ -48,12 +82,37 @@ pub fn may_sign_in(
     facts: &AuthFacts,
     requested: &[Acr],
 ) -> Result<(), Denied> {
-    if !account.is_active() {
-        return Err(Denied::Inactive);
-    }
     let need = required_acr(Some(account), client, requested);
-    if facts.acr < need {
-        return Err(Denied::AcrTooLow(need.as_str()));
+    verdict(account.is_active(), need, facts.acr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_employee_needs_a_certificate_session() {
+        let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(roles_acr(&roles(&["applicant"])), Acr::Low);
+        assert_eq!(roles_acr(&roles(&["applicant", "employee"])), Acr::High);
+        assert_eq!(verdict(true, Acr::Low, Acr::Low), Ok(()));
+        assert_eq!(
+            verdict(true, Acr::High, Acr::Substantial),
+            Err(Denied::AcrTooLow("high"))
+        );
+        assert_eq!(verdict(true, Acr::High, Acr::High), Ok(()));
+        assert_eq!(verdict(false, Acr::Low, Acr::High), Err(Denied::Inactive));
     }
-    Ok(())
+
+    #[test]
+    fn presence_is_recent_within_the_max_age() {
+        assert!(recently_proven(1000, None, 1300, 300));
+        assert!(!recently_proven(1000, None, 1301, 300));
+        assert!(recently_proven(1000, Some(1200), 1500, 300), "re-entered");
+        assert!(!recently_proven(1000, Some(1100), 1500, 300));
+        assert!(
+            recently_proven(1400, Some(900), 1500, 300),
+            "the later counts"
+        );
+    }
 }

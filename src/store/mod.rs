@@ -2,6 +2,7 @@
 //! (short-lived shared state: in-process or Redis). `sessions` adapts them to tower-sessions.
 
 pub mod ephemeral;
+pub mod files;
 pub mod sessions;
 pub mod sql;
 

@@ -1,13 +1,17 @@
 //! tower-sessions storage for browser sessions, kept where the rest of the deployment's state is:
 //! Redis when configured (several instances share it), otherwise the SQL database (survives restarts).
-//! The session id is stored only as a hash, so a copy of the store cannot be replayed as cookies.
+//! The session id is stored only as a hash, and the record under it holds only the data and
+//! the expiry (never tower-sessions' own `Record`, which carries the id), so a copy of the store
+//! cannot be turned back into cookies.
 //!
 //! Hand-written because the published stores either use another Redis client than the project's
 //! or cannot target sqlx's `Any` pool that serves both SQL backends.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
@@ -35,6 +39,32 @@ fn storage_key(id: &Id) -> String {
     format!("sess:{}", secrets::token_hash(&id.to_string()))
 }
 
+/// What is kept of a session: its data and when it expires (Unix seconds). Records of another
+/// shape (those of earlier versions held the id) are refused, so they no longer open sessions.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    data: HashMap<String, serde_json::Value>,
+    expires: i64,
+}
+
+fn encode(record: &Record) -> Result<String> {
+    serde_json::to_string(&Stored {
+        data: record.data.clone(),
+        expires: record.expiry_date.unix_timestamp(),
+    })
+    .map_err(|e| Error::Encode(e.to_string()))
+}
+
+fn decode(id: &Id, text: &str) -> Option<Record> {
+    let stored: Stored = serde_json::from_str(text).ok()?;
+    Some(Record {
+        id: *id,
+        data: stored.data,
+        expiry_date: time::OffsetDateTime::from_unix_timestamp(stored.expires).ok()?,
+    })
+}
+
 fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }
@@ -46,7 +76,7 @@ fn remaining(record: &Record) -> Option<Duration> {
 
 impl BrowserSessionStore {
     async fn write(&self, record: &Record, only_new: bool) -> Result<bool> {
-        let data = serde_json::to_string(record).map_err(|e| Error::Encode(e.to_string()))?;
+        let data = encode(record)?;
         let Some(ttl) = remaining(record) else {
             return Ok(true);
         };
@@ -133,8 +163,15 @@ impl SessionStore for BrowserSessionStore {
                     .map_err(backend)?
             }
         };
-        // A record we cannot decode is treated as no session, never as an error page.
-        Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+        let Some(data) = data else { return Ok(None) };
+        // A record we cannot decode is treated as no session, never as an error page, and goes.
+        match decode(id, &data) {
+            Some(record) if remaining(&record).is_some() => Ok(Some(record)),
+            _ => {
+                self.delete(id).await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
@@ -148,5 +185,36 @@ impl SessionStore for BrowserSessionStore {
                 .map(|_| ())
                 .map_err(backend),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_record_holds_data_and_expiry_only() {
+        let mut record = Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        record
+            .data
+            .insert("sid".into(), serde_json::json!("sso-session"));
+        let text = encode(&record).unwrap();
+        assert!(!text.contains(&record.id.to_string()));
+        assert!(!text.contains(&record.id.0.to_string()));
+        assert!(!text.contains("\"id\""));
+        let back = decode(&record.id, &text).unwrap();
+        assert_eq!(back.id, record.id);
+        assert_eq!(back.data, record.data);
+        assert_eq!(
+            back.expiry_date.unix_timestamp(),
+            record.expiry_date.unix_timestamp()
+        );
+        // The shape earlier versions stored, id included, opens nothing.
+        let old = serde_json::to_string(&record).unwrap();
+        assert!(decode(&record.id, &old).is_none());
     }
 }

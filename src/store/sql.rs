@@ -45,6 +45,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
     ),
     (
+        6,
+        "http_hardening",
+        include_str!("../../migrations/sqlite/0006_http_hardening.sql"),
+    ),
+    (
         7,
         "pages",
         include_str!("../../migrations/sqlite/0007_pages.sql"),
@@ -72,6 +77,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
     ),
     (
+        6,
+        "http_hardening",
+        include_str!("../../migrations/postgres/0006_http_hardening.sql"),
+    ),
+    (
         7,
         "pages",
         include_str!("../../migrations/postgres/0007_pages.sql"),
@@ -89,7 +99,7 @@ impl Db {
             anyhow::bail!("VHOD_DATABASE_URL must start with sqlite: or postgres:");
         };
         if backend == Backend::Sqlite {
-            ensure_sqlite_dir(url)?;
+            prepare_sqlite_file(url)?;
         }
         let options = AnyConnectOptions::from_str(url).context("parsing VHOD_DATABASE_URL")?;
         let pool = AnyPoolOptions::new()
@@ -173,21 +183,15 @@ impl Db {
     }
 }
 
-fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    let path = url
+/// The SQLite file private to the service's user, created so when the URL allows creating it.
+fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let rest = url
         .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating data directory {}", parent.display()))?;
-    }
-    Ok(())
+    let create = query.split('&').any(|p| p == "mode=rwc");
+    super::files::private_database(std::path::Path::new(path), create)
 }

@@ -68,6 +68,37 @@ impl Lang {
 
 /// (key, ru, be, en)
 const MESSAGES: &[(&str, &str, &str, &str)] = &[
+    // http and sessions hardening
+    (
+        "profile_needs_certificate",
+        "Профиль этой учётной записи доступен только после входа с ЭЦП или ID-картой. Войдите с ними и откройте профиль снова.",
+        "Профіль гэтага ўліковага запісу даступны толькі пасля ўваходу з ЭЛП або ID-картай. Увайдзіце з імі і адкрыйце профіль зноў.",
+        "The profile of this account is available only after signing in with an EDS key or ID card. Sign in with one and open the profile again.",
+    ),
+    (
+        "profile_reauth_needed",
+        "Чтобы изменить телефон или почту, подтвердите, что это вы: введите пароль.",
+        "Каб змяніць тэлефон або пошту, пацвердзіце, што гэта вы: увядзіце пароль.",
+        "To change your phone or email, confirm it is you: enter your password.",
+    ),
+    (
+        "profile_reauth_sign_in",
+        "Чтобы изменить телефон или почту, войдите заново и повторите.",
+        "Каб змяніць тэлефон або пошту, увайдзіце нанова і паўтарыце.",
+        "To change your phone or email, sign in again and repeat.",
+    ),
+    (
+        "profile_reauth_failed",
+        "Неверный пароль.",
+        "Няправільны пароль.",
+        "Incorrect password.",
+    ),
+    (
+        "current_password_label",
+        "Ваш пароль",
+        "Ваш пароль",
+        "Your password",
+    ),
     (
         "system_name",
         "Система обращений",

@@ -1,13 +1,14 @@
 //! Browser-facing plumbing: pages and their languages, security headers, request metadata and
 //! the per-request log line.
 
+pub mod conn;
 pub mod form;
 pub mod headers;
 pub mod i18n;
 pub mod pages;
 pub mod sms;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,32 +37,56 @@ impl FromRequestParts<Arc<App>> for RequestMeta {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        // X-Forwarded-For is believed only behind a proxy the operator vouches for.
-        let forwarded = app
-            .settings
-            .trust_forwarded_for
-            .then(|| {
-                parts
+            .map(|c| c.0.ip());
+        // X-Forwarded-For is believed only behind proxies the operator vouches for.
+        let ip = match (peer, app.settings.trust_forwarded_for) {
+            (Some(peer), true) => {
+                let values: Vec<&str> = parts
                     .headers
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-            })
-            .flatten();
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                client_address(peer, &values, app.settings.trusted_proxies).to_string()
+            }
+            (Some(peer), false) => peer.to_string(),
+            (None, _) => "unknown".into(),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(256).collect());
-        Ok(RequestMeta {
-            ip: forwarded.unwrap_or(peer),
-            user_agent,
-        })
+        Ok(RequestMeta { ip, user_agent })
     }
+}
+
+/// The client's address behind `trusted` proxies that each append the address they saw to
+/// X-Forwarded-For (`values`: the header's lines, in order). Everything left of what the
+/// outermost trusted proxy wrote came from the client and may be anything, so the address is
+/// the `trusted`-th from the right; with fewer entries (a proxy was bypassed or did not
+/// append), the leftmost, which a trusted proxy still wrote. Without the header, or when that
+/// entry is not an address, the peer itself.
+pub fn client_address(peer: IpAddr, values: &[&str], trusted: usize) -> IpAddr {
+    let entries: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if entries.is_empty() || trusted == 0 {
+        return peer;
+    }
+    let chosen = entries[entries.len().saturating_sub(trusted)];
+    parse_forwarded(chosen).unwrap_or(peer)
+}
+
+/// An address as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a port
+/// (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[derive(Clone)]
@@ -113,4 +138,56 @@ pub async fn log_request(State(_app): State<Arc<App>>, mut req: Request, next: N
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_address_the_trusted_proxy_saw_counts() {
+        let peer = ip("10.0.0.1");
+        // One appending proxy: the rightmost entry, whatever the client put on the left.
+        assert_eq!(
+            client_address(peer, &["198.51.100.1, 203.0.113.7"], 1),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client_address(peer, &["203.0.113.7"], 1), ip("203.0.113.7"));
+        // Header lines join in order.
+        assert_eq!(
+            client_address(peer, &["198.51.100.1", "203.0.113.7"], 1),
+            ip("203.0.113.7")
+        );
+        // Two proxies: second from the right.
+        assert_eq!(
+            client_address(peer, &["1.1.1.1, 203.0.113.20, 10.0.0.2"], 2),
+            ip("203.0.113.20")
+        );
+        // Fewer entries than proxies: the leftmost, written by a trusted proxy.
+        assert_eq!(client_address(peer, &["203.0.113.9"], 3), ip("203.0.113.9"));
+        // Ports and IPv6.
+        assert_eq!(
+            client_address(peer, &["x, [2001:db8::1]:4711"], 1),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_address(peer, &["203.0.113.7:80"], 1),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client_address(peer, &["2001:db8::2"], 1), ip("2001:db8::2"));
+    }
+
+    #[test]
+    fn garbage_or_no_header_means_the_peer() {
+        let peer = ip("10.0.0.1");
+        assert_eq!(client_address(peer, &[], 1), peer);
+        assert_eq!(client_address(peer, &["unknown"], 1), peer);
+        assert_eq!(client_address(peer, &["203.0.113.7, "], 1), peer);
+        assert_eq!(client_address(peer, &["203.0.113.7, evil"], 1), peer);
+        assert_eq!(client_address(peer, &["203.0.113.7"], 0), peer);
+    }
 }

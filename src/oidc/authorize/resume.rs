@@ -4,6 +4,8 @@
 //! `complete` returns where the browser goes next, so form posts (a redirect) and the JSON
 //! certificate login (`{"redirect": …}`) share every decision.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
@@ -13,6 +15,7 @@ use super::issue_code::code_redirect_url;
 use crate::audit::Event;
 use crate::authn::{Authenticated, browser, session, transaction};
 use crate::identity::account;
+use crate::oidc::end_session;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::{self, Denied};
 use crate::server::App;
@@ -56,7 +59,7 @@ fn server_error(e: &dyn std::fmt::Display) -> ResumeError {
 }
 
 pub async fn finish(
-    app: &App,
+    app: &Arc<App>,
     browser_session: &Session,
     tx_id: &str,
     who: Authenticated,
@@ -73,7 +76,7 @@ pub async fn finish(
 /// redirect URI with a code or an error, or the login page again when the request needs a
 /// stronger method than the one just used (step-up).
 pub async fn complete(
-    app: &App,
+    app: &Arc<App>,
     browser_session: &Session,
     tx_id: &str,
     who: Authenticated,
@@ -119,9 +122,22 @@ pub async fn complete(
 
     // The person proved who they are: that becomes the browser's session even when this
     // request needs more (they step up from it). A new sign-in replaces whatever session the
-    // browser had (another person, or a weaker sign-in of the same one).
-    if let Ok(Some(old)) = browser::sid(browser_session).await {
-        let _ = session::end(&app.db, &old).await;
+    // browser had (another person, or a weaker sign-in of the same one), and that session ends
+    // as a logout ends it: its grants revoked, its clients told, so nothing of the previous
+    // person's outlives them in a shared browser.
+    let previous = browser::sid(browser_session)
+        .await
+        .map_err(|e| server_error(&e))?;
+    if let Some(old) = previous {
+        // A session that already expired keeps what outlives a session's expiry by design.
+        let active = session::find_active(&app.db, &old)
+            .await
+            .map_err(|e| server_error(&e))?;
+        if active.is_some() {
+            end_session::end_sso_session(app, &old, meta, None, "new_sign_in")
+                .await
+                .map_err(|e| server_error(&e))?;
+        }
     }
     let sso = session::create(&app.db, &who, app.settings.session_ttl)
         .await
