@@ -726,6 +726,65 @@ both_backends!(
     super::sign_in_over_another_session
 );
 
+/// The same person signing in again (prompt=login) renews their own session: the sid stays,
+/// the grants made under it live on, and no client is logged out.
+async fn sign_in_again_as_the_same_person(d: Deployment) {
+    let (bcl_uri, received) = backchannel_receiver().await;
+    cli_ok(
+        &d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "bcl",
+            "--secret",
+            BCL_SECRET,
+            "--redirect-uri",
+            BCL_REDIRECT,
+            "--backchannel-logout-uri",
+            &bcl_uri,
+        ],
+    );
+    let server = d.start().await;
+    let client = rp(&server, "bcl", Some(BCL_SECRET), BCL_REDIRECT).await;
+    let browser = Browser::new();
+    let (first_refresh, first_sid, sub) =
+        tokens_as(&server, &browser, &client, &[], USER, PASSWORD).await;
+    let (_, again_sid, again_sub) = tokens_as(
+        &server,
+        &browser,
+        &client,
+        &[("prompt", "login")],
+        USER,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(again_sub, sub);
+    assert_eq!(again_sid, first_sid, "the session goes on under its sid");
+    assert_eq!(
+        refresh_status(&server, &first_refresh).await,
+        200,
+        "the first grant lives on"
+    );
+    // Give a back-channel logout, were one sent, the time to arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        received.lock().expect("lock").is_empty(),
+        "no client is logged out"
+    );
+    assert_eq!(
+        d.query_count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'logout' AND subject = '{sub}'"
+        ))
+        .await,
+        0
+    );
+}
+both_backends!(
+    sign_in_again_keeps_the_session,
+    super::sign_in_again_as_the_same_person
+);
+
 // ---------------------------------------------------------------------------------------------
 // Client assertions from the future; who may introspect a token
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,42 @@ pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession
     })
 }
 
+/// The same person signing in again in a browser whose session is theirs (a re-login, a
+/// step-up): the session goes on under its `sid` with the new sign-in's facts and a new
+/// lifetime, so the grants made under it stay tied to it and its logout still ends them all.
+/// None when the session is no longer active or is another account's.
+pub async fn renew(
+    db: &Db,
+    sid: &str,
+    who: &Authenticated,
+    ttl: u64,
+) -> Result<Option<SsoSession>, sqlx::Error> {
+    let now = clock::now();
+    let expires_at = now + ttl as i64;
+    let done = sqlx::query(
+        "UPDATE sso_sessions SET auth_time = $1, acr = $2, amr = $3, method = $4, expires_at = $5, legal_entity = $6 \
+         WHERE sid = $7 AND account_id = $8 AND ended_at IS NULL AND expires_at > $9",
+    )
+    .bind(who.facts.auth_time)
+    .bind(who.facts.acr.as_str())
+    .bind(serde_json::to_string(&who.facts.amr).unwrap_or_else(|_| "[]".into()))
+    .bind(who.method)
+    .bind(expires_at)
+    .bind(LegalEntity::to_column(&who.facts.legal_entity))
+    .bind(sid)
+    .bind(&who.account_id)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok((done.rows_affected() == 1).then(|| SsoSession {
+        sid: sid.to_string(),
+        account_id: who.account_id.clone(),
+        facts: who.facts.clone(),
+        method: who.method.to_string(),
+        expires_at,
+    }))
+}
+
 pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT sid, account_id, auth_time, acr, amr, method, expires_at, legal_entity FROM sso_sessions \

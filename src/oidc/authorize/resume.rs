@@ -121,27 +121,39 @@ pub async fn complete(
     let step_up = matches!(verdict, Err(Denied::AcrTooLow(_)));
 
     // The person proved who they are: that becomes the browser's session even when this
-    // request needs more (they step up from it). A new sign-in replaces whatever session the
-    // browser had (another person, or a weaker sign-in of the same one), and that session ends
-    // as a logout ends it: its grants revoked, its clients told, so nothing of the previous
-    // person's outlives them in a shared browser.
+    // request needs more (they step up from it). The same person signing in again (a re-login,
+    // a step-up) renews their session in place: its grants stay tied to it. Another person's
+    // sign-in ends the session the browser had as a logout ends it: its grants revoked, its
+    // clients told, so nothing of the previous person's outlives them in a shared browser.
     let previous = browser::sid(browser_session)
         .await
         .map_err(|e| server_error(&e))?;
+    let mut renewed = None;
     if let Some(old) = previous {
         // A session that already expired keeps what outlives a session's expiry by design.
         let active = session::find_active(&app.db, &old)
             .await
             .map_err(|e| server_error(&e))?;
-        if active.is_some() {
-            end_session::end_sso_session(app, &old, meta, None, "new_sign_in")
-                .await
-                .map_err(|e| server_error(&e))?;
+        match active {
+            Some(s) if s.account_id == who.account_id => {
+                renewed = session::renew(&app.db, &old, &who, app.settings.session_ttl)
+                    .await
+                    .map_err(|e| server_error(&e))?;
+            }
+            Some(_) => {
+                end_session::end_sso_session(app, &old, meta, None, "new_sign_in")
+                    .await
+                    .map_err(|e| server_error(&e))?;
+            }
+            None => {}
         }
     }
-    let sso = session::create(&app.db, &who, app.settings.session_ttl)
-        .await
-        .map_err(|e| server_error(&e))?;
+    let sso = match renewed {
+        Some(sso) => sso,
+        None => session::create(&app.db, &who, app.settings.session_ttl)
+            .await
+            .map_err(|e| server_error(&e))?,
+    };
     browser::sign_in(browser_session, &sso.sid)
         .await
         .map_err(|e| server_error(&e))?;
