@@ -68,6 +68,17 @@ impl OtpError {
         }
     }
 
+    /// The message for the person, with the attempts left after a wrong code.
+    pub fn message(&self, lang: crate::web::i18n::Lang) -> String {
+        use crate::web::i18n::text;
+        match self {
+            OtpError::Wrong { attempts_left } => {
+                text(lang, "otp_wrong_left").replace("{n}", &attempts_left.to_string())
+            }
+            other => text(lang, other.message_key()).to_string(),
+        }
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             OtpError::TooSoon => "resend_too_soon",
@@ -138,6 +149,22 @@ pub async fn issue(
     Ok(code)
 }
 
+/// Stores a code that is sent to nobody, for `subject` (a random id when the account asked
+/// for does not exist, or has no phone to send to): the next step then answers wrong codes and
+/// spent attempts exactly as for a real one.
+pub async fn issue_decoy(eph: &Ephemeral, purpose: Purpose, subject: &str) -> Result<(), OtpError> {
+    let salt = secrets::random_id();
+    let stored = Stored {
+        hash: digest(&salt, &random_code()),
+        salt,
+        target: String::new(),
+    };
+    eph.delete(&key("tries", purpose, subject)).await?;
+    eph.put_json(&key("code", purpose, subject), &stored, CODE_TTL)
+        .await?;
+    Ok(())
+}
+
 /// Checks a code; on success the code is consumed and its target returned.
 pub async fn verify(
     eph: &Ephemeral,
@@ -206,6 +233,26 @@ mod tests {
         assert_eq!(
             verify(&eph, Purpose::Phone, "acc", &code).await,
             Err(OtpError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_decoy_answers_like_a_real_code() {
+        let eph = Ephemeral::memory();
+        issue(&eph, Purpose::Recovery, "real", "+375291234567", 10)
+            .await
+            .unwrap();
+        issue_decoy(&eph, Purpose::Recovery, "decoy").await.unwrap();
+        for subject in ["real", "decoy"] {
+            // A code that is not the real one: 000000 or 111111 cannot both be it.
+            let r0 = verify(&eph, Purpose::Recovery, subject, "bad").await;
+            assert_eq!(r0, Err(OtpError::Wrong { attempts_left: 4 }), "{subject}");
+        }
+        let lang = crate::web::i18n::Lang::En;
+        assert!(
+            OtpError::Wrong { attempts_left: 3 }
+                .message(lang)
+                .contains('3')
         );
     }
 

@@ -143,18 +143,22 @@ pub async fn form(
     render_forgot(&app, &session, lang, StatusCode::OK, "", "sms", None).await
 }
 
-/// The account a login, phone number (any writing) or email address names.
+/// The account a login, confirmed phone number (any writing) or confirmed email address (any
+/// case) names: an unconfirmed contact names nobody.
 async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> {
-    if login.contains('@') {
-        return match Email::parse(login) {
-            Ok(e) => account::find_by_email(&app.db, e.as_str()).await,
-            Err(_) => Ok(None),
-        };
-    }
-    account::find_by_login(&app.db, login).await
+    let found = if login.contains('@') {
+        account::find_by_email(&app.db, login).await?
+    } else {
+        account::find_by_login(&app.db, login).await?
+    };
+    let ttl = app.settings.limits.pending_account_ttl;
+    Ok(found.filter(|a| !a.is_expired_pending(ttl, crate::clock::now())))
 }
 
 /// POST /forgot: sends a code or a link if the account exists; the answer is the same either way.
+/// By SMS, the client address's SMS budget is charged first, whatever the lookup finds, and
+/// only its refusal is shown; a code is then sent if there is a confirmed phone to send it to,
+/// and otherwise a decoy code is kept for the next step, which so answers alike.
 pub async fn submit(
     State(app): State<Arc<App>>,
     session: Session,
@@ -210,6 +214,28 @@ pub async fn submit(
         .subject(acc.as_ref().map(|a| a.id.clone()))
         .method(channel)
         .from(&meta);
+    if channel == "sms" {
+        match throttle::allow_sms_from(&app.eph, &app.settings.limits, &meta.ip).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => {
+                if let Err(e) = app.audit.write(ev.reason(refused.reason())).await {
+                    return unavailable(&app, lang, &e);
+                }
+                let msg = i18n::text(lang, "sms_limit").to_string();
+                return render_forgot(
+                    &app,
+                    &session,
+                    lang,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    login,
+                    channel,
+                    Some(msg),
+                )
+                .await;
+            }
+            Err(e) => return unavailable(&app, lang, &e),
+        }
+    }
     let sent: Result<(), SendError> = match (&acc, channel) {
         (None, _) => {
             ev = ev.reason("unknown_account");
@@ -222,7 +248,15 @@ pub async fn submit(
             .and_then(|p| PhoneNumber::parse(p).ok())
         {
             Some(phone) => {
-                contact_proof::send_code(&app, &meta, lang, Purpose::Recovery, &a.id, &phone).await
+                contact_proof::send_code_ip_charged(
+                    &app,
+                    &meta,
+                    lang,
+                    Purpose::Recovery,
+                    &a.id,
+                    &phone,
+                )
+                .await
             }
             None => {
                 ev = ev.reason("no_verified_phone");
@@ -249,6 +283,7 @@ pub async fn submit(
             }
         },
     };
+    let code_sent = ev.reason.is_none() && sent.is_ok();
     if ev.reason.is_none() {
         match &sent {
             Ok(()) => ev.outcome = "success",
@@ -257,20 +292,6 @@ pub async fn submit(
     }
     if let Err(e) = app.audit.write(ev).await {
         return unavailable(&app, lang, &e);
-    }
-    // Only the SMS budgets are told: they depend on the address and operator, not the account.
-    if let Err(e @ SendError::Limit(_)) = &sent {
-        let msg = i18n::text(lang, e.message_key()).to_string();
-        return render_forgot(
-            &app,
-            &session,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            login,
-            channel,
-            Some(msg),
-        )
-        .await;
     }
     if channel == "email" {
         return app.pages.render(
@@ -284,6 +305,15 @@ pub async fn submit(
         );
     }
     let id = acc.map(|a| a.id).unwrap_or_else(secrets::random_id);
+    // Without a code on its way (no such account, no confirmed phone, a budget or the daily cap
+    // refused it), the next step checks a decoy; a code sent a minute ago stays valid.
+    let too_soon = matches!(sent, Err(SendError::Otp(otp::OtpError::TooSoon)));
+    if !code_sent
+        && !too_soon
+        && let Err(e) = otp::issue_decoy(&app.eph, Purpose::Recovery, &id).await
+    {
+        return unavailable(&app, lang, &e);
+    }
     if let Err(e) = session.insert(RECOVERING, &id).await {
         return unavailable(&app, lang, &e);
     }
@@ -371,7 +401,7 @@ pub async fn reset_submit(
         Ok(t) => t,
         Err(e) => {
             app.audit.enqueue(fail(e.reason())).await;
-            let msg = i18n::text(lang, e.message_key()).to_string();
+            let msg = e.message(lang);
             return render_reset(
                 &app,
                 &session,
@@ -539,6 +569,36 @@ async fn complete(
     password: &str,
     via: &'static str,
 ) -> Response {
+    match throttle::allow_per_ip(
+        &app.eph,
+        "reset",
+        &meta.ip,
+        app.settings.limits.reset_per_ip_hour,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let ev = Event::new("password_reset", "failure")
+                .subject(Some(&acc.id))
+                .method(via)
+                .reason("rate_limited")
+                .from(meta);
+            app.audit.enqueue(ev).await;
+            let msg = i18n::text(lang, "too_many_requests").to_string();
+            return render_reset(
+                app,
+                session,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(app, lang, &e),
+    }
     let hash = match app.hasher.hash(password).await {
         Ok(h) => h,
         Err(_) => {
@@ -576,7 +636,10 @@ async fn complete(
         Ok(n) => n,
         Err(e) => return unavailable(app, lang, &e),
     };
-    if let Err(e) = throttle::unlock(&app.eph, &acc.id).await {
+    let logins: Vec<&str> = std::iter::once(acc.username.as_str())
+        .chain(acc.phone.as_deref())
+        .collect();
+    if let Err(e) = throttle::unlock(&app.eph, &acc.id, &logins).await {
         tracing::warn!(error = %e, "could not lift the lockout after a password reset");
     }
     // Tell the person on the channels not used for the reset: if it was not them, they learn.

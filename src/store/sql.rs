@@ -39,6 +39,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "certificates",
         include_str!("../../migrations/sqlite/0003_certificates.sql"),
     ),
+    (
+        5,
+        "contacts",
+        include_str!("../../migrations/sqlite/0005_contacts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -55,6 +60,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "certificates",
         include_str!("../../migrations/postgres/0003_certificates.sql"),
+    ),
+    (
+        5,
+        "contacts",
+        include_str!("../../migrations/postgres/0005_contacts.sql"),
     ),
 ];
 
