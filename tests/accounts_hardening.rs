@@ -290,6 +290,7 @@ async fn timed_login(server: &Server, user: &str, password: &str) -> (u16, Strin
 /// A flood of registrations (every one valid, so every one hashed) cannot make a concurrent
 /// real sign-in get 503: sign-ins have their own queue and a reserved slot.
 async fn registration_flood(d: Deployment) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let server = Arc::new(
         d.start_with(&[
             ("VHOD_PASSWORD_MAX_CONCURRENT", "2"),
@@ -306,45 +307,72 @@ async fn registration_flood(d: Deployment) {
         let page = login_page(&server, &b, &format!("f{i}")).await;
         pages.push((b, page));
     }
+    // 24 registering without pause (at most 20 each) until the sign-ins are done: more than
+    // the queues hold.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut flood = Vec::new();
-    for i in 0..48 {
-        let server = server.clone();
+    for w in 0..24 {
+        let (server, stop, answered) = (server.clone(), stop.clone(), answered.clone());
         flood.push(tokio::spawn(async move {
-            let b = Browser::new();
-            let phone = format!("+37529{:07}", 2_000_000 + i);
-            let email = format!("flood{i}@example.by");
-            let username = format!("flood{i}");
-            let f = Form {
-                phone: &phone,
-                email: &email,
-                username: &username,
-                password: OLGA_PASSWORD,
-            };
-            register(&server, &b, &f).await.0
+            let mut statuses = Vec::new();
+            for i in 0..20 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let n = w * 100 + i;
+                let phone = format!("+37529{:07}", 2_000_000 + n);
+                let (email, username) = (format!("flood{n}@example.by"), format!("flood{n}"));
+                let f = Form {
+                    phone: &phone,
+                    email: &email,
+                    username: &username,
+                    password: OLGA_PASSWORD,
+                };
+                statuses.push(register(&server, &Browser::new(), &f).await.0);
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+            statuses
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Sign in once the flood is answering, that is, once it has reached the hasher.
+    for _ in 0..200 {
+        if answered.load(Ordering::Relaxed) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Four people signing in at once (as many as the sign-ins' queue holds), twice each.
     let mut sign_ins = Vec::new();
-    for (b, page) in pages {
+    let mut pages = pages.into_iter();
+    for _ in 0..4 {
         let server = server.clone();
+        let mine: Vec<_> = pages.by_ref().take(2).collect();
         sign_ins.push(tokio::spawn(async move {
-            b.submit_password(&server, &page, USER, PASSWORD)
-                .await
-                .status()
-                .as_u16()
+            let mut statuses = Vec::new();
+            for (b, page) in mine {
+                let res = b.submit_password(&server, &page, USER, PASSWORD).await;
+                statuses.push(res.status().as_u16());
+            }
+            statuses
         }));
     }
     let mut statuses = Vec::new();
     for s in sign_ins {
-        statuses.push(s.await.expect("sign-in"));
+        statuses.extend(s.await.expect("sign-in"));
     }
+    stop.store(true, Ordering::Relaxed);
     let mut flood_statuses = Vec::new();
     for f in flood {
-        flood_statuses.push(f.await.expect("registration"));
+        flood_statuses.extend(f.await.expect("registration"));
     }
     assert!(
         statuses.iter().all(|s| *s == 303),
         "sign-ins during the flood: {statuses:?} (registrations: {flood_statuses:?})"
+    );
+    assert!(
+        flood_statuses.contains(&503),
+        "the flood filled the hasher: {flood_statuses:?}"
     );
 }
 both_backends!(
