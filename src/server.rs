@@ -104,6 +104,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
     let (audit, worker) = Audit::start(db.clone());
     let discovery_json = oidc::discovery::build(&settings)?.into();
+    let pages = Pages::with_face(settings.face.clone());
     let app = Arc::new(App {
         settings,
         db,
@@ -112,7 +113,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         keys,
         audit,
         hasher,
-        pages: Pages::new(),
+        pages,
         discovery_json,
         sessions,
         http,
@@ -184,12 +185,18 @@ async fn js() -> Response {
     res
 }
 
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "not_found"})),
-    )
-        .into_response()
+/// Unknown addresses: an HTML page for browsers (Accept: text/html), JSON for API clients.
+async fn not_found(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let ui_locales = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "ui_locales")
+            .map(|(_, v)| v.into_owned())
+    });
+    app.pages.not_found(&headers, ui_locales.as_deref())
 }
 
 pub fn router(app: Arc<App>) -> Router {

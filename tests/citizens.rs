@@ -114,6 +114,7 @@ async fn register(server: &Server, browser: &Browser, tx: &str, f: &Form<'_>) ->
             ("email", f.email),
             ("username", f.username),
             ("password", f.password),
+            ("consent", "on"),
         ])
         .send()
         .await

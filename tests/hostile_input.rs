@@ -21,7 +21,7 @@ const MSG_BAD_REDIRECT: &str = "The return address is not registered for this ap
 const MSG_BAD_REQUEST: &str = "Invalid request.";
 const MSG_TX_EXPIRED: &str = "This sign-in has expired or was not found.";
 const MSG_CSRF: &str = "The form has expired. Reload the page and try again.";
-const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
+const MSG_BAD_CREDENTIALS: &str = "Incorrect login or password.";
 const STATE: &str = "st-7f3a9c";
 
 fn english() -> HeaderMap {

@@ -14,6 +14,7 @@ use crate::notify::Message;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::sms::{self, CodeFor};
 use crate::{secrets, store::StoreError};
 
 /// Why a code or link was not sent; each has a message for the person.
@@ -63,17 +64,17 @@ fn purpose_name(p: Purpose) -> &'static str {
     }
 }
 
-/// Sends a fresh code for `purpose` to `phone`, on behalf of account `subject`.
+/// Sends a fresh code to `phone` for what it confirms, on behalf of account `subject`.
 pub async fn send_code(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    purpose: Purpose,
+    code_for: CodeFor,
     subject: &str,
     phone: &PhoneNumber,
 ) -> Result<(), SendError> {
     let to = Recipient::Contact;
-    send_code_with(app, meta, lang, purpose, subject, phone, Budget::All, to).await
+    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
 }
 
 /// Who a proof goes to.
@@ -104,17 +105,8 @@ pub async fn send_registration_code(
     phone: &PhoneNumber,
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
-    send_code_with(
-        app,
-        meta,
-        lang,
-        Purpose::Phone,
-        subject,
-        phone,
-        Budget::All,
-        to,
-    )
-    .await
+    let code_for = CodeFor::Registration;
+    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
 }
 
 /// As [`send_code`], when the caller has already charged the client address's SMS budget
@@ -123,22 +115,12 @@ pub async fn send_code_ip_charged(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    purpose: Purpose,
+    code_for: CodeFor,
     subject: &str,
     phone: &PhoneNumber,
 ) -> Result<(), SendError> {
-    let to = Recipient::Contact;
-    send_code_with(
-        app,
-        meta,
-        lang,
-        purpose,
-        subject,
-        phone,
-        Budget::RouteOnly,
-        to,
-    )
-    .await
+    let (budget, to) = (Budget::RouteOnly, Recipient::Contact);
+    send_code_with(app, meta, lang, code_for, subject, phone, budget, to).await
 }
 
 /// Which SMS budgets a send still has to take from.
@@ -168,12 +150,13 @@ async fn send_code_with(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    purpose: Purpose,
+    code_for: CodeFor,
     subject: &str,
     phone: &PhoneNumber,
     budget: Budget,
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
+    let purpose = code_for.purpose();
     let result = async {
         charge(app, meta, phone, budget).await?;
         let code = otp::issue(
@@ -187,17 +170,18 @@ async fn send_code_with(
         if let Recipient::Owner(owner) = to {
             // The code is kept (so the next steps answer as usual) but sent to nobody.
             if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str()).await? {
-                let text = i18n::text(lang, "register_attempt_sms");
+                let text = i18n::text(lang, "register_attempt_sms")
+                    .replace("{name}", &app.pages.sms_name(lang));
                 let sent = app
                     .notifier
-                    .send(&Message::sms(phone.as_str(), text.to_string()))
+                    .send(&Message::sms(phone.as_str(), text))
                     .await
                     .map_err(|_| SendError::Failed);
                 audit_notice(app, meta, "registration_attempt", owner, "sms", &sent).await;
             }
             return Ok(());
         }
-        let body = i18n::text(lang, "sms_code_text").replace("{code}", &code);
+        let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
         app.notifier
             .send(&Message::sms(phone.as_str(), body))
             .await
@@ -453,4 +437,19 @@ pub async fn take_link(
         return Ok(None);
     }
     app.eph.take_json(&link_key(purpose, token)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::web::i18n::{self, Lang};
+    use crate::web::sms::fits_one_segment;
+
+    #[test]
+    fn the_registration_attempt_notice_fits_one_sms_segment() {
+        for lang in [Lang::Ru, Lang::Be, Lang::En] {
+            let text = i18n::text(lang, "register_attempt_sms")
+                .replace("{name}", i18n::text(lang, "sms_name"));
+            assert!(fits_one_segment(&text), "{lang:?}: {text}");
+        }
+    }
 }

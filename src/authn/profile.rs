@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
@@ -21,8 +21,10 @@ use crate::notify::Message;
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
-use crate::web::form::{field, lang_of, unavailable};
+use crate::web::form::{FieldError, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
+use crate::web::pages::Notice;
+use crate::web::sms::CodeFor;
 
 /// The new number a code was sent to (masked, for display) while the change is pending.
 const PHONE_PENDING: &str = "profile_phone_pending";
@@ -46,23 +48,51 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
     };
     match acc {
         Some(a) if a.is_active() => Ok(a),
-        _ => Err(app.pages.render(
-            "notice.html",
-            lang,
-            StatusCode::UNAUTHORIZED,
-            json!({
-                "title": i18n::text(lang, "profile_title"),
-                "message": i18n::text(lang, "profile_sign_in"),
-                "kind": "error",
-            }),
-        )),
+        _ => {
+            let mut n = Notice::new("profile_title", "profile_sign_in").error();
+            if let Some(url) = sign_in_url(app, lang) {
+                n = n.link(url, "sign_in");
+            }
+            // A POST answered with this page switches language on the profile page itself.
+            Err(app
+                .pages
+                .notice(lang, StatusCode::UNAUTHORIZED, &n, Some("/profile")))
+        }
     }
+}
+
+/// The profile's own sign-in: an authorization request of the built-in profile client, which
+/// comes back to /profile signed in (its code is never redeemed: the session is what counts).
+/// Its `state` starts with the page's language, which the answer brings back.
+fn sign_in_url(app: &App, lang: Lang) -> Option<String> {
+    use crate::config::PROFILE_CLIENT;
+    let client = app.clients.get(PROFILE_CLIENT)?;
+    let redirect = client.redirect_uris.first()?.as_str().to_string();
+    let challenge = crate::oidc::authorize::checks::s256(&crate::secrets::random_token());
+    Some(crate::web::pages::with_query(
+        "/authorize",
+        "",
+        &[
+            ("response_type", "code"),
+            ("client_id", PROFILE_CLIENT),
+            ("redirect_uri", &redirect),
+            ("scope", "openid"),
+            (
+                "state",
+                &format!("{}.{}", lang.code(), crate::secrets::random_id()),
+            ),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ))
 }
 
 struct View {
     status: StatusCode,
     message: Option<String>,
     error: Option<String>,
+    /// The field the error is about.
+    field: Option<&'static str>,
 }
 
 impl View {
@@ -71,6 +101,7 @@ impl View {
             status: StatusCode::OK,
             message,
             error: None,
+            field: None,
         }
     }
     fn err(status: StatusCode, error: String) -> View {
@@ -78,32 +109,47 @@ impl View {
             status,
             message: None,
             error: Some(error),
+            field: None,
         }
+    }
+    /// An error about one field of the page's forms.
+    fn at(mut self, field: &'static str) -> View {
+        self.field = Some(field);
+        self
     }
 }
 
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
+    let field = view
+        .field
+        .zip(view.error.as_deref())
+        .map(|(f, e)| FieldError::new(f, e));
+    let problem = FieldError::context(view.error.as_deref(), field.as_ref());
     crate::web::form::render_with_csrf(
         app,
         s,
         "profile.html",
         lang,
         view.status,
-        json!({
-            "title": i18n::text(lang, "profile_title"),
-            "name": acc.full_name(),
-            "username": acc.username,
-            "phone": phone,
-            "phone_verified": acc.phone_verified,
-            "email": email,
-            "email_verified": acc.email_verified,
-            "notify_sms": acc.notify_sms,
-            "phone_pending": pending,
-            "message": view.message,
-            "error": view.error,
-        }),
+        crate::web::form::merge(
+            problem,
+            json!({
+                "title": i18n::text(lang, "profile_title"),
+                "here": "/profile",
+                "no_profile_link": true,
+                "name": acc.full_name(),
+                "username": acc.username,
+                "phone": phone,
+                "phone_verified": acc.phone_verified,
+                "email": email,
+                "email_verified": acc.email_verified,
+                "notify_sms": acc.notify_sms,
+                "phone_pending": pending,
+                "message": view.message,
+            }),
+        ),
     )
     .await
 }
@@ -146,6 +192,13 @@ pub async fn page(
 ) -> Response {
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
+    // Back from the profile's own sign-in: the same page, in the language it was asked in,
+    // without the code in its address.
+    if let Some(state) = params.get("state") {
+        let asked = state.split('.').next();
+        let to = crate::web::pages::in_lang("/profile", Lang::negotiate(asked, &headers));
+        return axum::response::Redirect::to(&to).into_response();
+    }
     match signed_in(&app, &session, lang).await {
         Ok(acc) => render(&app, &session, lang, &acc, View::ok(None)).await,
         Err(r) => r,
@@ -207,12 +260,12 @@ pub async fn phone(
     let new = match PhoneNumber::parse(field(&params, "phone")) {
         Ok(p) => p,
         Err(e) => {
-            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key())).at("phone");
             return render(&app, &session, lang, &acc, v).await;
         }
     };
     if acc.phone.as_deref() == Some(new.as_str()) {
-        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "phone_same"));
+        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "phone_same")).at("phone");
         return render(&app, &session, lang, &acc, v).await;
     }
     match account::find_by_login(&app.db, new.as_str()).await {
@@ -224,7 +277,8 @@ pub async fn phone(
         }
         Err(e) => return unavailable(&app, lang, &e),
     }
-    if let Err(e) = contact_proof::send_code(&app, &meta, lang, Purpose::Phone, &acc.id, &new).await
+    if let Err(e) =
+        contact_proof::send_code(&app, &meta, lang, CodeFor::PhoneChange, &acc.id, &new).await
     {
         let v = View::err(StatusCode::TOO_MANY_REQUESTS, text(lang, e.message_key()));
         return render(&app, &session, lang, &acc, v).await;
@@ -256,7 +310,7 @@ pub async fn phone_confirm(
         Ok(t) => t,
         Err(e) => {
             app.audit.enqueue(ev.reason(e.reason())).await;
-            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key())).at("code");
             return render(&app, &session, lang, &acc, v).await;
         }
     };
@@ -319,12 +373,12 @@ pub async fn email(
     let new = match Email::parse(field(&params, "email")) {
         Ok(e) => e,
         Err(e) => {
-            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key()));
+            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key())).at("email");
             return render(&app, &session, lang, &acc, v).await;
         }
     };
     if acc.email.as_deref() == Some(new.as_str()) {
-        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "email_same"));
+        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "email_same")).at("email");
         return render(&app, &session, lang, &acc, v).await;
     }
     match account::find_by_email(&app.db, new.as_str()).await {
@@ -352,16 +406,20 @@ pub async fn email(
     )
     .await;
     if let Err(e) = sent {
-        let v = View::err(StatusCode::SERVICE_UNAVAILABLE, text(lang, e.message_key()));
+        let (status, key) = crate::web::form::email_not_sent(&e);
+        let v = View::err(status, text(lang, key)).at("email");
         return render(&app, &session, lang, &acc, v).await;
     }
-    let msg = text(lang, "profile_link_sent").replace("{email}", &new.masked());
+    let msg = text(lang, "profile_link_sent")
+        .replace("{email}", &new.masked())
+        .replace("{old}", &acc.masked_email().unwrap_or_default());
     render(&app, &session, lang, &acc, View::ok(Some(msg))).await
 }
 
 /// GET /profile/email/confirm?token=…: the link from the email to the new address.
 pub async fn email_confirm(
     State(app): State<Arc<App>>,
+    session: Session,
     meta: RequestMeta,
     headers: HeaderMap,
     RequestParams(params): RequestParams,
@@ -374,6 +432,12 @@ pub async fn email_confirm(
             Err(e) => return unavailable(&app, lang, &e),
         };
     let ev = Event::new("change_email", "failure").from(&meta);
+    if link.is_none()
+        && let Some(n) = crate::web::form::remembered(&session).await
+    {
+        // This browser used the link just now: the page again (another language).
+        return app.pages.notice(lang, StatusCode::OK, &n, None);
+    }
     let Some(link) = link else {
         app.audit.enqueue(ev.reason("invalid_link")).await;
         return app
@@ -425,15 +489,11 @@ pub async fn email_confirm(
     if let Err(e) = app.audit.write(ok).await {
         return unavailable(&app, lang, &e);
     }
-    app.pages.render(
-        "notice.html",
-        lang,
-        StatusCode::OK,
-        json!({
-            "title": i18n::text(lang, "profile_title"),
-            "message": i18n::text(lang, "email_changed"),
-            "link": format!("/profile?ui_locales={}", lang.code()),
-            "link_text": i18n::text(lang, "profile_link"),
-        }),
-    )
+    let n = Notice::new("profile_title", "email_changed").link("/profile", "profile_link");
+    let at = crate::web::pages::with_query(
+        "/profile/email/confirm",
+        "",
+        &[("token", field(&params, "token"))],
+    );
+    crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, &at).await
 }

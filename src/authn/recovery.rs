@@ -25,8 +25,10 @@ use crate::oidc::params::RequestParams;
 use crate::secrets;
 use crate::server::App;
 use crate::web::RequestMeta;
-use crate::web::form::{field, lang_of, unavailable};
+use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
+use crate::web::pages::Notice;
+use crate::web::sms::CodeFor;
 
 /// The account this browser is recovering by SMS (a random id when none was found, so that the
 /// next step looks the same either way).
@@ -61,14 +63,26 @@ fn personal(acc: &Account) -> Vec<String> {
 }
 
 /// The message of a refused new password, or None when it is acceptable.
-fn check_password(app: &App, lang: Lang, acc: Option<&Account>, password: &str) -> Option<String> {
+fn check_password(
+    app: &App,
+    lang: Lang,
+    acc: Option<&Account>,
+    password: &str,
+) -> Option<FieldError> {
     let policy = PasswordPolicy::new(app.settings.limits.password_min_length);
     let personal = acc.map(personal).unwrap_or_default();
     let refs: Vec<&str> = personal.iter().map(String::as_str).collect();
     policy.check(password, &refs).err().map(|v| {
-        i18n::text(lang, v.message_key()).replace("{min}", &policy.min_chars().to_string())
+        let msg =
+            i18n::text(lang, v.message_key()).replace("{min}", &policy.min_chars().to_string());
+        FieldError::new("password", msg)
     })
 }
+
+/// GET addresses that show the recovery pages again (their language links).
+const AT_CODE: &str = "/forgot?step=code";
+const AT_SENT: &str = "/forgot?step=sent";
+const AT_DONE: &str = "/forgot?step=done";
 
 async fn render_forgot(
     app: &App,
@@ -77,20 +91,24 @@ async fn render_forgot(
     status: StatusCode,
     login: &str,
     channel: &str,
-    error: Option<String>,
+    error: Option<impl Into<Problem>>,
 ) -> Response {
+    let problem = Problem::context(error.map(Into::into));
     crate::web::form::render_with_csrf(
         app,
         session,
         "forgot.html",
         lang,
         status,
-        json!({
-            "title": i18n::text(lang, "forgot_title"),
-            "error": error,
-            "login": login.chars().take(254).collect::<String>(),
-            "email_channel": channel == "email",
-        }),
+        crate::web::form::merge(
+            problem,
+            json!({
+                "title": i18n::text(lang, "forgot_title"),
+                "here": "/forgot",
+                "login": login.chars().take(254).collect::<String>(),
+                "email_channel": channel == "email",
+            }),
+        ),
     )
     .await
 }
@@ -103,26 +121,39 @@ async fn render_reset(
     status: StatusCode,
     token: Option<&str>,
     message: Option<&str>,
-    error: Option<String>,
+    error: Option<impl Into<Problem>>,
 ) -> Response {
     let min = app.settings.limits.password_min_length.to_string();
+    let here = match token {
+        Some(t) => crate::web::pages::with_query("/forgot/email", "", &[("token", t)]),
+        None => AT_CODE.to_string(),
+    };
+    let problem = Problem::context(error.map(Into::into));
     crate::web::form::render_with_csrf(
         app,
         session,
         "reset.html",
         lang,
         status,
-        json!({
-            "title": i18n::text(lang, "reset_title"),
-            "token": token,
-            "action": if token.is_some() { "/forgot/email" } else { "/forgot/reset" },
-            "message": message.map(|k| i18n::text(lang, k)),
-            "error": error,
-            "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
-            "min": min,
-        }),
+        crate::web::form::merge(
+            problem,
+            json!({
+                "title": i18n::text(lang, "reset_title"),
+                "here": here,
+                "token": token,
+                "action": if token.is_some() { "/forgot/email" } else { "/forgot/reset" },
+                "message": message.map(|k| i18n::text(lang, k)),
+                "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
+                "min": min,
+            }),
+        ),
     )
     .await
+}
+
+/// A wrong, used-up or expired code: said at the code field.
+fn code_problem(lang: Lang, key: &str) -> FieldError {
+    FieldError::new("code", i18n::text(lang, key))
 }
 
 /// GET /forgot: the form (optionally continuing a login transaction afterwards).
@@ -140,7 +171,29 @@ pub async fn form(
     {
         return unavailable(&app, lang, &"browser session store");
     }
-    render_forgot(&app, &session, lang, StatusCode::OK, "", "sms", None).await
+    // The pages that answered a POST, again (in another language).
+    match params.get("step") {
+        Some("code") if matches!(session.get::<String>(RECOVERING).await, Ok(Some(_))) => {
+            let none = None::<String>;
+            return render_reset(&app, &session, lang, StatusCode::OK, None, None, none).await;
+        }
+        Some(_) => {
+            if let Some(n) = crate::web::form::remembered(&session).await {
+                return app.pages.notice(lang, StatusCode::OK, &n, None);
+            }
+        }
+        None => {}
+    }
+    render_forgot(
+        &app,
+        &session,
+        lang,
+        StatusCode::OK,
+        "",
+        "sms",
+        None::<String>,
+    )
+    .await
 }
 
 /// The account a login, confirmed phone number (any writing) or confirmed email address (any
@@ -194,7 +247,7 @@ pub async fn submit(
         Err(e) => return unavailable(&app, lang, &e),
     }
     if login.is_empty() || login.len() > 254 {
-        let msg = i18n::text(lang, "forgot_login_empty").to_string();
+        let msg = FieldError::new("login", i18n::text(lang, "forgot_login_empty"));
         return render_forgot(
             &app,
             &session,
@@ -252,7 +305,7 @@ pub async fn submit(
                     &app,
                     &meta,
                     lang,
-                    Purpose::Recovery,
+                    CodeFor::Recovery,
                     &a.id,
                     &phone,
                 )
@@ -294,15 +347,9 @@ pub async fn submit(
         return unavailable(&app, lang, &e);
     }
     if channel == "email" {
-        return app.pages.render(
-            "notice.html",
-            lang,
-            StatusCode::OK,
-            json!({
-                "title": i18n::text(lang, "forgot_title"),
-                "message": i18n::text(lang, "recovery_email_sent"),
-            }),
-        );
+        let n = Notice::new("forgot_title", "recovery_email_sent");
+        return crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, AT_SENT)
+            .await;
     }
     let id = acc.map(|a| a.id).unwrap_or_else(secrets::random_id);
     // Without a code on its way (no such account, no confirmed phone, a budget or the daily cap
@@ -324,7 +371,7 @@ pub async fn submit(
         StatusCode::OK,
         None,
         Some("recovery_sms_sent"),
-        None,
+        None::<String>,
     )
     .await
 }
@@ -401,7 +448,7 @@ pub async fn reset_submit(
         Ok(t) => t,
         Err(e) => {
             app.audit.enqueue(fail(e.reason())).await;
-            let msg = e.message(lang);
+            let msg = FieldError::new("code", e.message(lang));
             return render_reset(
                 &app,
                 &session,
@@ -417,7 +464,7 @@ pub async fn reset_submit(
     // The code proves the number it was sent to; it must still be the account's number.
     let Some(acc) = acc.filter(|a| a.phone.as_deref() == Some(target.as_str())) else {
         app.audit.enqueue(fail("phone_changed")).await;
-        let msg = i18n::text(lang, "otp_expired").to_string();
+        let msg = code_problem(lang, "otp_expired");
         return render_reset(
             &app,
             &session,
@@ -453,7 +500,7 @@ pub async fn email_form(
                 StatusCode::OK,
                 Some(token),
                 None,
-                None,
+                None::<String>,
             )
             .await
         }
@@ -685,15 +732,11 @@ async fn complete(
         let _ = browser::sign_out(session).await;
     }
     let tx: Option<String> = session.remove(RECOVERY_TX).await.ok().flatten();
-    app.pages.render(
-        "notice.html",
-        lang,
-        StatusCode::OK,
-        json!({
-            "title": i18n::text(lang, "reset_title"),
-            "message": i18n::text(lang, "password_reset_done"),
-            "link": tx.map(|t| format!("/login?tx={t}&ui_locales={}", lang.code())),
-            "link_text": i18n::text(lang, "continue"),
-        }),
-    )
+    // The way on: the sign-in it interrupted, else the profile (which offers a sign-in).
+    let mut n = Notice::new("reset_title", "password_reset_done");
+    if let Some(t) = tx {
+        n = n.link(format!("/login?tx={t}"), "continue");
+    }
+    let n = n.link("/profile", "profile_link_open");
+    crate::web::form::show_remembered(app, session, lang, StatusCode::OK, n, AT_DONE).await
 }

@@ -21,7 +21,7 @@ use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
-use crate::web::form::{field, lang_of, unavailable};
+use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 
 /// The account this browser is registering (set at registration, or after a password login of a
@@ -55,15 +55,17 @@ async fn render_form(
     lang: Lang,
     status: StatusCode,
     values: &Params,
-    error: Option<String>,
+    error: Option<impl Into<Problem>>,
 ) -> Response {
     let min = app.settings.limits.password_min_length.to_string();
+    let problem = Problem::context(error.map(Into::into));
     crate::web::form::render_with_csrf(app, session, "register.html",
         lang,
         status,
-        json!({
+        crate::web::form::merge(problem, json!({
             "title": i18n::text(lang, "register_title"),
-            "error": error,
+            // The language links open the form again (typed values are not carried).
+            "here": "/register",
             "password_hint": i18n::text(lang, "password_hint").replace("{min}", &min),
             "min": min,
             "v": {
@@ -73,8 +75,9 @@ async fn render_form(
                 "username": field(values, "username").chars().take(64).collect::<String>(),
                 "phone": field(values, "phone").chars().take(32).collect::<String>(),
                 "email": field(values, "email").chars().take(254).collect::<String>(),
+                "consent": field(values, "consent") == "on",
             },
-        }),
+        })),
     ).await
 }
 
@@ -101,7 +104,7 @@ pub async fn form(
         lang,
         StatusCode::OK,
         &Params::default(),
-        None,
+        None::<String>,
     )
     .await
 }
@@ -117,22 +120,29 @@ struct Registration {
     password: String,
 }
 
-fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registration, String> {
+fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registration, FieldError> {
     let text = |k: &str| i18n::text(lang, k).to_string();
+    let at = |f: &'static str, k: &str| FieldError::new(f, text(k));
     let (family, given, middle) = (
         field(p, "family_name"),
         field(p, "given_name"),
         field(p, "middle_name"),
     );
-    if !valid_name(family, true) || !valid_name(given, true) || !valid_name(middle, false) {
-        return Err(text("name_invalid"));
+    for (name, value, required) in [
+        ("family_name", family, true),
+        ("given_name", given, true),
+        ("middle_name", middle, false),
+    ] {
+        if !valid_name(value, required) {
+            return Err(at(name, "name_invalid"));
+        }
     }
     let username = account::normalize_username(field(p, "username"));
     if !valid_username(&username) {
-        return Err(text("username_invalid"));
+        return Err(at("username", "username_invalid"));
     }
-    let phone = PhoneNumber::parse(field(p, "phone")).map_err(|e| text(e.message_key()))?;
-    let email = Email::parse(field(p, "email")).map_err(|e| text(e.message_key()))?;
+    let phone = PhoneNumber::parse(field(p, "phone")).map_err(|e| at("phone", e.message_key()))?;
+    let email = Email::parse(field(p, "email")).map_err(|e| at("email", e.message_key()))?;
     // The password is taken as typed: no trimming, any characters.
     let password = p.get("password").unwrap_or("").to_string();
     let digits: String = phone
@@ -152,7 +162,14 @@ fn validate(p: &Params, policy: &PasswordPolicy, lang: Lang) -> Result<Registrat
                 email.local_part(),
             ],
         )
-        .map_err(|v| text(v.message_key()).replace("{min}", &policy.min_chars().to_string()))?;
+        .map_err(|v| {
+            let msg = text(v.message_key()).replace("{min}", &policy.min_chars().to_string());
+            FieldError::new("password", msg)
+        })?;
+    // Personal data are processed only with the person's consent (Law No. 99-З, art. 5).
+    if field(p, "consent") != "on" {
+        return Err(at("consent", "consent_required"));
+    }
     Ok(Registration {
         family_name: family.to_string(),
         given_name: given.to_string(),
@@ -314,7 +331,8 @@ pub async fn submit(
             Event::new("registration", "success")
                 .subject(Some(&acc.id))
                 .method("password")
-                .from(&meta),
+                .from(&meta)
+                .details(json!({"personal_data_consent": true})),
         )
         .await
     {
@@ -373,7 +391,16 @@ async fn login_taken(
         )
         .await;
     let msg = i18n::text(lang, "login_taken").replace("{login}", username);
-    render_form(app, session, lang, StatusCode::CONFLICT, params, Some(msg)).await
+    let problem = FieldError::new("username", msg);
+    render_form(
+        app,
+        session,
+        lang,
+        StatusCode::CONFLICT,
+        params,
+        Some(problem),
+    )
+    .await
 }
 
 /// The other account, if any, that has confirmed `acc`'s phone number.
@@ -449,11 +476,15 @@ async fn render_confirm(
     message: Option<&str>,
     error: Option<&str>,
 ) -> Response {
+    // A wrong, used-up or expired code is said at the code field too.
+    let at_code = error.is_some_and(|k| matches!(k, "otp_wrong" | "otp_too_many" | "otp_expired"));
     let error = error.map(|k| i18n::text(lang, k).to_string());
-    render_confirm_text(app, session, lang, status, acc, message, error).await
+    render_confirm_text(app, session, lang, status, acc, message, error, at_code).await
 }
 
-/// As [`render_confirm`], with the error already in words (a wrong code's attempts left).
+/// As [`render_confirm`], with the error already in words (a wrong code's attempts left) and
+/// whether it is about the code field.
+#[allow(clippy::too_many_arguments)]
 async fn render_confirm_text(
     app: &App,
     session: &Session,
@@ -462,27 +493,37 @@ async fn render_confirm_text(
     acc: &Account,
     message: Option<&str>,
     error: Option<String>,
+    at_code: bool,
 ) -> Response {
     let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
+    // A contact's confirmation is said once, in its own section.
+    let message = message.filter(|k| !matches!(*k, "phone_confirmed" | "email_confirmed"));
+    let code_problem = error
+        .as_ref()
+        .filter(|_| at_code)
+        .map(|m| FieldError::new("code", m.clone()));
+    let problem = FieldError::context(error.as_deref(), code_problem.as_ref());
     crate::web::form::render_with_csrf(
         app,
         session,
         "confirm.html",
         lang,
         status,
-        json!({
-            "title": i18n::text(lang, "confirm_title"),
-            "phone": phone,
-            "email": email,
-            "phone_verified": acc.phone_verified,
-            "email_verified": acc.email_verified,
-            "active": acc.is_active(),
-            "continue": tx.map(|t| format!("/login?tx={t}")),
-            "message": message.map(|k| i18n::text(lang, k)),
-            "error": error,
-            "lang_query": format!("ui_locales={}&", lang.code()),
-        }),
+        crate::web::form::merge(
+            problem,
+            json!({
+                "title": i18n::text(lang, "confirm_title"),
+                "phone": phone,
+                "email": email,
+                "phone_verified": acc.phone_verified,
+                "email_verified": acc.email_verified,
+                "active": acc.is_active(),
+                "continue": tx.map(|t| format!("/login?tx={t}&ui_locales={}", lang.code())),
+                "message": message.map(|k| i18n::text(lang, k)),
+                "here": "/register/confirm",
+            }),
+        ),
     )
     .await
 }
@@ -619,16 +660,8 @@ pub async fn confirm_submit(
                     .await
                 }
                 Err(e) => {
-                    render_confirm(
-                        &app,
-                        &session,
-                        lang,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &acc,
-                        None,
-                        Some(e.message_key()),
-                    )
-                    .await
+                    let (status, key) = crate::web::form::email_not_sent(&e);
+                    render_confirm(&app, &session, lang, status, &acc, None, Some(key)).await
                 }
             };
         }
@@ -650,6 +683,12 @@ pub async fn confirm_submit(
         Ok(t) => t,
         Err(e) => {
             let _ = app.audit.write(ev.reason(e.reason())).await;
+            let at_code = matches!(
+                e,
+                otp::OtpError::Wrong { .. }
+                    | otp::OtpError::TooManyAttempts
+                    | otp::OtpError::Expired
+            );
             return render_confirm_text(
                 &app,
                 &session,
@@ -658,6 +697,7 @@ pub async fn confirm_submit(
                 &acc,
                 None,
                 Some(e.message(lang)),
+                at_code,
             )
             .await;
         }
@@ -747,6 +787,12 @@ pub async fn confirm_email(
             Err(e) => return unavailable(&app, lang, &e),
         };
     let ev = Event::new("confirm_email", "failure").from(&meta);
+    if link.is_none()
+        && let Some(n) = crate::web::form::remembered(&session).await
+    {
+        // This browser used the link just now: the page again (another language).
+        return app.pages.notice(lang, StatusCode::OK, &n, None);
+    }
     let Some(link) = link else {
         let _ = app.audit.write(ev.reason("invalid_link")).await;
         return app
@@ -822,15 +868,18 @@ pub async fn confirm_email(
         )
         .await;
     }
-    app.pages.render(
-        "notice.html",
-        lang,
-        StatusCode::OK,
-        json!({
-            "title": i18n::text(lang, "confirm_title"),
-            "message": i18n::text(lang, if acc.is_active() { "account_active" } else { "email_confirmed" }),
-        }),
+    let n = crate::web::pages::Notice::new(
+        "confirm_title",
+        if acc.is_active() {
+            "account_active"
+        } else {
+            "email_confirmed"
+        },
     )
+    .link("/profile", "profile_link_open");
+    let at =
+        crate::web::pages::with_query("/register/email", "", &[("token", field(&params, "token"))]);
+    crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, &at).await
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ struct LoginView<'a> {
     client_id: &'a str,
     username: &'a str,
     error: Option<&'static str>,
+    /// The field the error is about, marked on the page.
+    field: Option<&'static str>,
     /// Shown when the password was right but the registration is not confirmed yet.
     finish_link: Option<String>,
     /// Only a certificate can finish this request (the client or request needs more than a
@@ -55,30 +57,117 @@ async fn render_login(
     status: StatusCode,
     view: LoginView<'_>,
 ) -> Response {
-    crate::web::form::render_with_csrf(
-        app,
-        session,
-        "login.html",
-        lang,
-        status,
-        json!({
+    let client_name = app
+        .clients
+        .get(view.client_id)
+        .map(|c| c.name(lang).to_string())
+        .unwrap_or_else(|| view.client_id.to_string());
+    let error = view.error.map(|k| i18n::text(lang, k));
+    let field = view
+        .field
+        .zip(error)
+        .map(|(f, e)| crate::web::form::FieldError::new(f, e));
+    let ctx = json!({
             "title": i18n::text(lang, "login_title"),
             "tx": view.tx,
             "client_id": view.client_id,
+            "client_name": client_name,
             "username": view.username,
-            "error": view.error.map(|k| i18n::text(lang, k)),
             "finish_link": view.finish_link,
             "forgot_enabled": true,
-            "lang_query": format!("tx={}&", view.tx),
+            // The language links open this login again, whatever request showed it.
+            "here": format!("/login?tx={}", view.tx),
             // Without a trust anchor no certificate can succeed; development shows the
             // method anyway, with the developer signer, so it can be tried with a test PKI.
             "cert_enabled": app.trust.anchor_count() > 0 || app.settings.dev,
             "cert_dev": app.settings.dev,
             "step_up": view.step_up,
             "cert_required": view.cert_required,
-        }),
+    });
+    let ctx = crate::web::form::merge(
+        ctx,
+        crate::web::form::FieldError::context(error, field.as_ref()),
+    );
+    crate::web::form::render_with_csrf(app, session, "login.html", lang, status, ctx).await
+}
+
+/// This browser's signed-in account, if any (for the pages that offer a way on).
+async fn signed_in_account(app: &App, session: &Session) -> Option<String> {
+    let sid = browser::sid(session).await.ok().flatten()?;
+    super::session::find_active(&app.db, &sid)
+        .await
+        .ok()
+        .flatten()
+        .map(|s| s.account_id)
+}
+
+/// The services this browser's recent logins were for: (transaction, client), so that a login
+/// page opened again after the login finished (Back) can lead back to the service.
+const RECENT_LOGINS: &str = "recent_logins";
+const MAX_RECENT: usize = 8;
+
+async fn remember_login(session: &Session, tx: &transaction::LoginTransaction) {
+    let mut recent: Vec<(String, String, String)> = session
+        .get(RECENT_LOGINS)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if recent.iter().any(|(t, ..)| *t == tx.id) {
+        return;
+    }
+    let home = service_home(&tx.request.client_id, &tx.request.redirect_uri).unwrap_or_default();
+    recent.push((tx.id.clone(), tx.request.client_id.clone(), home));
+    if recent.len() > MAX_RECENT {
+        recent.drain(..recent.len() - MAX_RECENT);
+    }
+    if let Err(e) = session.insert(RECENT_LOGINS, recent).await {
+        tracing::warn!(error = %e, "could not remember a login");
+    }
+}
+
+/// The service's own site: the origin of the redirect URI its request used (web clients only).
+fn service_home(client_id: &str, redirect_uri: &str) -> Option<String> {
+    if client_id == crate::config::PROFILE_CLIENT {
+        return None;
+    }
+    let url = url::Url::parse(redirect_uri).ok()?;
+    matches!(url.scheme(), "https" | "http")
+        .then(|| format!("{}/", url.origin().ascii_serialization()))
+}
+
+/// GET /login for a login that is over or unknown. A signed-in browser (Back after a login) is
+/// offered the way on: back to the service, or the profile; any other is told to start again.
+async fn no_transaction(app: &App, session: &Session, lang: Lang, tx_id: Option<&str>) -> Response {
+    use crate::web::pages::Notice;
+    if signed_in_account(app, session).await.is_none() {
+        let n = Notice::new("login_title", "tx_expired")
+            .error()
+            .link("/profile", "profile_link_open");
+        return app.pages.notice(lang, StatusCode::BAD_REQUEST, &n, None);
+    }
+    let recent: Vec<(String, String, String)> = session
+        .get(RECENT_LOGINS)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let service = tx_id.and_then(|id| recent.into_iter().find(|(t, ..)| t == id));
+    let mut n = Notice::new("login_title", "already_signed_in");
+    if let Some((_, client_id, home)) = service.filter(|(_, _, home)| !home.is_empty()) {
+        let name = app
+            .clients
+            .get(&client_id)
+            .map(|c| c.name(lang).to_string())
+            .unwrap_or(client_id);
+        n = n.link_with(home, "back_to_service", &[("name", &name)]);
+    }
+    app.pages.notice(
+        lang,
+        StatusCode::OK,
+        &n.link("/profile", "profile_link_open"),
+        None,
     )
-    .await
 }
 
 /// The transaction named by the request, if this browser started it.
@@ -128,10 +217,9 @@ pub async fn login_page(
         .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()));
     let lang = Lang::negotiate(ui, &headers);
     let Some(tx) = tx else {
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
+        return no_transaction(&app, &session, lang, params.get("tx")).await;
     };
+    remember_login(&session, &tx).await;
     let hint = tx.request.login_hint.clone().unwrap_or_default();
     render_login(
         &app,
@@ -143,6 +231,7 @@ pub async fn login_page(
             client_id: &tx.request.client_id,
             username: &hint,
             error: None,
+            field: None,
             finish_link: None,
             cert_required: needs_certificate(&app, &tx),
             step_up: tx.step_up.is_some(),
@@ -172,8 +261,11 @@ pub async fn password_login(
         Ok(tx) => tx,
         Err(r) => return r,
     };
+    // The form's language (the person may have switched), else the request's.
     let lang = Lang::negotiate(
-        tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()),
+        params
+            .get("ui_locales")
+            .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref())),
         &headers,
     );
     let Some(tx) = tx else {
@@ -188,6 +280,7 @@ pub async fn password_login(
         client_id: &tx.request.client_id,
         username: &shown_username,
         error: Some(error),
+        field: (error == "bad_credentials").then_some("password"),
         finish_link: None,
         cert_required: needs_certificate(&app, &tx),
         step_up: tx.step_up.is_some(),

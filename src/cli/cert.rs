@@ -99,6 +99,7 @@ fn report(result: Result<Validated, PkiError>) -> (bool, Value) {
                     "organization": id.organization,
                     "kind": id.kind,
                     "profile": id.profile,
+                    "authoritative_personal_number": id.authoritative,
                     "path": v.path.iter().map(|c| c.subject()).collect::<Vec<_>>(),
                 }),
             )

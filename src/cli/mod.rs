@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ClientSpec, Settings};
+use crate::config::{ClientSpec, Localized, Settings};
 use crate::identity::account::{self, NewAccount};
 use crate::identity::client;
 use crate::server;
@@ -102,6 +102,16 @@ struct ClientAdd {
     /// sent to step up, e.g. to the certificate login for high.
     #[arg(long)]
     min_acr: Option<String>,
+    /// The service's name on the login page ("Вход в сервис: …"), in Russian and the fallback
+    /// for the other languages.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// The name in Belarusian.
+    #[arg(long, requires = "display_name")]
+    display_name_be: Option<String>,
+    /// The name in English.
+    #[arg(long, requires = "display_name")]
+    display_name_en: Option<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -224,6 +234,11 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
         token_signing_alg: a.token_signing_alg,
         min_acr: a.min_acr,
         jwks,
+        display_name: a.display_name.map(|ru| Localized {
+            ru: Some(ru),
+            be: a.display_name_be,
+            en: a.display_name_en,
+        }),
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!(

@@ -5,7 +5,125 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::web::i18n::Lang;
+
+/// A text in the people's languages: Russian, Belarusian, English. A language left out falls
+/// back to Russian (then Belarusian, then English). In TOML either a string (every language)
+/// or a table `{ ru = "…", be = "…", en = "…" }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "LocalizedForm")]
+pub struct Localized {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ru: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub be: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LocalizedForm {
+    All(String),
+    #[serde(rename_all = "lowercase")]
+    Each {
+        #[serde(default)]
+        ru: Option<String>,
+        #[serde(default)]
+        be: Option<String>,
+        #[serde(default)]
+        en: Option<String>,
+    },
+}
+
+impl From<LocalizedForm> for Localized {
+    fn from(f: LocalizedForm) -> Self {
+        match f {
+            LocalizedForm::All(s) => Localized {
+                ru: Some(s),
+                be: None,
+                en: None,
+            },
+            LocalizedForm::Each { ru, be, en } => Localized { ru, be, en },
+        }
+    }
+}
+
+impl Localized {
+    /// The text in `lang`, else the Russian one (which also stands for "every language");
+    /// None leaves the caller's default for that language.
+    pub fn get(&self, lang: Lang) -> Option<&str> {
+        let own = match lang {
+            Lang::Ru => &self.ru,
+            Lang::Be => &self.be,
+            Lang::En => &self.en,
+        };
+        own.as_deref()
+            .filter(|s| !s.is_empty())
+            .or(self.ru.as_deref().filter(|s| !s.is_empty()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        [&self.ru, &self.be, &self.en]
+            .into_iter()
+            .all(|t| t.as_deref().is_none_or(str::is_empty))
+    }
+
+    /// `VHOD_<NAME>` for every language, `VHOD_<NAME>_RU`, `_BE`, `_EN` for one; the file's
+    /// value where the environment says nothing.
+    fn from_env(
+        env: &impl Fn(&str) -> Option<String>,
+        name: &str,
+        file: Option<Localized>,
+    ) -> Option<Localized> {
+        let all = env(name);
+        let one = |suffix: &str| env(&format!("{name}_{suffix}"));
+        let (ru, be, en) = (one("RU"), one("BE"), one("EN"));
+        if all.is_none() && ru.is_none() && be.is_none() && en.is_none() {
+            return file.filter(|l| !l.is_empty());
+        }
+        let file = file.unwrap_or_default();
+        let from_env = all.is_some();
+        let l = Localized {
+            ru: ru.or(all).or(file.ru),
+            be: be.or(if from_env { None } else { file.be }),
+            en: en.or(if from_env { None } else { file.en }),
+        };
+        (!l.is_empty()).then_some(l)
+    }
+
+    /// Every text at most `max` characters, without control characters.
+    pub fn check(&self, what: &str, max: usize) -> Result<(), String> {
+        for t in [&self.ru, &self.be, &self.en].into_iter().flatten() {
+            if t.chars().count() > max || t.chars().any(char::is_control) {
+                return Err(format!(
+                    "{what}: at most {max} characters, no control characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the pages present the service: its name, operator, support contacts, privacy notice and
+/// the consent to the processing of personal data asked at registration. Unset texts use the
+/// built-in wording of each language.
+#[derive(Debug, Clone, Default)]
+pub struct Face {
+    pub service_name: Option<Localized>,
+    pub operator: Option<Localized>,
+    pub support_email: Option<String>,
+    pub support_phone: Option<String>,
+    pub privacy_url: Option<String>,
+    pub consent_text: Option<Localized>,
+    /// The sender named in SMS texts (short: a code SMS must fit one segment).
+    pub sms_name: Option<Localized>,
+}
+
+/// The built-in client of the profile page's own sign-in (`/profile` is its redirect URI).
+pub const PROFILE_CLIENT: &str = "vhod-profile";
 
 /// A client declared in the settings file; upserted into the database on start.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +152,9 @@ pub struct ClientSpec {
     /// Inline JWK Set (JSON) for private_key_jwt client authentication.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// The service's name shown to people ("Вход в сервис: …"); the client_id when absent.
+    #[serde(default)]
+    pub display_name: Option<Localized>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +209,18 @@ struct FileSettings {
     crl_required: Option<bool>,
     crl_fetch: Option<bool>,
     crl_fetch_timeout_ms: Option<u64>,
+    crl_max_bytes: Option<u64>,
+    cert_max_chain_certs: Option<u64>,
+    cert_max_signature_checks: Option<u64>,
+    cert_verify_timeout_ms: Option<u64>,
+    cert_verify_max_concurrent: Option<u64>,
+    service_name: Option<Localized>,
+    operator: Option<Localized>,
+    support_email: Option<String>,
+    support_phone: Option<String>,
+    privacy_url: Option<String>,
+    consent_text: Option<Localized>,
+    sms_name: Option<Localized>,
     clients: Vec<ClientSpec>,
 }
 
@@ -198,6 +331,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Certificate sign-in: CRL policy.
     pub pki: crate::pki::trust::PkiSettings,
+    /// The service's name, operator, support, privacy notice and consent wording on the pages.
+    pub face: Face,
     pub clients: Vec<ClientSpec>,
 }
 
@@ -219,6 +354,15 @@ impl Settings {
         file: FileSettings,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
+        let file_face = Face {
+            service_name: file.service_name.clone(),
+            operator: file.operator.clone(),
+            support_email: file.support_email.clone(),
+            support_phone: file.support_phone.clone(),
+            privacy_url: file.privacy_url.clone(),
+            consent_text: file.consent_text.clone(),
+            sms_name: file.sms_name.clone(),
+        };
         let listen_s = env("VHOD_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -391,8 +535,46 @@ impl Settings {
                 file.crl_fetch_timeout_ms,
                 pki_default.fetch_timeout.as_millis() as u64,
             )?),
+            crl_max_bytes: num(
+                "VHOD_CRL_MAX_BYTES",
+                file.crl_max_bytes,
+                pki_default.crl_max_bytes as u64,
+            )? as usize,
+            max_chain_certs: num(
+                "VHOD_CERT_MAX_CHAIN_CERTS",
+                file.cert_max_chain_certs,
+                pki_default.max_chain_certs as u64,
+            )? as usize,
+            max_signature_checks: num(
+                "VHOD_CERT_MAX_SIGNATURE_CHECKS",
+                file.cert_max_signature_checks,
+                pki_default.max_signature_checks as u64,
+            )? as usize,
+            verify_timeout: std::time::Duration::from_millis(num(
+                "VHOD_CERT_VERIFY_TIMEOUT_MS",
+                file.cert_verify_timeout_ms,
+                pki_default.verify_timeout.as_millis() as u64,
+            )?),
+            verify_max_concurrent: num(
+                "VHOD_CERT_VERIFY_MAX_CONCURRENT",
+                file.cert_verify_max_concurrent,
+                cores as u64,
+            )? as usize,
         };
+        let face = face(&env, &file_face)?;
+        let mut clients = file.clients;
+        if clients.iter().any(|c| c.client_id == PROFILE_CLIENT) {
+            bail!("the client_id {PROFILE_CLIENT} is reserved for the profile page's sign-in");
+        }
+        // An http issuer outside development cannot have http redirect URIs: no such sign-in.
+        let profile = profile_client(&issuer);
+        if crate::identity::redirect_uri::RedirectUri::register(&profile.redirect_uris[0], dev)
+            .is_ok()
+        {
+            clients.push(profile);
+        }
         Ok(Settings {
+            face,
             listen,
             issuer,
             data_dir,
@@ -424,7 +606,7 @@ impl Settings {
             email,
             limits,
             pki,
-            clients: file.clients,
+            clients,
         })
     }
 
@@ -439,6 +621,72 @@ impl Settings {
     /// How long a retired signing key stays published: every token it signed must have expired.
     pub fn key_retention(&self) -> u64 {
         self.access_token_ttl.max(self.id_token_ttl) + 300
+    }
+}
+
+/// The pages' face from the environment over the file, each value checked.
+fn face(env: &impl Fn(&str) -> Option<String>, file: &Face) -> anyhow::Result<Face> {
+    let text =
+        |name: &str, f: &Option<Localized>, max: usize| -> anyhow::Result<Option<Localized>> {
+            let l = Localized::from_env(env, name, f.clone());
+            if let Some(l) = &l {
+                l.check(name, max).map_err(anyhow::Error::msg)?;
+            }
+            Ok(l)
+        };
+    let plain = |name: &str, f: &Option<String>| env(name).or(f.clone()).filter(|v| !v.is_empty());
+    let support_email = plain("VHOD_SUPPORT_EMAIL", &file.support_email);
+    if let Some(e) = &support_email
+        && crate::identity::contact::Email::parse(e).is_err()
+    {
+        bail!("VHOD_SUPPORT_EMAIL {e:?} is not an email address");
+    }
+    let support_phone = plain("VHOD_SUPPORT_PHONE", &file.support_phone);
+    if let Some(p) = &support_phone
+        && (p.len() > 32 || !p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)))
+    {
+        bail!("VHOD_SUPPORT_PHONE {p:?} is not a phone number (digits, spaces, + - ( ))");
+    }
+    let privacy_url = plain("VHOD_PRIVACY_URL", &file.privacy_url);
+    if let Some(u) = &privacy_url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+    {
+        bail!("VHOD_PRIVACY_URL {u:?} is not an http(s) URL");
+    }
+    let sms_name = text("VHOD_SMS_NAME", &file.sms_name, 40)?;
+    if let Some(n) = &sms_name {
+        crate::web::sms::check_sender_name(n).map_err(anyhow::Error::msg)?;
+    }
+    Ok(Face {
+        service_name: text("VHOD_SERVICE_NAME", &file.service_name, 100)?,
+        operator: text("VHOD_OPERATOR", &file.operator, 200)?,
+        support_email,
+        support_phone,
+        privacy_url,
+        consent_text: text("VHOD_CONSENT_TEXT", &file.consent_text, 4000)?,
+        sms_name,
+    })
+}
+
+/// The profile page's own sign-in: a public client whose only redirect URI is `/profile`.
+fn profile_client(issuer: &str) -> ClientSpec {
+    ClientSpec {
+        client_id: PROFILE_CLIENT.into(),
+        secret: None,
+        public: true,
+        redirect_uris: vec![format!("{issuer}/profile")],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        scope: Some("openid".into()),
+        backchannel_logout_uri: None,
+        token_signing_alg: None,
+        min_acr: None,
+        jwks: None,
+        display_name: Some(Localized {
+            ru: Some("Профиль".into()),
+            be: Some("Профіль".into()),
+            en: Some("Profile".into()),
+        }),
     }
 }
 
@@ -542,6 +790,68 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_face_comes_per_language_from_the_environment_or_the_file() {
+        let s = load(
+            "operator = { ru = \"ОАО «Оператор»\", en = \"Operator JSC\" }\nsupport_email = \"help@example.by\"",
+            &[("VHOD_SERVICE_NAME_EN", "Appeals sign-in")],
+        )
+        .unwrap();
+        let name = s.face.service_name.unwrap();
+        assert_eq!(name.get(Lang::En), Some("Appeals sign-in"));
+        assert_eq!(name.get(Lang::Ru), None, "the built-in Russian name stays");
+        let op = s.face.operator.unwrap();
+        assert_eq!(op.get(Lang::Be), Some("ОАО «Оператор»"));
+        assert_eq!(op.get(Lang::En), Some("Operator JSC"));
+        assert_eq!(s.face.support_email.as_deref(), Some("help@example.by"));
+        let s = load(
+            "",
+            &[
+                ("VHOD_CONSENT_TEXT", "Согласен."),
+                ("VHOD_CONSENT_TEXT_BE", "Згодны."),
+            ],
+        )
+        .unwrap();
+        let c = s.face.consent_text.unwrap();
+        assert_eq!(
+            (c.get(Lang::Ru), c.get(Lang::Be), c.get(Lang::En)),
+            (Some("Согласен."), Some("Згодны."), Some("Согласен."))
+        );
+        assert!(load("", &[("VHOD_SUPPORT_EMAIL", "not an email")]).is_err());
+        assert!(load("", &[("VHOD_SUPPORT_PHONE", "call us")]).is_err());
+        assert!(load("", &[("VHOD_PRIVACY_URL", "javascript:alert(1)")]).is_err());
+        assert!(
+            load(
+                "",
+                &[("VHOD_SMS_NAME", "Республиканская система обращений граждан")]
+            )
+            .is_err()
+        );
+        assert!(load("", &[("VHOD_SERVICE_NAME", "a\u{7}b")]).is_err());
+    }
+
+    #[test]
+    fn the_profile_client_is_built_in_and_its_id_reserved() {
+        let s = load("", &[]).unwrap();
+        let p = s
+            .clients
+            .iter()
+            .find(|c| c.client_id == PROFILE_CLIENT)
+            .unwrap();
+        assert!(p.public);
+        assert_eq!(
+            p.redirect_uris,
+            vec!["http://127.0.0.1:8080/profile".to_string()]
+        );
+        assert!(
+            load(
+                "[[clients]]\nclient_id = \"vhod-profile\"\npublic = true",
+                &[]
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -151,6 +151,8 @@ async fn callback(
         StatusCode::OK,
         json!({
             "title": i18n::text(lang, "demo_title"),
+            // The callback's code is spent: another language starts from the demo's home.
+            "here": "/demo",
             "claims": serde_json::to_string_pretty(&id_claims).unwrap_or_default(),
             "access": serde_json::to_string_pretty(&access).unwrap_or_default(),
             "logout": logout,

@@ -6,7 +6,7 @@ pub mod test_pki;
 
 use std::path::PathBuf;
 
-use crate::config::{ClientSpec, Settings};
+use crate::config::{ClientSpec, Localized, Settings};
 use crate::identity::account::{self, NewAccount};
 use crate::identity::client::{self, ClientError};
 use crate::store::sql::Db;
@@ -31,8 +31,14 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
         token_signing_alg: None,
         min_acr: None,
         jwks: None,
+        display_name: Some(Localized {
+            ru: Some("Демо-клиент".into()),
+            be: Some("Дэма-кліент".into()),
+            en: Some("Demo client".into()),
+        }),
     };
-    match client::save(db, &spec, true, false).await {
+    // Replaced on every start: the demo client is ours, and older databases get its name.
+    match client::save(db, &spec, true, true).await {
         Ok(()) | Err(ClientError::Duplicate) => {}
         Err(e) => return Err(e.into()),
     }

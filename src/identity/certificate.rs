@@ -3,6 +3,13 @@
 //! subject names of the certificate (a renewed certificate from the same CA keeps them).
 //! Never by name or email: linking an existing account needs its password (see
 //! `authn::certificate`).
+//!
+//! A number counts across the deployment only when a profile authoritative for personal numbers
+//! read it (`authoritative_personal_number` in policies/certificates.toml): its keys are
+//! `pn:<number>` and `dn:<hash>`, as they always were. Any other profile's identities are
+//! scoped by that profile and the anchor's key, `<profile>/<anchor key sha256>/pn:<number>`
+//! (or `…/dn:<hash>`), so a CA that is not the authority on numbers never reaches an account
+//! another CA's certificate made, whatever number it writes.
 
 use sqlx::Row;
 
@@ -19,12 +26,20 @@ pub struct IdentityKey(String);
 
 impl IdentityKey {
     pub fn of(identity: &CertIdentity, leaf: &Cert) -> IdentityKey {
+        let scope = if identity.authoritative {
+            String::new()
+        } else {
+            format!("{}/{}/", identity.profile, identity.anchor_key)
+        };
         match &identity.personal_number {
-            Some(pn) => IdentityKey(format!("pn:{pn}")),
+            Some(pn) => IdentityKey(format!("{scope}pn:{pn}")),
             None => {
                 let mut names = leaf.issuer_der.clone();
                 names.extend_from_slice(&leaf.subject_der);
-                IdentityKey(format!("dn:{}", hex::encode(secrets::sha256(&names))))
+                IdentityKey(format!(
+                    "{scope}dn:{}",
+                    hex::encode(secrets::sha256(&names))
+                ))
             }
         }
     }
@@ -33,8 +48,9 @@ impl IdentityKey {
         &self.0
     }
 
-    pub fn is_personal_number(&self) -> bool {
-        self.0.starts_with("pn:")
+    /// What every personal-number key of this key's scope starts with, when this key is one.
+    pub fn personal_number_prefix(&self) -> Option<&str> {
+        self.0.find("pn:").map(|at| &self.0[..at + 3])
     }
 }
 
@@ -66,18 +82,23 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Writes the identity row on `conn` (the pool or the transaction that creates the account).
+/// Writes the identity row on `conn` (the pool or the transaction that creates the account),
+/// with the profile and anchor that vouched for it.
 async fn insert_identity(
     conn: &mut sqlx::AnyConnection,
     key: &IdentityKey,
+    identity: &CertIdentity,
     account_id: &str,
 ) -> Result<(), LinkError> {
     let r = sqlx::query(
-        "INSERT INTO certificate_identities (identity, account_id, created_at) VALUES ($1, $2, $3)",
+        "INSERT INTO certificate_identities (identity, account_id, created_at, profile, anchor_key) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(key.as_str())
     .bind(account_id)
     .bind(clock::now())
+    .bind(&identity.profile)
+    .bind(&identity.anchor_key)
     .execute(conn)
     .await;
     match r {
@@ -88,9 +109,91 @@ async fn insert_identity(
 }
 
 /// Binds the identity to an existing account.
-pub async fn link(db: &Db, key: &IdentityKey, account_id: &str) -> Result<(), LinkError> {
+pub async fn link(
+    db: &Db,
+    key: &IdentityKey,
+    identity: &CertIdentity,
+    account_id: &str,
+) -> Result<(), LinkError> {
     let mut conn = db.pool.acquire().await?;
-    insert_identity(&mut conn, key, account_id).await
+    insert_identity(&mut conn, key, identity, account_id).await
+}
+
+/// Letters of a name in Latin after ICAO Doc 9303 (the transliteration of Belarusian and
+/// Russian passports), lower case; a space, hyphen or apostrophe becomes one '-', anything else
+/// is dropped.
+fn latin(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().to_lowercase().chars() {
+        let piece = match c {
+            'а' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' | 'ґ' => "g",
+            'д' => "d",
+            'е' | 'ё' | 'э' => "e",
+            'є' => "ie",
+            'ж' => "zh",
+            'з' => "z",
+            'и' | 'й' | 'і' | 'ї' => "i",
+            'к' => "k",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'о' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' | 'ў' => "u",
+            'ф' => "f",
+            'х' => "kh",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ъ' => "ie",
+            'ы' => "y",
+            'ь' => "",
+            'ю' => "iu",
+            'я' => "ia",
+            c if c.is_ascii_lowercase() || c.is_ascii_digit() => {
+                out.push(c);
+                continue;
+            }
+            ' ' | '-' | '\'' | '’' | 'ʼ' => {
+                if !out.is_empty() && !out.ends_with('-') {
+                    out.push('-');
+                }
+                continue;
+            }
+            _ => "",
+        };
+        out.push_str(piece);
+    }
+    out.trim_end_matches('-').chars().take(24).collect()
+}
+
+/// Six characters a person can read back without mixing up (no 0/o, 1/l): 30 random bits.
+fn disambiguator() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    secrets::random_bytes::<6>()
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect()
+}
+
+/// `~surname.given-name.xxxxxx`, e.g. `~petrova.mariia.k7m2qa`: readable in a relying party's
+/// list, and neither a username registration can produce (those never start with "~") nor one
+/// anyone can guess from a name (the random disambiguator).
+fn readable_username(identity: &CertIdentity) -> String {
+    let mut parts: Vec<String> = [&identity.surname, &identity.given_name]
+        .into_iter()
+        .filter_map(|p| p.as_deref().map(latin))
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.push(disambiguator());
+    format!("~{}", parts.join("."))
 }
 
 /// A new account for a person first seen through their certificate, written together with
@@ -100,26 +203,116 @@ pub async fn create_account(
     key: &IdentityKey,
     identity: &CertIdentity,
 ) -> Result<Account, LinkError> {
-    let mut tx = db.pool.begin().await?;
-    let new = NewAccount {
-        // Not a login anyone types: certificate accounts have no password until the person
-        // sets one; "~" cannot start a username chosen at registration.
-        username: format!("~{}", secrets::random_id()),
-        given_name: identity.given_name.clone(),
-        family_name: identity.surname.clone(),
-        middle_name: identity.patronymic.clone(),
-        roles: vec!["applicant".into()],
-        verified: true,
-        ..NewAccount::default()
+    // A namesake drew the same disambiguator: draw again (each try is its own transaction, as
+    // PostgreSQL ends one at its first error).
+    let mut tries = 0;
+    let id = loop {
+        tries += 1;
+        let mut tx = db.pool.begin().await?;
+        let new = NewAccount {
+            // Not a login anyone types: certificate accounts have no password until the person
+            // sets one.
+            username: readable_username(identity),
+            given_name: identity.given_name.clone(),
+            family_name: identity.surname.clone(),
+            middle_name: identity.patronymic.clone(),
+            roles: vec!["applicant".into()],
+            verified: true,
+            ..NewAccount::default()
+        };
+        let id = match account::insert(&mut tx, new).await {
+            Ok(id) => id,
+            Err(AccountError::Duplicate) if tries < 3 => continue,
+            Err(AccountError::Sql(e)) => return Err(e.into()),
+            Err(e) => return Err(LinkError::Sql(sqlx::Error::Protocol(e.to_string()))),
+        };
+        insert_identity(&mut tx, key, identity, &id).await?;
+        tx.commit().await?;
+        break id;
     };
-    let id = match account::insert(&mut tx, new).await {
-        Ok(id) => id,
-        Err(AccountError::Sql(e)) => return Err(e.into()),
-        Err(e) => return Err(LinkError::Sql(sqlx::Error::Protocol(e.to_string()))),
-    };
-    insert_identity(&mut tx, key, &id).await?;
-    tx.commit().await?;
     account::find_by_id(db, &id)
         .await?
         .ok_or(LinkError::Sql(sqlx::Error::RowNotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::profile::CertKind;
+
+    fn identity(authoritative: bool, pn: Option<&str>) -> CertIdentity {
+        CertIdentity {
+            profile: if authoritative { "national" } else { "partner" }.into(),
+            authoritative,
+            anchor_key: "cd".repeat(32),
+            kind: CertKind::Eds,
+            personal_number: pn.map(str::to_string),
+            surname: Some("Шчарбакоў".into()),
+            given_name: Some("Юрый".into()),
+            patronymic: None,
+            unp: None,
+            organization: None,
+            title: None,
+            subject: String::new(),
+            issuer: String::new(),
+            serial: String::new(),
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn names_read_in_latin_after_icao() {
+        assert_eq!(latin("Петрова"), "petrova");
+        assert_eq!(latin("Мария"), "mariia");
+        assert_eq!(latin("Шчарбакоў"), "shcharbakou");
+        assert_eq!(latin("Юрый"), "iuryi");
+        assert_eq!(latin("Жукоўская-Хілько"), "zhukouskaia-khilko");
+        assert_eq!(latin("Д'Артаньян"), "d-artanian");
+        assert_eq!(latin("Smith  Jr."), "smith-jr");
+        assert_eq!(latin("«»"), "");
+        assert!(latin(&"Щ".repeat(40)).len() <= 24);
+    }
+
+    #[test]
+    fn usernames_are_readable_and_never_registration_names() {
+        let id = identity(true, Some("4120290A012PB3"));
+        let a = readable_username(&id);
+        let b = readable_username(&id);
+        assert!(a.starts_with("~shcharbakou.iuryi."), "{a}");
+        assert_eq!(a.len(), "~shcharbakou.iuryi.".len() + 6);
+        assert_ne!(a, b, "namesakes draw different disambiguators");
+        let mut nameless = id.clone();
+        nameless.surname = None;
+        nameless.given_name = Some("—".into());
+        let c = readable_username(&nameless);
+        assert!(c.starts_with('~') && c.len() == 7, "{c}");
+    }
+
+    #[test]
+    fn only_an_authoritative_profile_keys_by_the_bare_number() {
+        let leaf = crate::pki::cert::Cert::from_der(&test_leaf()).unwrap();
+        let national = IdentityKey::of(&identity(true, Some("4120290A012PB3")), &leaf);
+        assert_eq!(national.as_str(), "pn:4120290A012PB3");
+        assert_eq!(national.personal_number_prefix(), Some("pn:"));
+        let partner = IdentityKey::of(&identity(false, Some("4120290A012PB3")), &leaf);
+        assert_eq!(
+            partner.as_str(),
+            format!("partner/{}/pn:4120290A012PB3", "cd".repeat(32))
+        );
+        assert_ne!(partner, national);
+        let by_names = IdentityKey::of(&identity(false, None), &leaf);
+        assert!(by_names.as_str().starts_with("partner/"));
+        assert!(by_names.as_str().contains("/dn:"));
+        assert_eq!(by_names.personal_number_prefix(), None);
+        let national_names = IdentityKey::of(&identity(true, None), &leaf);
+        assert!(national_names.as_str().starts_with("dn:"));
+    }
+
+    fn test_leaf() -> Vec<u8> {
+        use crate::pki::issue::{self, CertSpec};
+        use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let subject = vec![(crate::pki::oids::AT_COMMON_NAME, "Test".to_string())];
+        issue::self_signed(&CertSpec::leaf(subject, &[1], 0, 4_000_000_000), &key).unwrap()
+    }
 }

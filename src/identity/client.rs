@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 
 use super::redirect_uri::RedirectUri;
 use crate::authn::Acr;
-use crate::config::ClientSpec;
+use crate::config::{ClientSpec, Localized};
 use crate::store::sql::Db;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
@@ -102,6 +102,8 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Every sign-in for this client needs at least this assurance (step-up otherwise).
     pub min_acr: Option<Acr>,
+    /// The name people see on the login page, per language.
+    pub display_name: Option<Localized>,
 }
 
 impl Client {
@@ -131,6 +133,14 @@ impl Client {
         }
     }
 
+    /// The service's name in `lang` as people see it: its display name, else its client_id.
+    pub fn name(&self, lang: crate::web::i18n::Lang) -> &str {
+        self.display_name
+            .as_ref()
+            .and_then(|d| d.get(lang))
+            .unwrap_or(self.id.as_str())
+    }
+
     pub fn secret_matches(&self, presented: &str) -> bool {
         match &self.auth {
             ClientAuth::Secret { hash } => {
@@ -143,6 +153,9 @@ impl Client {
 
 /// A registration request, from the CLI or the settings file.
 pub type NewClient = ClientSpec;
+
+/// Characters of a display name in one language.
+const MAX_DISPLAY_NAME: usize = 100;
 
 /// Checks a registration and returns the row to store.
 struct ValidRow {
@@ -157,6 +170,7 @@ struct ValidRow {
     backchannel_logout_uri: Option<String>,
     jwks: Option<String>,
     min_acr: Option<String>,
+    display_name: Option<String>,
 }
 
 fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
@@ -251,7 +265,15 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     if let Some(b) = &spec.backchannel_logout_uri {
         RedirectUri::register(b, allow_http).map_err(|e| format!("{b}: {e}"))?;
     }
+    let display_name = match spec.display_name.as_ref().filter(|d| !d.is_empty()) {
+        Some(d) => {
+            d.check("display_name", MAX_DISPLAY_NAME)?;
+            Some(serde_json::to_string(d).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     Ok(ValidRow {
+        display_name,
         client_id: id.0,
         secret_hash: spec
             .secret
@@ -294,14 +316,15 @@ pub async fn save(
         "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
          redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
          grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
-         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, updated_at = excluded.updated_at"
+         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
+         updated_at = excluded.updated_at"
     } else {
         ""
     };
     let result = sqlx::query(&format!(
         "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
-         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) {conflict}"
+         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
+         display_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) {conflict}"
     ))
     .bind(&row.client_id)
     .bind(&row.secret_hash)
@@ -315,6 +338,7 @@ pub async fn save(
     .bind(&row.jwks)
     .bind(now)
     .bind(&row.min_acr)
+    .bind(&row.display_name)
     .execute(&db.pool)
     .await;
     match result {
@@ -383,6 +407,11 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
             .map_err(|e| e.to_string())?
             .as_deref()
             .and_then(Acr::parse),
+        // A name that no longer parses is dropped, not the client: it still works, by its id.
+        display_name: row
+            .try_get::<Option<String>, _>("display_name")
+            .map_err(|e| e.to_string())?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
@@ -475,6 +504,7 @@ mod tests {
             token_signing_alg: None,
             min_acr: None,
             jwks: None,
+            display_name: None,
         }
     }
 
@@ -510,5 +540,42 @@ mod tests {
         let mut s = spec();
         s.token_signing_alg = Some("HS256".into());
         assert!(validate(&s, false).is_err());
+        let mut s = spec();
+        s.display_name = Some(Localized {
+            ru: Some("я".repeat(101)),
+            ..Localized::default()
+        });
+        assert!(validate(&s, false).is_err(), "display names are bounded");
+        s.display_name = Some(Localized {
+            be: Some("Партал\u{7}".into()),
+            ..Localized::default()
+        });
+        assert!(validate(&s, false).is_err(), "no control characters");
+    }
+
+    #[test]
+    fn display_names_fall_back_to_russian_then_the_client_id() {
+        use crate::web::i18n::Lang;
+        let mut s = spec();
+        s.display_name = Some(Localized {
+            ru: Some("Портал".into()),
+            en: Some("Portal".into()),
+            be: None,
+        });
+        let row = validate(&s, false).unwrap();
+        let stored: Localized = serde_json::from_str(row.display_name.as_deref().unwrap()).unwrap();
+        assert_eq!(stored.get(Lang::En), Some("Portal"));
+        assert_eq!(stored.get(Lang::Be), Some("Портал"));
+        let toml_form: ClientSpec = toml::from_str(
+            "client_id = \"x\"\ndisplay_name = { ru = \"Портал\", be = \"Партал\" }",
+        )
+        .unwrap();
+        assert_eq!(
+            toml_form.display_name.unwrap().get(Lang::Be),
+            Some("Партал")
+        );
+        let plain: ClientSpec =
+            toml::from_str("client_id = \"x\"\ndisplay_name = \"Портал\"").unwrap();
+        assert_eq!(plain.display_name.unwrap().get(Lang::En), Some("Портал"));
     }
 }

@@ -248,10 +248,18 @@ impl Email {
         &self.address[self.local_len + 1..]
     }
 
-    /// For display: `i***@example.by`.
+    /// For display: `iv***v@example.by`. Enough of the local part (its first one or two
+    /// characters and its last) that the person can tell their old address from a new one,
+    /// not enough to read it.
     pub fn masked(&self) -> String {
-        let first = self.local_part().chars().next().unwrap_or('*');
-        format!("{first}***@{}", self.domain())
+        let chars: Vec<char> = self.local_part().chars().collect();
+        let hidden = match chars.len() {
+            0 => "*".to_string(),
+            1 | 2 => format!("{}*", chars[0]),
+            3 | 4 => format!("{}***{}", chars[0], chars[chars.len() - 1]),
+            n => format!("{}{}***{}", chars[0], chars[1], chars[n - 1]),
+        };
+        format!("{hidden}@{}", self.domain())
     }
 }
 
@@ -449,7 +457,7 @@ mod tests {
         assert_eq!(e.local_part(), "ivan.petrov");
         assert_eq!(e.domain(), "example.by");
         assert_eq!(e.to_string(), "ivan.petrov@example.by");
-        assert_eq!(e.masked(), "i***@example.by");
+        assert_eq!(e.masked(), "iv***v@example.by");
         assert_eq!(email("ALICE@EXAMPLE.BY"), email("alice@example.by"));
         assert_eq!(email("Иван@Пример.Бел").as_str(), "иван@пример.бел");
         assert!(!format!("{e:?}").contains("Petrov"));
@@ -467,7 +475,16 @@ mod tests {
         ] {
             assert_eq!(email(w).as_str(), want, "{w}");
         }
-        assert_eq!(email("иван@пример.бел").masked(), "и***@пример.бел");
+        assert_eq!(email("иван@пример.бел").masked(), "и***н@пример.бел");
+    }
+
+    #[test]
+    fn masked_addresses_tell_old_from_new() {
+        assert_eq!(email("ivan@example.by").masked(), "i***n@example.by");
+        assert_eq!(email("ivan.new@example.by").masked(), "iv***w@example.by");
+        assert_eq!(email("ab@example.by").masked(), "a*@example.by");
+        assert_eq!(email("a@b.by").masked(), "a*@b.by");
+        assert!(!email("ivan.petrov@example.by").masked().contains("petrov"));
     }
 
     #[test]

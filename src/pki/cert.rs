@@ -55,6 +55,8 @@ pub struct Cert {
     /// http(s) URLs of the CRL distribution points.
     pub crl_urls: Vec<String>,
     pub fingerprint: [u8; 32],
+    /// SHA-256 of the DER SubjectPublicKeyInfo: names the key whatever certificate carries it.
+    pub spki_sha256: [u8; 32],
 }
 
 /// Splits a signed X.509 structure (certificate or CRL: SEQUENCE { tbs, algorithm, signature })
@@ -123,6 +125,11 @@ impl Cert {
             authority_key_id: None,
             crl_urls: Vec::new(),
             fingerprint: crate::secrets::sha256(der),
+            spki_sha256: crate::secrets::sha256(
+                &t.subject_public_key_info
+                    .to_der()
+                    .map_err(|e| PkiError::malformed(e.to_string()))?,
+            ),
             parsed: parsed.clone(),
         };
         cert.read_extensions()?;
@@ -285,9 +292,15 @@ fn directory_string(value: &der::Any) -> Option<String> {
     }
 }
 
-/// Certificates from a client or a file: PEM (one or more CERTIFICATE blocks and nothing
-/// else) or one DER certificate. The first is the end entity when the caller says so.
+/// Certificates from a file or the CLI: PEM (one or more CERTIFICATE blocks and nothing
+/// else) or one DER certificate, at most `1 + MAX_PRESENTED_CERTS`. The first is the end entity
+/// when the caller says so.
 pub fn parse_bundle(input: &[u8]) -> Result<Vec<Cert>, PkiError> {
+    parse_bundle_at_most(input, 1 + MAX_PRESENTED_CERTS)
+}
+
+/// As `parse_bundle`, refusing (before parsing them) more than `max` certificates.
+pub fn parse_bundle_at_most(input: &[u8], max: usize) -> Result<Vec<Cert>, PkiError> {
     if input.len() > MAX_INPUT {
         return Err(PkiError::malformed("the certificate bundle is too large"));
     }
@@ -296,16 +309,19 @@ pub fn parse_bundle(input: &[u8]) -> Result<Vec<Cert>, PkiError> {
     if !pem_like {
         return Ok(vec![Cert::from_der(input)?]);
     }
+    let blocks = pem_blocks(text.unwrap_or_default())?;
+    if blocks.len() > max {
+        return Err(PkiError::malformed(format!(
+            "too many certificates: {} sent, at most {max} are read",
+            blocks.len()
+        )));
+    }
     let mut out = Vec::new();
-    for block in pem_blocks(text.unwrap_or_default())? {
-        let (label, der) = block;
+    for (label, der) in blocks {
         if label != "CERTIFICATE" {
             return Err(PkiError::malformed(format!(
                 "unexpected PEM block {label:?} among certificates"
             )));
-        }
-        if out.len() > MAX_PRESENTED_CERTS {
-            return Err(PkiError::malformed("too many certificates"));
         }
         out.push(Cert::from_der(&der)?);
     }
@@ -313,6 +329,23 @@ pub fn parse_bundle(input: &[u8]) -> Result<Vec<Cert>, PkiError> {
         return Err(PkiError::malformed("no certificate"));
     }
     Ok(out)
+}
+
+/// The first certificate of a bundle, whatever follows it (for the audit trail of a refusal).
+pub fn leaf_of_bundle(input: &[u8]) -> Option<Cert> {
+    if input.len() > MAX_INPUT {
+        return None;
+    }
+    let text = match std::str::from_utf8(input) {
+        Ok(t) if t.trim_start().starts_with("-----BEGIN") => t.trim_start(),
+        _ => return Cert::from_der(input).ok(),
+    };
+    const END: &str = "-----END CERTIFICATE-----";
+    let end = text.find(END)? + END.len();
+    match pem_blocks(&text[..end]).ok()?.into_iter().next() {
+        Some((label, der)) if label == "CERTIFICATE" => Cert::from_der(&der).ok(),
+        _ => None,
+    }
 }
 
 /// Every PEM block of `text` as (label, DER); anything between blocks other than whitespace is

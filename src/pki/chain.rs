@@ -5,10 +5,12 @@
 //! Order, each failure its own reason: a path exists (`untrusted`), every signature on it
 //! verifies (`bad_signature`), every certificate is within its validity (`expired`,
 //! `not_yet_valid`), CA constraints and key usages hold (`key_usage`). Revocation follows in
-//! `trust`, because it may need the network.
+//! `trust`, after the proof of possession, because it may need the network.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use super::budget::Budget;
 use super::cert::Cert;
 use super::{PkiError, Reason};
 
@@ -18,72 +20,80 @@ pub const MAX_DEPTH: usize = 6;
 /// Tolerated clock difference when comparing validity periods.
 pub const SKEW_SECS: i64 = 60;
 
-enum Search {
-    Found(Vec<Arc<Cert>>),
-    /// Some issuer named by the chain was found, but a signature failed.
-    BadSignature(String),
-    NoIssuer(String),
-}
-
-fn search(path: &mut Vec<Arc<Cert>>, pool: &[Arc<Cert>], anchors: &[Arc<Cert>]) -> Search {
-    let Some(current) = path.last().cloned() else {
-        return Search::NoIssuer("empty path".into());
-    };
-    if anchors.iter().any(|a| a.fingerprint == current.fingerprint) {
-        return Search::Found(path.clone());
-    }
-    if path.len() >= MAX_DEPTH {
-        return Search::NoIssuer("the path is too long".into());
-    }
-    let mut bad_signature = None;
-    // Anchors first: a client cannot displace the configured anchor with a look-alike.
-    let candidates: Vec<Arc<Cert>> = anchors
-        .iter()
-        .chain(pool.iter())
-        .filter(|c| {
-            current.named_issuer_is(c) && !path.iter().any(|p| p.fingerprint == c.fingerprint)
-        })
-        .cloned()
-        .collect();
-    for candidate in candidates {
-        if !current.signed_by(&candidate) {
-            bad_signature = Some(format!(
-                "the signature of \"{}\" does not verify under \"{}\"",
-                current.subject(),
-                candidate.subject()
-            ));
-            continue;
-        }
-        path.push(candidate);
-        match search(path, pool, anchors) {
-            Search::Found(p) => return Search::Found(p),
-            Search::BadSignature(d) => bad_signature = Some(d),
-            Search::NoIssuer(_) => {}
-        }
-        path.pop();
-    }
-    match bad_signature {
-        Some(d) => Search::BadSignature(d),
-        None => Search::NoIssuer(format!(
-            "no trusted issuer for \"{}\" (issuer \"{}\")",
-            current.subject(),
-            current.issuer()
-        )),
-    }
-}
-
 /// Finds a path from `leaf` to one of `anchors` through `pool`, every link's signature checked.
+///
+/// Breadth first over the certificates, each reached once: a certificate already on some path
+/// is never tried again as an issuer, so each (child, issuer) pair costs at most one signature
+/// verification, and the work is at most pool × (pool + anchors) verifications, however the
+/// pool is built (a depth-first search over orderings tried each ordering of look-alike CAs
+/// sharing a name and key: factorial). Every verification is charged to `budget`. The path
+/// found is a shortest one; among issuers of one certificate the configured anchors come first,
+/// so a client cannot displace the anchor with a look-alike.
 pub fn build(
     leaf: Arc<Cert>,
     pool: &[Arc<Cert>],
     anchors: &[Arc<Cert>],
+    budget: &mut Budget,
 ) -> Result<Vec<Arc<Cert>>, PkiError> {
-    let mut path = vec![leaf];
-    match search(&mut path, pool, anchors) {
-        Search::Found(p) => Ok(p),
-        Search::BadSignature(d) => Err(PkiError::new(Reason::BadSignature, d)),
-        Search::NoIssuer(d) => Err(PkiError::new(Reason::Untrusted, d)),
+    let is_anchor = |c: &Cert| anchors.iter().any(|a| a.fingerprint == c.fingerprint);
+    if is_anchor(&leaf) {
+        return Ok(vec![leaf]);
     }
+    // Reached certificates, each with the index of the one it issued (None for the leaf).
+    let mut reached: Vec<(Arc<Cert>, Option<usize>, usize)> = vec![(leaf.clone(), None, 1)];
+    let mut seen: HashSet<[u8; 32]> = HashSet::from([leaf.fingerprint]);
+    let mut queue = VecDeque::from([0usize]);
+    let mut bad_signature = None;
+    while let Some(i) = queue.pop_front() {
+        let (current, _, depth) = reached[i].clone();
+        if depth >= MAX_DEPTH {
+            continue;
+        }
+        for candidate in anchors.iter().chain(pool.iter()) {
+            if seen.contains(&candidate.fingerprint) || !current.named_issuer_is(candidate) {
+                continue;
+            }
+            budget.spend()?;
+            if !current.signed_by(candidate) {
+                bad_signature = Some(format!(
+                    "the signature of \"{}\" does not verify under \"{}\"",
+                    current.subject(),
+                    candidate.subject()
+                ));
+                continue;
+            }
+            seen.insert(candidate.fingerprint);
+            reached.push((candidate.clone(), Some(i), depth + 1));
+            let at = reached.len() - 1;
+            if is_anchor(candidate) {
+                return Ok(path_to(&reached, at));
+            }
+            queue.push_back(at);
+        }
+    }
+    match bad_signature {
+        Some(d) => Err(PkiError::new(Reason::BadSignature, d)),
+        None => Err(PkiError::new(
+            Reason::Untrusted,
+            format!(
+                "no trusted issuer for \"{}\" (issuer \"{}\")",
+                leaf.subject(),
+                leaf.issuer()
+            ),
+        )),
+    }
+}
+
+/// The path from the leaf to `reached[at]`, leaf first.
+fn path_to(reached: &[(Arc<Cert>, Option<usize>, usize)], at: usize) -> Vec<Arc<Cert>> {
+    let mut path = Vec::new();
+    let mut next = Some(at);
+    while let Some(i) = next {
+        path.push(reached[i].0.clone());
+        next = reached[i].1;
+    }
+    path.reverse();
+    path
 }
 
 /// Validity of every certificate on the path, the anchor's too (an expired root signs nothing).

@@ -27,8 +27,9 @@ fn bad_signature(detail: impl Into<String>) -> PkiError {
 }
 
 impl SignedMessage {
-    /// DER of a ContentInfo holding SignedData.
-    pub fn from_der(der: &[u8]) -> Result<SignedMessage, PkiError> {
+    /// DER of a ContentInfo holding SignedData with at most `max_certificates` certificates
+    /// (each is parsed, and each is a candidate for path building).
+    pub fn from_der(der: &[u8], max_certificates: usize) -> Result<SignedMessage, PkiError> {
         if der.len() > MAX_INPUT {
             return Err(PkiError::malformed("the signature is too large"));
         }
@@ -52,6 +53,12 @@ impl SignedMessage {
                     .into_bytes(),
             ),
         };
+        let carried = data.certificates.as_ref().map_or(0, |s| s.0.len());
+        if carried > max_certificates {
+            return Err(PkiError::malformed(format!(
+                "too many certificates: the signature carries {carried}, at most {max_certificates} are read"
+            )));
+        }
         let mut certificates = Vec::new();
         for choice in data.certificates.iter().flat_map(|s| s.0.iter()) {
             if let CertificateChoices::Certificate(c) = choice {
@@ -70,9 +77,12 @@ impl SignedMessage {
     }
 
     /// DER, or its base64 (how the JSON API and files carry it).
-    pub fn from_der_or_base64(input: &[u8]) -> Result<SignedMessage, PkiError> {
+    pub fn from_der_or_base64(
+        input: &[u8],
+        max_certificates: usize,
+    ) -> Result<SignedMessage, PkiError> {
         if input.first() == Some(&0x30) {
-            return SignedMessage::from_der(input);
+            return SignedMessage::from_der(input, max_certificates);
         }
         use base64::Engine;
         let text: Vec<u8> = input
@@ -83,7 +93,7 @@ impl SignedMessage {
         let der = base64::engine::general_purpose::STANDARD
             .decode(&text)
             .map_err(|_| PkiError::malformed("the signature is neither DER nor base64"))?;
-        SignedMessage::from_der(&der)
+        SignedMessage::from_der(&der, max_certificates)
     }
 
     fn signer_info_for(&self, cert: &Cert) -> Option<&SignerInfo> {

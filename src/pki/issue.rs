@@ -721,7 +721,11 @@ mod tests {
     #[test]
     fn the_vectors_name_re_encodes_identically() {
         use x509_cert::der::DecodePem;
-        let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bign/x509/citizen.pem")).unwrap();
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/bign/x509/citizen.pem"
+        ))
+        .unwrap();
         let cert = Certificate::from_pem(pem).unwrap();
         let ours = name(&[
             (oids::AT_COUNTRY, "BY".into()),

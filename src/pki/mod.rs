@@ -3,12 +3,16 @@
 //! ECDSA (P-256, P-384) and RSA for other PKIs through ring.
 //!
 //! Verification, in the order the login applies it: `cert` parses, `chain` builds and checks
-//! the path to a configured anchor, `crl` checks revocation, `cms` / `signature` check the
-//! proof over the challenge, `profile` reads the person out of the subject. `trust` holds the
-//! configured anchors, CRLs and profiles; `verify` runs the whole sequence. The signing side
-//! (`keys`, `issue`, `cms_sign`) serves developer tools and tests only.
+//! the path to a configured anchor (within the `budget` of signature verifications),
+//! `profile` reads the person out of the subject, `cms` / `signature` check the proof over the
+//! challenge, `crl` checks revocation last (it may need the network, and nothing is fetched for
+//! a login that has not proven its key). `trust` holds the configured anchors, CRLs and profiles
+//! and runs the checks that need no network on blocking threads; `verify` runs the whole
+//! sequence. The signing side (`keys`, `issue`, `cms_sign`) serves developer tools and tests
+//! only.
 
 pub mod bign;
+pub mod budget;
 pub mod cert;
 pub mod chain;
 pub mod cms;
@@ -41,6 +45,12 @@ pub enum Reason {
     /// Unknown, expired or already used challenge.
     BadChallenge,
     Policy,
+    /// Building the path would take more signature verifications than a sign-in may cost
+    /// (`VHOD_CERT_MAX_SIGNATURE_CHECKS`): the certificates sent are built to be expensive.
+    TooComplex,
+    /// The verifier was saturated (or the machine too slow) for `VHOD_CERT_VERIFY_TIMEOUT_MS`;
+    /// nothing was decided about the certificate, the person may try again.
+    Busy,
 }
 
 impl Reason {
@@ -56,6 +66,8 @@ impl Reason {
             Reason::KeyUsage => "key_usage",
             Reason::BadChallenge => "bad_challenge",
             Reason::Policy => "policy",
+            Reason::TooComplex => "too_complex",
+            Reason::Busy => "busy",
         }
     }
 }
@@ -90,5 +102,6 @@ impl PkiError {
 /// The size any one input (a certificate bundle, a CMS message, a CRL from a file) may have;
 /// certificates and signatures are a few kilobytes, so anything near this is hostile.
 pub const MAX_INPUT: usize = 64 * 1024;
-/// How many certificates a client may send along with its own.
+/// How many certificates may come along with the person's own in one PEM bundle read by
+/// `cert::parse_bundle` (files, the CLI); a sign-in's limit is `VHOD_CERT_MAX_CHAIN_CERTS`.
 pub const MAX_PRESENTED_CERTS: usize = 8;

@@ -52,6 +52,8 @@ struct RawProfile {
     name: String,
     kind: CertKind,
     #[serde(default)]
+    authoritative_personal_number: bool,
+    #[serde(default)]
     match_ca_sha256: Vec<String>,
     #[serde(default)]
     match_policies: Vec<String>,
@@ -92,6 +94,10 @@ struct Rule {
 pub struct Profile {
     pub name: String,
     kind: CertKind,
+    /// The CAs this profile describes are the deployment's authority on personal numbers: a
+    /// number they certify finds the person's account whichever way it was made. Any other
+    /// profile's identities live in a scope of their own (see `identity::certificate`).
+    pub authoritative_personal_number: bool,
     match_ca_sha256: Vec<[u8; 32]>,
     match_policies: Vec<ObjectIdentifier>,
     id_card_policies: Vec<ObjectIdentifier>,
@@ -112,6 +118,13 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertIdentity {
     pub profile: String,
+    /// The profile is authoritative for personal numbers: the number names the person across
+    /// the deployment. Otherwise the identity means something only among the certificates this
+    /// profile read under this anchor (see `identity::certificate`).
+    pub authoritative: bool,
+    /// SHA-256 (hex) of the anchor's SubjectPublicKeyInfo: a root re-issued with the same key
+    /// keeps it.
+    pub anchor_key: String,
     pub kind: CertKind,
     pub personal_number: Option<String>,
     pub surname: Option<String>,
@@ -208,6 +221,12 @@ impl Profile {
     }
 
     /// Certificate policy and extended key usage requirements of this CA.
+    /// Whether the profile names the CAs it describes; a profile that does not describes every
+    /// path.
+    pub fn matches_any_ca(&self) -> bool {
+        self.match_ca_sha256.is_empty()
+    }
+
     pub fn check_requirements(&self, leaf: &Cert) -> Result<(), PkiError> {
         if !self.required_policies.is_empty()
             && !leaf
@@ -235,7 +254,8 @@ impl Profile {
         Ok(())
     }
 
-    pub fn identity(&self, leaf: &Cert) -> Result<CertIdentity, PkiError> {
+    /// The person `leaf` names, as this profile reads it, under the path's `anchor`.
+    pub fn identity(&self, leaf: &Cert, anchor: &Cert) -> Result<CertIdentity, PkiError> {
         let personal_number = apply(&self.personal_number, leaf).map(|s| s.to_ascii_uppercase());
         if let (Some(p), Some(pn)) = (&self.personal_number_pattern, &personal_number)
             && !fits(p, pn)
@@ -271,6 +291,8 @@ impl Profile {
         };
         Ok(CertIdentity {
             profile: self.name.clone(),
+            authoritative: self.authoritative_personal_number,
+            anchor_key: hex::encode(anchor.spki_sha256),
             kind,
             personal_number,
             surname: apply(&self.surname, leaf),
@@ -300,9 +322,25 @@ impl Profiles {
         if file.profile.is_empty() {
             return Err("no [[profile]]".into());
         }
-        let mut out = Vec::new();
+        let mut out: Vec<Profile> = Vec::new();
         for p in file.profile {
             let ctx = |e: String| format!("profile {:?}: {e}", p.name);
+            // The name scopes the identities a non-authoritative profile reads (stored in
+            // `certificate_identities`), so it must be unique and delimit cleanly.
+            if p.name.is_empty()
+                || p.name.len() > 64
+                || !p
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(ctx(
+                    "a name is 1 to 64 Latin letters, digits, '-', '_' or '.'".into(),
+                ));
+            }
+            if out.iter().any(|o| o.name == p.name) {
+                return Err(ctx("the name is used twice".into()));
+            }
             check_pattern(&p.personal_number_pattern).map_err(ctx)?;
             check_pattern(&p.unp_pattern).map_err(ctx)?;
             let mut match_ca_sha256 = Vec::new();
@@ -315,6 +353,7 @@ impl Profiles {
             }
             out.push(Profile {
                 kind: p.kind,
+                authoritative_personal_number: p.authoritative_personal_number,
                 match_ca_sha256,
                 match_policies: oids(&p.match_policies).map_err(ctx)?,
                 id_card_policies: oids(&p.id_card_policies).map_err(ctx)?,
@@ -333,6 +372,10 @@ impl Profiles {
             });
         }
         Ok(Profiles(out))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Profile> {
+        self.0.iter()
     }
 
     pub fn embedded() -> Profiles {
@@ -366,6 +409,23 @@ mod tests {
     fn the_embedded_profiles_parse() {
         let p = Profiles::parse(EMBEDDED).unwrap();
         assert_eq!(p.0[0].name, "national");
+        // Existing `pn:` rows were made through it: it stays the authority on numbers.
+        assert!(p.0[0].authoritative_personal_number);
+    }
+
+    #[test]
+    fn only_profiles_marked_so_are_authoritative_and_names_are_unique() {
+        let two = "[[profile]]\nname='a'\nkind='eds'\nauthoritative_personal_number=true\n\
+                   [[profile]]\nname='b'\nkind='eds'\n";
+        let p = Profiles::parse(two).unwrap();
+        assert!(p.0[0].authoritative_personal_number);
+        assert!(!p.0[1].authoritative_personal_number);
+        let twice = "[[profile]]\nname='a'\nkind='eds'\n[[profile]]\nname='a'\nkind='eds'\n";
+        assert!(Profiles::parse(twice).unwrap_err().contains("twice"));
+        for bad in ["", "a/b", "a:b", "a b"] {
+            let text = format!("[[profile]]\nname='{bad}'\nkind='eds'\n");
+            assert!(Profiles::parse(&text).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,18 +3,20 @@
 //! points certificates name (cached until their nextUpdate), identity profiles from
 //! `policies/certificates.toml`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::Semaphore;
 
+use super::budget::Budget;
 use super::cert::{self, Cert};
 use super::chain;
 use super::crl::{Crl, MAX_CRL};
 use super::profile::{CertIdentity, Profiles};
-use super::{PkiError, Reason};
+use super::{MAX_PRESENTED_CERTS, PkiError, Reason};
 
 #[derive(Debug, Clone)]
 pub struct PkiSettings {
@@ -24,6 +26,19 @@ pub struct PkiSettings {
     /// Fetch CRLs from the distribution points named in certificates.
     pub fetch_crls: bool,
     pub fetch_timeout: Duration,
+    /// The largest CRL a download may bring, in octets: the download stops as soon as it passes
+    /// this (larger lists are installed as files).
+    pub crl_max_bytes: usize,
+    /// Certificates a sign-in may send besides the person's own, PEM and CMS `certificates`
+    /// together, each counted once.
+    pub max_chain_certs: usize,
+    /// Signature verifications the checks of one sign-in may cost (the path, then the proof).
+    pub max_signature_checks: usize,
+    /// How long the checks of one sign-in may take, the wait for a verifier thread included.
+    pub verify_timeout: Duration,
+    /// Sign-ins whose certificates are checked at once, each on a blocking thread, so the async
+    /// workers keep serving everything else.
+    pub verify_max_concurrent: usize,
 }
 
 impl Default for PkiSettings {
@@ -32,6 +47,15 @@ impl Default for PkiSettings {
             require_crl: true,
             fetch_crls: true,
             fetch_timeout: Duration::from_secs(10),
+            crl_max_bytes: 4 * 1024 * 1024,
+            max_chain_certs: MAX_PRESENTED_CERTS,
+            // An honest path of three certificates costs 2 verifications, the proof 1; cross-
+            // certified or renewed CAs a few more.
+            max_signature_checks: 32,
+            verify_timeout: Duration::from_secs(2),
+            verify_max_concurrent: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -40,24 +64,39 @@ impl Default for PkiSettings {
 /// every sign-in wait for its timeout.
 const FETCH_BACKOFF_SECS: i64 = 60;
 
+/// What the checks may take beyond their deadline: the budget stops them between signature
+/// verifications, so at most the verification in progress.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
 /// (CRL fingerprint, CA certificate fingerprint).
 type VerdictKey = ([u8; 32], [u8; 32]);
+
+/// One download of one URL, which every login that needs it meanwhile waits for.
+type Flight = Arc<tokio::sync::OnceCell<Option<Arc<Crl>>>>;
 
 #[derive(Default)]
 struct Fetched {
     crls: HashMap<String, Arc<Crl>>,
     failed_at: HashMap<String, i64>,
+    in_flight: HashMap<String, Flight>,
+}
+
+/// What the checks that need no network read; shared with the verifier threads.
+pub struct Offline {
+    anchors: Vec<Arc<Cert>>,
+    crls: Vec<Arc<Crl>>,
+    pub profiles: Profiles,
+    pub settings: PkiSettings,
 }
 
 pub struct Trust {
-    anchors: Vec<Arc<Cert>>,
-    crls: Vec<Arc<Crl>>,
+    offline: Arc<Offline>,
+    /// Verifier threads free; a sign-in waits for one at most until its deadline.
+    verifiers: Arc<Semaphore>,
     fetched: Mutex<Fetched>,
     /// (CRL fingerprint, CA fingerprint) → signature verdict: national CRLs are large and
     /// verifying one on every sign-in would cost more than the sign-in itself.
     crl_verdicts: Mutex<HashMap<VerdictKey, bool>>,
-    pub profiles: Profiles,
-    pub settings: PkiSettings,
 }
 
 /// A certificate that passed every check, and the person it names.
@@ -68,12 +107,68 @@ pub struct Validated {
     pub identity: CertIdentity,
 }
 
+/// A certificate that passed the checks that need no network; revocation is still to come.
+#[derive(Debug)]
+pub struct Checked {
+    path: Vec<Arc<Cert>>,
+    identity: CertIdentity,
+}
+
+impl Checked {
+    /// The person's certificate.
+    pub fn leaf(&self) -> &Cert {
+        &self.path[0]
+    }
+}
+
 /// What `load` found, for the start-up log.
 #[derive(Debug, Default)]
 pub struct LoadReport {
     pub anchors: usize,
     pub crls: usize,
     pub skipped: Vec<String>,
+}
+
+impl Offline {
+    /// The client's certificates as path candidates: each once, never the leaf, at most
+    /// `max_chain_certs` of them.
+    fn pool(&self, leaf: &Cert, sent: Vec<Cert>) -> Result<Vec<Arc<Cert>>, PkiError> {
+        let mut seen = HashSet::from([leaf.fingerprint]);
+        let pool: Vec<Arc<Cert>> = sent
+            .into_iter()
+            .filter(|c| seen.insert(c.fingerprint))
+            .map(Arc::new)
+            .collect();
+        let max = self.settings.max_chain_certs;
+        if pool.len() > max {
+            return Err(PkiError::malformed(format!(
+                "too many certificates: {} sent besides the person's, at most {max} are read",
+                pool.len()
+            )));
+        }
+        Ok(pool)
+    }
+
+    /// The checks in the order the reasons are documented, up to revocation: path and its
+    /// signatures (charged to `budget`), validity, constraints, the profile's requirements and
+    /// the identity it reads.
+    pub fn check_path(
+        &self,
+        leaf: Cert,
+        sent: Vec<Cert>,
+        now: i64,
+        budget: &mut Budget,
+    ) -> Result<Checked, PkiError> {
+        let pool = self.pool(&leaf, sent)?;
+        let path = chain::build(Arc::new(leaf), &pool, &self.anchors, budget)?;
+        chain::check_validity(&path, now)?;
+        chain::check_constraints(&path)?;
+        let profile = self.profiles.for_path(&path)?;
+        profile.check_requirements(&path[0])?;
+        let anchor = path.last().unwrap_or(&path[0]);
+        let identity = profile.identity(&path[0], anchor)?;
+        Ok(Checked { path, identity })
+    }
 }
 
 impl Trust {
@@ -83,14 +178,26 @@ impl Trust {
         profiles: Profiles,
         settings: PkiSettings,
     ) -> Trust {
+        let verifiers = Arc::new(Semaphore::new(settings.verify_max_concurrent.max(1)));
         Trust {
-            anchors: anchors.into_iter().map(Arc::new).collect(),
-            crls: crls.into_iter().map(Arc::new).collect(),
+            offline: Arc::new(Offline {
+                anchors: anchors.into_iter().map(Arc::new).collect(),
+                crls: crls.into_iter().map(Arc::new).collect(),
+                profiles,
+                settings,
+            }),
+            verifiers,
             fetched: Mutex::new(Fetched::default()),
             crl_verdicts: Mutex::new(HashMap::new()),
-            profiles,
-            settings,
         }
+    }
+
+    pub fn profiles(&self) -> &Profiles {
+        &self.offline.profiles
+    }
+
+    pub fn settings(&self) -> &PkiSettings {
+        &self.offline.settings
     }
 
     /// Reads anchors and CRLs from `<keys_dir>/trust` and profiles from `policies_dir`.
@@ -145,16 +252,30 @@ impl Trust {
             ));
             Profiles::embedded()
         };
+        if !profiles.iter().any(|p| p.authoritative_personal_number) {
+            tracing::warn!(
+                "no certificate profile is authoritative_personal_number: personal numbers find no account made another way, and identities stored as pn:<number> are not found (policies/certificates.toml)"
+            );
+        }
+        for p in profiles.iter() {
+            if p.authoritative_personal_number && p.matches_any_ca() && anchors.len() > 1 {
+                tracing::warn!(
+                    profile = %p.name,
+                    anchors = anchors.len(),
+                    "a profile authoritative for personal numbers matches every anchor: name its CA with match_ca_sha256 (policies/certificates.toml)"
+                );
+            }
+        }
         Ok((Trust::new(anchors, crls, profiles, settings), report))
     }
 
     pub fn anchor_count(&self) -> usize {
-        self.anchors.len()
+        self.offline.anchors.len()
     }
 
     /// Validates `leaf` with the help of `pool` (certificates the client sent), in the order
     /// the reasons are documented: path, signatures, validity, constraints, profile
-    /// requirements, revocation; then reads the identity.
+    /// requirements and identity, revocation.
     pub async fn validate(
         &self,
         leaf: Cert,
@@ -162,15 +283,67 @@ impl Trust {
         now: i64,
         http: &reqwest::Client,
     ) -> Result<Validated, PkiError> {
-        let pool: Vec<Arc<Cert>> = pool.into_iter().map(Arc::new).collect();
-        let path = chain::build(Arc::new(leaf), &pool, &self.anchors)?;
-        chain::check_validity(&path, now)?;
-        chain::check_constraints(&path)?;
-        let profile = self.profiles.for_path(&path)?;
-        profile.check_requirements(&path[0])?;
-        self.check_revocation(&path, now, http).await?;
-        let identity = profile.identity(&path[0])?;
-        Ok(Validated { path, identity })
+        let checked = self
+            .offline(move |o, budget| o.check_path(leaf, pool, now, budget))
+            .await?;
+        self.finish(checked, now, http).await
+    }
+
+    /// Runs `job` (the checks that need no network) on a blocking thread, at most
+    /// `verify_max_concurrent` at once, within `max_signature_checks` and `verify_timeout`.
+    pub async fn offline<T, F>(&self, job: F) -> Result<T, PkiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Offline, &mut Budget) -> Result<T, PkiError> + Send + 'static,
+    {
+        let limit = self.offline.settings.verify_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let busy = || {
+            PkiError::new(
+                Reason::Busy,
+                format!(
+                    "the certificate could not be checked within {} ms; try again",
+                    limit.as_millis()
+                ),
+            )
+        };
+        let Ok(Ok(permit)) =
+            tokio::time::timeout_at(deadline, self.verifiers.clone().acquire_owned()).await
+        else {
+            return Err(busy());
+        };
+        let offline = self.offline.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            // Held until the work ends, even when nobody waits for its answer any more.
+            let _permit = permit;
+            let mut budget = Budget::new(
+                offline.settings.max_signature_checks,
+                Some(deadline.into_std()),
+            );
+            job(&offline, &mut budget)
+        });
+        match tokio::time::timeout_at(deadline + DEADLINE_GRACE, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the certificate checks failed");
+                Err(PkiError::malformed("the certificate could not be checked"))
+            }
+            Err(_) => Err(busy()),
+        }
+    }
+
+    /// Revocation (which may fetch CRLs), after everything else has passed.
+    pub async fn finish(
+        &self,
+        checked: Checked,
+        now: i64,
+        http: &reqwest::Client,
+    ) -> Result<Validated, PkiError> {
+        self.check_revocation(&checked.path, now, http).await?;
+        Ok(Validated {
+            path: checked.path,
+            identity: checked.identity,
+        })
     }
 
     async fn check_revocation(
@@ -197,7 +370,7 @@ impl Trust {
                     ));
                 }
                 Some(_) => {}
-                None if must && self.settings.require_crl => {
+                None if must && self.offline.settings.require_crl => {
                     return Err(PkiError::new(
                         Reason::CrlUnavailable,
                         format!("no current CRL of \"{}\" is available", issuer.subject()),
@@ -213,14 +386,19 @@ impl Trust {
         Ok(())
     }
 
-    fn verified(&self, crl: &Crl, ca: &Cert) -> bool {
+    /// Whether `ca` signed `crl`, verified once per pair on a blocking thread (a national CRL
+    /// is megabytes of signed octets).
+    async fn verified(&self, crl: &Arc<Crl>, ca: &Arc<Cert>) -> bool {
         let key = (crl.fingerprint, ca.fingerprint);
         if let Ok(v) = self.crl_verdicts.lock()
             && let Some(ok) = v.get(&key)
         {
             return *ok;
         }
-        let ok = crl.signed_by(ca);
+        let (c, a) = (crl.clone(), ca.clone());
+        let ok = tokio::task::spawn_blocking(move || c.signed_by(&a))
+            .await
+            .unwrap_or(false);
         if let Ok(mut v) = self.crl_verdicts.lock() {
             if v.len() > 10_000 {
                 v.clear();
@@ -236,7 +414,7 @@ impl Trust {
     async fn crl_for(
         &self,
         subject: &Cert,
-        issuer: &Cert,
+        issuer: &Arc<Cert>,
         now: i64,
         http: &reqwest::Client,
         must: bool,
@@ -252,11 +430,11 @@ impl Trust {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        for crl in self.crls.iter().chain(cached.iter()) {
+        for crl in self.offline.crls.iter().chain(cached.iter()) {
             if !crl.is_from(issuer) {
                 continue;
             }
-            if !self.verified(crl, issuer) {
+            if !self.verified(crl, issuer).await {
                 forged = true;
                 continue;
             }
@@ -268,12 +446,15 @@ impl Trust {
                 best = Some(crl.clone());
             }
         }
-        if best.is_none() && self.settings.fetch_crls && (must || !subject.crl_urls.is_empty()) {
+        if best.is_none()
+            && self.offline.settings.fetch_crls
+            && (must || !subject.crl_urls.is_empty())
+        {
             for url in &subject.crl_urls {
                 let Some(crl) = self.fetch(url, now, http).await else {
                     continue;
                 };
-                if !crl.is_from(issuer) || !self.verified(&crl, issuer) {
+                if !crl.is_from(issuer) || !self.verified(&crl, issuer).await {
                     forged = true;
                     continue;
                 }
@@ -293,14 +474,45 @@ impl Trust {
         }
     }
 
+    /// The CRL at `url`: the cached one while fresh, else one download however many logins
+    /// ask for it meanwhile (they wait for that download and share its result).
     async fn fetch(&self, url: &str, now: i64, http: &reqwest::Client) -> Option<Arc<Crl>> {
-        if let Ok(f) = self.fetched.lock()
-            && f.failed_at
+        let flight = {
+            let mut f = self.fetched.lock().ok()?;
+            if f.failed_at
                 .get(url)
                 .is_some_and(|t| now - t < FETCH_BACKOFF_SECS)
+            {
+                return None;
+            }
+            // Fetched by another login since this one looked.
+            if let Some(crl) = f.crls.get(url)
+                && crl.is_fresh(now, chain::SKEW_SECS)
+            {
+                return Some(crl.clone());
+            }
+            f.in_flight.entry(url.to_string()).or_default().clone()
+        };
+        let result = flight
+            .get_or_init(|| self.download_and_keep(url, now, http))
+            .await
+            .clone();
+        if let Ok(mut f) = self.fetched.lock()
+            && f.in_flight
+                .get(url)
+                .is_some_and(|c| Arc::ptr_eq(c, &flight))
         {
-            return None;
+            f.in_flight.remove(url);
         }
+        result
+    }
+
+    async fn download_and_keep(
+        &self,
+        url: &str,
+        now: i64,
+        http: &reqwest::Client,
+    ) -> Option<Arc<Crl>> {
         let result = self.download(url, http).await;
         let mut f = self.fetched.lock().ok()?;
         match result {
@@ -318,24 +530,28 @@ impl Trust {
         }
     }
 
+    /// Downloads at most `crl_max_bytes`, refusing as soon as the body passes it (whatever the
+    /// Content-Length said), and parses the list on a blocking thread.
     async fn download(&self, url: &str, http: &reqwest::Client) -> anyhow::Result<Crl> {
+        let settings = &self.offline.settings;
+        let max = settings.crl_max_bytes.min(MAX_CRL);
         let mut resp = http
             .get(url)
-            .timeout(self.settings.fetch_timeout)
+            .timeout(settings.fetch_timeout)
             .send()
             .await?
             .error_for_status()?;
-        if resp.content_length().is_some_and(|n| n > MAX_CRL as u64) {
-            anyhow::bail!("the CRL is larger than {MAX_CRL} octets");
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            anyhow::bail!("the CRL is larger than {max} octets");
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
-            if body.len() + chunk.len() > MAX_CRL {
-                anyhow::bail!("the CRL is larger than {MAX_CRL} octets");
+            if body.len() + chunk.len() > max {
+                anyhow::bail!("the CRL is larger than {max} octets");
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Crl::from_pem_or_der(&body)?)
+        Ok(tokio::task::spawn_blocking(move || Crl::from_pem_or_der(&body)).await??)
     }
 }
 
@@ -354,4 +570,71 @@ fn sorted_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::issue::{self, CertSpec};
+    use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+
+    fn trust(settings: PkiSettings) -> Trust {
+        Trust::new(Vec::new(), Vec::new(), Profiles::embedded(), settings)
+    }
+
+    fn cert(cn: &str) -> Cert {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let subject = vec![(crate::pki::oids::AT_COMMON_NAME, cn.to_string())];
+        let der =
+            issue::self_signed(&CertSpec::root(subject, &[1], 0, 4_000_000_000), &key).unwrap();
+        Cert::from_der(&der).unwrap()
+    }
+
+    #[test]
+    fn the_pool_counts_each_certificate_once_and_never_the_leaf() {
+        let t = trust(PkiSettings {
+            max_chain_certs: 1,
+            ..PkiSettings::default()
+        });
+        let (leaf, ca, other) = (cert("leaf"), cert("ca"), cert("other"));
+        // A CMS message repeats the signer and the chain the PEM already carries.
+        let pool = t
+            .offline
+            .pool(&leaf, vec![ca.clone(), leaf.clone(), ca.clone()])
+            .unwrap();
+        assert_eq!(pool.len(), 1);
+        let e = t.offline.pool(&leaf, vec![ca, other]).unwrap_err();
+        assert_eq!(e.reason, Reason::Malformed);
+    }
+
+    #[tokio::test]
+    async fn a_saturated_verifier_answers_busy() {
+        let t = Arc::new(trust(PkiSettings {
+            verify_max_concurrent: 1,
+            verify_timeout: Duration::from_millis(200),
+            ..PkiSettings::default()
+        }));
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.offline(move |_, _| {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        // The only verifier is taken until this test releases it.
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let e = t.offline(|_, _| Ok(())).await.unwrap_err();
+        assert_eq!(e.reason, Reason::Busy);
+        release_tx.send(()).unwrap();
+        let _ = holder.await;
+    }
 }

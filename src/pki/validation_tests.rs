@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use der::asn1::ObjectIdentifier;
 
+use super::budget::Budget;
 use super::cert::Cert;
 use super::cms_sign::{SignOptions, sign_detached};
 use super::crl::Crl;
@@ -281,7 +282,7 @@ given_name = [{{ oid = "2.5.4.42" }}]
     let other_trust = Trust::new(
         vec![Cert::from_der(&other.root).unwrap()],
         vec![other.crl(&[])],
-        trust.profiles.clone(),
+        trust.profiles().clone(),
         PkiSettings::default(),
     );
     let (leaf, key) = other.leaf(leaf_spec(33));
@@ -355,11 +356,72 @@ fn path_building_prefers_the_configured_anchor_and_refuses_loops() {
         leaf.clone(),
         &[ca.clone(), root.clone()],
         std::slice::from_ref(&root),
+        &mut unlimited(),
     )
     .unwrap();
     assert_eq!(path.len(), 3);
     assert_eq!(path[2].fingerprint, root.fingerprint);
     // Without the anchor there is no path, whatever the client sends.
-    let e = super::chain::build(leaf, &[ca, root], &[]).unwrap_err();
+    let e = super::chain::build(leaf, &[ca, root], &[], &mut unlimited()).unwrap_err();
     assert_eq!(e.reason, Reason::Untrusted);
+}
+
+fn unlimited() -> Budget {
+    Budget::new(usize::MAX, None)
+}
+
+/// `count` CA certificates with one name and one key, each signed by that key (so each is a
+/// valid issuer of every other), and a person's certificate issued under that name.
+fn look_alikes(count: u8) -> (Arc<Cert>, Vec<Arc<Cert>>, Issuer) {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let spec = |serial: u8| {
+        CertSpec::intermediate(subject("Look-alike"), &[serial], NOW - DAY, NOW + DAY, None)
+    };
+    let seed = issue::self_signed(&spec(100), &key).unwrap();
+    let signer = Issuer::new(&seed, key).unwrap();
+    let pool = (1..=count)
+        .map(|i| {
+            let der = issue::issue(&spec(i), &signer.key().spki(), &signer).unwrap();
+            Arc::new(Cert::from_der(&der).unwrap())
+        })
+        .collect();
+    let leaf_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let leaf = issue::issue(&leaf_spec(60), &leaf_key.spki(), &signer).unwrap();
+    (Arc::new(Cert::from_der(&leaf).unwrap()), pool, signer)
+}
+
+#[test]
+fn path_building_verifies_each_pair_at_most_once() {
+    // Ten look-alikes and no anchor for them: every ordering of them is a candidate path, and
+    // trying each (10 + 10·9 + 10·9·8 + … signatures) is what a hostile login asked for.
+    let n = 10;
+    let (leaf, pool, _) = look_alikes(n);
+    let mut budget = unlimited();
+    let e = super::chain::build(leaf.clone(), &pool, &[], &mut budget).unwrap_err();
+    assert_eq!(e.reason, Reason::Untrusted);
+    let n = usize::from(n);
+    assert!(
+        budget.used() <= n * (n + 1),
+        "{} signature verifications for {n} certificates",
+        budget.used()
+    );
+    // The ceiling stops the search with its own reason.
+    let mut small = Budget::new(3, None);
+    let e = super::chain::build(leaf, &pool, &[], &mut small).unwrap_err();
+    assert_eq!(e.reason, Reason::TooComplex);
+    assert_eq!(small.used(), 3);
+}
+
+#[test]
+fn look_alikes_do_not_hide_the_path_to_the_anchor() {
+    // The look-alikes' own key is the anchor's: a path exists and is found, and the shortest.
+    let (leaf, pool, signer) = look_alikes(6);
+    let anchor =
+        Arc::new(Cert::from_der(&der::Encode::to_der(signer.certificate()).unwrap()).unwrap());
+    let mut budget = unlimited();
+    let path =
+        super::chain::build(leaf, &pool, std::slice::from_ref(&anchor), &mut budget).unwrap();
+    assert_eq!(path.len(), 2);
+    assert_eq!(path[1].fingerprint, anchor.fingerprint);
+    assert!(budget.used() <= 2, "{} verifications", budget.used());
 }

@@ -1,11 +1,17 @@
 //! The whole check of a signed login (or any signed data an operator asks about): the
-//! certificate is validated against the configured trust, then the signature over the data is
-//! verified with its key. Callers handle the challenge itself (issued, bound, single-use).
+//! certificate is validated against the configured trust, the signature over the data is
+//! verified with its key, and only then is revocation checked, because that may fetch CRLs from
+//! the network and nothing should be fetched for a login that has not proven its key. Callers
+//! handle the challenge itself (issued, bound, single-use).
+//!
+//! Everything before revocation runs on the verifier threads (`Trust::offline`), within the
+//! sign-in's budget of signature verifications and its deadline.
 
+use super::budget::Budget;
 use super::cert::{self, Cert};
 use super::cms::SignedMessage;
 use super::signature::SigError;
-use super::trust::{Trust, Validated};
+use super::trust::{Checked, Offline, Trust, Validated};
 use super::{PkiError, Reason};
 
 /// The proof of possession a client sends.
@@ -14,6 +20,21 @@ pub enum Proof<'a> {
     Cms(&'a [u8]),
     /// A bare signature: 48 octets for bign (over belt-hash of the data), DER ECDSA, or RSA.
     Raw(&'a [u8]),
+}
+
+/// A proof the verifier threads own.
+enum OwnedProof {
+    Cms(Vec<u8>),
+    Raw(Vec<u8>),
+}
+
+impl From<Proof<'_>> for OwnedProof {
+    fn from(p: Proof<'_>) -> OwnedProof {
+        match p {
+            Proof::Cms(b) => OwnedProof::Cms(b.to_vec()),
+            Proof::Raw(b) => OwnedProof::Raw(b.to_vec()),
+        }
+    }
 }
 
 /// `certificates`: the signer's certificate first, then any intermediates (PEM), or none when
@@ -39,13 +60,44 @@ pub async fn verify_signed_with(
     now: i64,
     http: &reqwest::Client,
 ) -> Result<Validated, PkiError> {
+    let certificates = certificates.map(<[u8]>::to_vec);
+    let proof = OwnedProof::from(proof);
+    let data = data.to_vec();
+    let checked = trust
+        .offline(move |offline, budget| {
+            check_offline(
+                offline,
+                certificates.as_deref(),
+                intermediates,
+                &proof,
+                &data,
+                now,
+                budget,
+            )
+        })
+        .await?;
+    trust.finish(checked, now, http).await
+}
+
+/// Parse, the path and its checks, then the proof of possession.
+fn check_offline(
+    offline: &Offline,
+    certificates: Option<&[u8]>,
+    intermediates: Vec<Cert>,
+    proof: &OwnedProof,
+    data: &[u8],
+    now: i64,
+    budget: &mut Budget,
+) -> Result<Checked, PkiError> {
+    let max = offline.settings.max_chain_certs;
+    // The leaf and at most `max` others; anything beyond is refused before it is parsed.
     let mut presented = match certificates {
-        Some(bundle) => cert::parse_bundle(bundle)?,
+        Some(bundle) => cert::parse_bundle_at_most(bundle, max + 1)?,
         None => Vec::new(),
     };
     let message = match proof {
-        Proof::Cms(bytes) => Some(SignedMessage::from_der_or_base64(bytes)?),
-        Proof::Raw(_) => None,
+        OwnedProof::Cms(bytes) => Some(SignedMessage::from_der_or_base64(bytes, max + 1)?),
+        OwnedProof::Raw(_) => None,
     };
     let leaf: Cert = if presented.is_empty() {
         message
@@ -55,21 +107,17 @@ pub async fn verify_signed_with(
     } else {
         presented.remove(0)
     };
-    let mut pool = presented;
-    pool.extend(intermediates);
+    let mut sent = presented;
+    sent.extend(intermediates);
     if let Some(m) = &message {
-        pool.extend(
-            m.certificates
-                .iter()
-                .filter(|c| c.fingerprint != leaf.fingerprint)
-                .cloned(),
-        );
+        sent.extend(m.certificates.iter().cloned());
     }
-    let validated = trust.validate(leaf, pool, now, http).await?;
-    let signer = &validated.path[0];
+    let checked = offline.check_path(leaf, sent, now, budget)?;
+    budget.spend()?;
+    let signer = checked.leaf();
     match (proof, &message) {
-        (Proof::Cms(_), Some(m)) => m.verify(signer, data)?,
-        (Proof::Raw(sig), _) => signer
+        (OwnedProof::Cms(_), Some(m)) => m.verify(signer, data)?,
+        (OwnedProof::Raw(sig), _) => signer
             .key
             .verify(&signer.key.raw_algorithm(), data, sig)
             .map_err(|e| match e {
@@ -78,7 +126,7 @@ pub async fn verify_signed_with(
                 }
                 other => PkiError::malformed(other.to_string()),
             })?,
-        (Proof::Cms(_), None) => return Err(PkiError::malformed("no CMS message")),
+        (OwnedProof::Cms(_), None) => return Err(PkiError::malformed("no CMS message")),
     }
-    Ok(validated)
+    Ok(checked)
 }

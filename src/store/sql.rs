@@ -40,9 +40,19 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_certificates.sql"),
     ),
     (
+        4,
+        "certificate_scopes",
+        include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
+    ),
+    (
         5,
         "contacts",
         include_str!("../../migrations/sqlite/0005_contacts.sql"),
+    ),
+    (
+        7,
+        "pages",
+        include_str!("../../migrations/sqlite/0007_pages.sql"),
     ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -62,9 +72,19 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_certificates.sql"),
     ),
     (
+        4,
+        "certificate_scopes",
+        include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
+    ),
+    (
         5,
         "contacts",
         include_str!("../../migrations/postgres/0005_contacts.sql"),
+    ),
+    (
+        7,
+        "pages",
+        include_str!("../../migrations/postgres/0007_pages.sql"),
     ),
 ];
 

@@ -83,17 +83,17 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "username",
-        "Имя пользователя или телефон",
-        "Імя карыстальніка або тэлефон",
-        "Username or phone",
+        "Логин или номер телефона",
+        "Лагін або нумар тэлефона",
+        "Login or phone number",
     ),
     ("password", "Пароль", "Пароль", "Password"),
     ("submit", "Войти", "Увайсці", "Sign in"),
     (
         "bad_credentials",
-        "Неверное имя пользователя или пароль.",
-        "Няправільнае імя карыстальніка або пароль.",
-        "Incorrect username or password.",
+        "Неверный логин или пароль.",
+        "Няправільны лагін або пароль.",
+        "Incorrect login or password.",
     ),
     (
         "busy",
@@ -341,8 +341,8 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "email_confirmed",
-        "Адрес электронной почты подтверждён.",
-        "Адрас электроннай пошты пацверджаны.",
+        "Электронная почта подтверждена.",
+        "Электронная пошта пацверджана.",
         "Email confirmed.",
     ),
     (
@@ -425,12 +425,6 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Too many failed sign-in attempts. Try again later.",
     ),
     (
-        "sms_code_text",
-        "Код подтверждения: {code}. Никому его не сообщайте.",
-        "Код пацвярджэння: {code}. Нікому яго не паведамляйце.",
-        "Confirmation code: {code}. Do not share it with anyone.",
-    ),
-    (
         "email_confirm_subject",
         "Подтверждение адреса электронной почты",
         "Пацвярджэнне адраса электроннай пошты",
@@ -453,6 +447,127 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "После нескольких неудачных попыток входа вход в вашу учётную запись системы обращений заблокирован на {minutes} мин. Если это были не вы, восстановите пароль.",
         "Пасля некалькіх няўдалых спроб уваходу ўваход ва ўліковы запіс сістэмы зваротаў заблакаваны на {minutes} хв. Калі гэта былі не вы, аднавіце пароль.",
         "After several failed sign-in attempts, sign-in to your appeals system account is locked for {minutes} min. If it was not you, recover your password.",
+    ),
+    // Pages: the service's face, ways on, messages, forms.
+    (
+        "service_name",
+        "Вход в систему обращений",
+        "Уваход у сістэму зваротаў",
+        "Sign-in to the appeals system",
+    ),
+    ("nav_label", "Разделы", "Раздзелы", "Sections"),
+    ("lang_label", "Язык", "Мова", "Language"),
+    ("footer_operator", "Оператор", "Аператар", "Operator"),
+    ("footer_support", "Поддержка", "Падтрымка", "Support"),
+    (
+        "privacy_title",
+        "Обработка персональных данных",
+        "Апрацоўка персанальных даных",
+        "Processing of personal data",
+    ),
+    (
+        "privacy_notice",
+        "Оператор системы обращений обрабатывает данные, которые вы указали при регистрации (фамилию, имя, отчество, номер мобильного телефона, адрес электронной почты, логин), данные сертификата при входе с ЭЦП, а также сведения о входах (время, IP-адрес, браузер) — чтобы вы могли входить в сервисы системы обращений, восстанавливать доступ и получать уведомления, и чтобы защищать учётные записи от взлома. Данные передаются только тем сервисам, в которые вы входите, и в объёме, который вы разрешили. Вы вправе получить сведения об обработке своих данных, потребовать их изменения или удаления и отозвать согласие (Закон Республики Беларусь от 7 мая 2021 г. № 99-З «О защите персональных данных»).",
+        "Аператар сістэмы зваротаў апрацоўвае даныя, якія вы ўказалі пры рэгістрацыі (прозвішча, імя, імя па бацьку, нумар мабільнага тэлефона, адрас электроннай пошты, лагін), даныя сертыфіката пры ўваходзе з ЭЛП, а таксама звесткі пра ўваходы (час, IP-адрас, браўзер) — каб вы маглі ўваходзіць у сэрвісы сістэмы зваротаў, аднаўляць доступ і атрымліваць апавяшчэнні, і каб абараняць уліковыя запісы ад узлому. Даныя перадаюцца толькі тым сэрвісам, у якія вы ўваходзіце, і ў тым аб’ёме, які вы дазволілі. Вы маеце права атрымаць звесткі пра апрацоўку сваіх даных, запатрабаваць іх змянення або выдалення і адклікаць згоду (Закон Рэспублікі Беларусь ад 7 мая 2021 г. № 99-З «Аб абароне персанальных даных»).",
+        "The operator of the appeals system processes the data you gave at registration (surname, given name, patronymic, mobile phone number, email address, login), your certificate's data when you sign in with an EDS key, and records of sign-ins (time, IP address, browser) so that you can sign in to the services of the appeals system, recover access and receive notifications, and to protect accounts from attacks. Data go only to the services you sign in to, and only what you allowed. You may learn how your data are processed, have them corrected or deleted, and withdraw your consent (Law of the Republic of Belarus No. 99-Z of 7 May 2021 \u{ab}On the protection of personal data\u{bb}).",
+    ),
+    (
+        "consent_title",
+        "Согласие на обработку персональных данных",
+        "Згода на апрацоўку персанальных даных",
+        "Consent to the processing of personal data",
+    ),
+    (
+        "consent_text",
+        "Я даю согласие оператору системы обращений на обработку моих персональных данных (фамилия, имя, отчество, номер мобильного телефона, адрес электронной почты, логин) для регистрации и входа в сервисы системы обращений, восстановления доступа и направления уведомлений — до удаления учётной записи. Согласие можно отозвать, обратившись в поддержку; без него регистрация невозможна. Закон Республики Беларусь от 7 мая 2021 г. № 99-З «О защите персональных данных».",
+        "Я даю згоду аператару сістэмы зваротаў на апрацоўку маіх персанальных даных (прозвішча, імя, імя па бацьку, нумар мабільнага тэлефона, адрас электроннай пошты, лагін) для рэгістрацыі і ўваходу ў сэрвісы сістэмы зваротаў, аднаўлення доступу і накіравання апавяшчэнняў — да выдалення ўліковага запісу. Згоду можна адклікаць, звярнуўшыся ў падтрымку; без яе рэгістрацыя немагчымая. Закон Рэспублікі Беларусь ад 7 мая 2021 г. № 99-З «Аб абароне персанальных даных».",
+        "I consent to the operator of the appeals system processing my personal data (surname, given name, patronymic, mobile phone number, email address, login) to register me, let me sign in to the services of the appeals system, recover access and send me notifications, until my account is deleted. I can withdraw consent by contacting support; without it I cannot register. Law of the Republic of Belarus No. 99-Z of 7 May 2021 \u{ab}On the protection of personal data\u{bb}.",
+    ),
+    (
+        "consent_label",
+        "Я согласен(на) на обработку моих персональных данных",
+        "Я згодны(ая) на апрацоўку маіх персанальных даных",
+        "I consent to the processing of my personal data",
+    ),
+    (
+        "consent_required",
+        "Без согласия на обработку персональных данных зарегистрироваться нельзя: отметьте согласие.",
+        "Без згоды на апрацоўку персанальных даных зарэгістравацца нельга: адзначце згоду.",
+        "You cannot register without consenting to the processing of personal data: tick the box.",
+    ),
+    (
+        "username_hint",
+        "От 3 до 64 символов: строчные латинские буквы, цифры, точка, дефис, подчёркивание. Например: ivan.petrov",
+        "Ад 3 да 64 сімвалаў: малыя лацінскія літары, лічбы, кропка, злучок, падкрэсліванне. Напрыклад: ivan.petrov",
+        "3 to 64 characters: lower-case Latin letters, digits, dot, hyphen, underscore. For example: ivan.petrov",
+    ),
+    (
+        "not_found_title",
+        "Страница не найдена",
+        "Старонка не знойдзена",
+        "Page not found",
+    ),
+    (
+        "already_signed_in",
+        "Вы уже вошли. Этот вход завершён, его нельзя повторить.",
+        "Вы ўжо ўвайшлі. Гэты ўваход завершаны, яго нельга паўтарыць.",
+        "You are signed in. This sign-in is finished and cannot be repeated.",
+    ),
+    (
+        "back_to_service",
+        "Вернуться в сервис «{name}»",
+        "Вярнуцца ў сэрвіс «{name}»",
+        "Back to {name}",
+    ),
+    (
+        "profile_link_open",
+        "Открыть профиль",
+        "Адкрыць профіль",
+        "Open the profile",
+    ),
+    ("sign_in", "Войти", "Увайсці", "Sign in"),
+    (
+        "sign_in_again",
+        "Войти снова",
+        "Увайсці зноў",
+        "Sign in again",
+    ),
+    (
+        "email_too_soon",
+        "Письмо только что отправлено. Новое можно запросить через минуту.",
+        "Ліст толькі што адпраўлены. Новы можна запытаць праз хвіліну.",
+        "An email was sent just now. You can ask for another in a minute.",
+    ),
+    (
+        "email_send_failed",
+        "Не удалось отправить письмо. Попробуйте отправить его ещё раз.",
+        "Не ўдалося адправіць ліст. Паспрабуйце адправіць яго яшчэ раз.",
+        "The email could not be sent. Try sending it again.",
+    ),
+    // SMS texts: one SMS segment each (70 characters in Cyrillic), checked by web::sms tests.
+    (
+        "sms_name",
+        "Система обращений",
+        "Сістэма зваротаў",
+        "Appeals system",
+    ),
+    (
+        "sms_code_registration",
+        "{name}: код {code} для регистрации. Никому не сообщайте.",
+        "{name}: код {code} для рэгістрацыі. Нікому яго не кажыце.",
+        "{name}: code {code} to confirm your registration. Do not share it.",
+    ),
+    (
+        "sms_code_phone_change",
+        "{name}: код {code} для смены номера. Никому не сообщайте.",
+        "{name}: код {code} для змены нумара. Нікому яго не кажыце.",
+        "{name}: code {code} to change your phone number. Do not share it.",
+    ),
+    (
+        "sms_code_recovery",
+        "{name}: код {code} для сброса пароля. Никому не сообщайте.",
+        "{name}: код {code} для скіду пароля. Нікому яго не кажыце.",
+        "{name}: code {code} to reset your password. Do not share it.",
     ),
     // Password recovery and the profile.
     (
@@ -568,9 +683,9 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ("profile_title", "Профиль", "Профіль", "Profile"),
     (
         "profile_sign_in",
-        "Чтобы открыть профиль, сначала войдите в систему через один из сервисов.",
-        "Каб адкрыць профіль, спачатку ўвайдзіце ў сістэму праз адзін з сэрвісаў.",
-        "To open your profile, first sign in through one of the services.",
+        "Чтобы открыть профиль, войдите в систему.",
+        "Каб адкрыць профіль, увайдзіце ў сістэму.",
+        "Sign in to open your profile.",
     ),
     (
         "full_name",
@@ -578,11 +693,28 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Прозвішча, імя, імя па бацьку",
         "Full name",
     ),
-    ("verified", "подтверждён", "пацверджаны", "confirmed"),
     (
-        "not_verified",
+        "state_phone_verified",
+        "подтверждён",
+        "пацверджаны",
+        "confirmed",
+    ),
+    (
+        "state_phone_unverified",
         "не подтверждён",
         "не пацверджаны",
+        "not confirmed",
+    ),
+    (
+        "state_email_verified",
+        "подтверждена",
+        "пацверджана",
+        "confirmed",
+    ),
+    (
+        "state_email_unverified",
+        "не подтверждена",
+        "не пацверджана",
         "not confirmed",
     ),
     (
@@ -594,7 +726,7 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     (
         "notify_sms_label",
         "Получать уведомления об обращениях по SMS",
-        "Атрымліваць апавяшчэнні аб зваротах па SMS",
+        "Атрымліваць апавяшчэнні аб зваротах праз SMS",
         "Receive notifications about appeals by SMS",
     ),
     ("save", "Сохранить", "Захаваць", "Save"),
@@ -633,9 +765,9 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "profile_link_sent",
-        "Ссылка отправлена на новый адрес {email}. Адрес сменится, когда вы откроете ссылку.",
-        "Спасылка адпраўлена на новы адрас {email}. Адрас зменіцца, калі вы адкрыеце спасылку.",
-        "A link was sent to the new address {email}. The address changes when you open the link.",
+        "Ссылка отправлена на новый адрес {email}. Адрес сменится с {old} на {email}, когда вы откроете ссылку.",
+        "Спасылка адпраўлена на новы адрас {email}. Адрас зменіцца з {old} на {email}, калі вы адкрыеце спасылку.",
+        "A link was sent to the new address {email}. The address changes from {old} to {email} when you open the link.",
     ),
     (
         "phone_same",
@@ -713,27 +845,27 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     (
         "cert_button",
         "Войти с ЭЦП / ID-картой",
-        "Увайсці з ЭЦП / ID-картай",
+        "Увайсці з ЭЛП / ID-картай",
         "Sign in with an EDS key / ID card",
     ),
     ("cert_or", "или", "або", "or"),
     (
         "cert_step_up",
         "Этот сервис требует входа с ЭЦП или ID-картой.",
-        "Гэты сэрвіс патрабуе ўваходу з ЭЦП або ID-картай.",
+        "Гэты сэрвіс патрабуе ўваходу з ЭЛП або ID-картай.",
         "This service requires signing in with an EDS key or ID card.",
     ),
     (
         "cert_noscript",
         "Для входа с ЭЦП или ID-картой включите JavaScript.",
-        "Для ўваходу з ЭЦП або ID-картай уключыце JavaScript.",
+        "Для ўваходу з ЭЛП або ID-картай уключыце JavaScript.",
         "Enable JavaScript to sign in with an EDS key or ID card.",
     ),
     ("cert_busy", "Подождите…", "Пачакайце…", "Please wait…"),
     (
         "cert_signing",
         "Подтвердите подпись в программе ЭЦП…",
-        "Пацвердзіце подпіс у праграме ЭЦП…",
+        "Пацвердзіце подпіс у праграме ЭЛП…",
         "Confirm the signature in your EDS software…",
     ),
     (
@@ -763,7 +895,7 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     (
         "cert_link_hint",
         "Если у вас уже есть учётная запись с паролем, войдите с паролем, а затем подтвердите вход ЭЦП: сертификат будет привязан к ней.",
-        "Калі ў вас ужо ёсць уліковы запіс з паролем, увайдзіце з паролем, а потым пацвердзіце ўваход ЭЦП: сертыфікат будзе прывязаны да яго.",
+        "Калі ў вас ужо ёсць уліковы запіс з паролем, увайдзіце з паролем, а потым пацвердзіце ўваход ЭЛП: сертыфікат будзе прывязаны да яго.",
         "If you already have an account with a password, sign in with it and then confirm with your EDS key: the certificate will be linked to that account.",
     ),
     (
@@ -775,7 +907,7 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     (
         "cert_err_no_signer",
         "Программа для подписи ЭЦП не найдена. Подключите ключ или ID-карту, запустите программу ЭЦП и попробуйте снова.",
-        "Праграма для подпісу ЭЦП не знойдзена. Падключыце ключ або ID-картку, запусціце праграму ЭЦП і паспрабуйце зноў.",
+        "Праграма для подпісу ЭЛП не знойдзена. Падключыце ключ або ID-карту, запусціце праграму ЭЛП і паспрабуйце зноў.",
         "No EDS signing software was found. Connect your key or ID card, start the signing software and try again.",
     ),
     (
@@ -937,9 +1069,9 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "register_attempt_sms",
-        "Обращения: кто-то пытался зарегистрироваться с вашим номером.",
-        "Звароты: хтосьці спрабаваў зарэгістравацца з вашым нумарам.",
-        "Appeals: someone tried to register with your number.",
+        "{name}: попытка регистрации с вашим номером.",
+        "{name}: спроба рэгістрацыі з вашым нумарам.",
+        "{name}: someone tried to register with your number.",
     ),
     (
         "register_attempt_subject",
@@ -952,6 +1084,13 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Здравствуйте!\n\nКто-то пытался зарегистрироваться в системе обращений с этим адресом электронной почты. Учётная запись с ним у вас уже есть: если это были вы, войдите или восстановите пароль. Если нет, ничего делать не нужно: адрес остаётся за вами.",
         "Добры дзень!\n\nХтосьці спрабаваў зарэгістравацца ў сістэме зваротаў з гэтым адрасам электроннай пошты. Уліковы запіс з ім у вас ужо ёсць: калі гэта былі вы, увайдзіце або аднавіце пароль. Калі не, нічога рабіць не трэба: адрас застаецца за вамі.",
         "Hello,\n\nSomeone tried to register in the appeals system with this email address. You already have an account with it: if it was you, sign in or recover your password. If not, there is nothing to do: the address stays yours.",
+    ),
+    // certificate hardening
+    (
+        "cert_err_too_complex",
+        "Цепочка сертификатов слишком сложна для проверки. Отправьте только свой сертификат и сертификаты выдавшего его центра.",
+        "Ланцужок сертыфікатаў занадта складаны для праверкі. Адпраўце толькі свой сертыфікат і сертыфікаты цэнтра, які яго выдаў.",
+        "The certificate chain is too complex to check. Send only your certificate and those of the authority that issued it.",
     ),
 ];
 

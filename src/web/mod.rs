@@ -5,6 +5,7 @@ pub mod form;
 pub mod headers;
 pub mod i18n;
 pub mod pages;
+pub mod sms;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -66,15 +67,39 @@ impl FromRequestParts<Arc<App>> for RequestMeta {
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+tokio::task_local! {
+    /// The page a GET request shows (path and query without `ui_locales`): where its language
+    /// links point. None for other methods, whose handlers name the page to switch to.
+    static PAGE: Option<String>;
+}
+
+/// The address of the page this request shows, for its language links; None unless a GET.
+pub fn current_page() -> Option<String> {
+    PAGE.try_with(Clone::clone).ok().flatten()
+}
+
+/// `path?query` without `ui_locales` (bounded: a page address is not unbounded input).
+fn page_of(method: &Method, uri: &axum::http::Uri) -> Option<String> {
+    if method != Method::GET {
+        return None;
+    }
+    let query = uri.query().unwrap_or("");
+    if uri.path().len() + query.len() > 4096 {
+        return None;
+    }
+    Some(pages::with_query(uri.path(), query, &[]))
+}
+
 /// One log line per request, with a request id that is also returned as `X-Request-Id`.
 /// Only the path is logged: queries carry codes and tokens.
 pub async fn log_request(State(_app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let page = page_of(req.method(), req.uri());
     let id = crate::secrets::random_id();
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path: String = req.uri().path().chars().take(200).collect();
     let start = Instant::now();
-    let mut res = next.run(req).await;
+    let mut res = PAGE.scope(page, next.run(req)).await;
     let status = res.status().as_u16();
     tracing::info!(
         target: "http",

@@ -1,7 +1,8 @@
 //! What one certificate login costs the server: parse the presented chain, build and check the
 //! path to the anchor, check revocation against the installed CRL, verify the CMS signature over
 //! the challenge. For a bign chain (the bee2 reference vectors) and an ECDSA P-256 chain made
-//! here. `cargo bench --bench pki`; figures in README.
+//! here; and what refusing a hostile login costs (look-alike CAs built to make path building
+//! expensive). `cargo bench --bench pki`; figures in README.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -111,6 +112,52 @@ fn generated_case(alg: KeyAlgorithm) -> Case {
     }
 }
 
+/// A hostile login: the person's certificate and eight CA certificates sharing one name and one
+/// key (each a valid issuer of every other), under no configured anchor. Path building used to
+/// try every ordering of them (8 800 signature verifications); it now tries each pair once.
+fn hostile_case() -> Case {
+    let alg = KeyAlgorithm::EcdsaP256;
+    let (from, to) = (NOW - 86_400, NOW + 86_400);
+    let spec = |serial: u8| {
+        CertSpec::intermediate(
+            vec![(oids::AT_COMMON_NAME, "Look-alike".to_string())],
+            &[serial],
+            from,
+            to,
+            None,
+        )
+    };
+    let key = PrivateKey::generate(alg).expect("key");
+    let seed = issue::self_signed(&spec(100), &key).expect("seed");
+    let signer = Issuer::new(&seed, key).expect("issuer");
+    let leaf_key = PrivateKey::generate(alg).expect("key");
+    let person = vec![
+        (oids::AT_SURNAME, "Иванов".to_string()),
+        (oids::AT_GIVEN_NAME, "Иван".to_string()),
+        (oids::AT_SERIAL_NUMBER, "3010185A001PB3".to_string()),
+    ];
+    let leaf = issue::issue(
+        &CertSpec::leaf(person, &[3], from, to),
+        &leaf_key.spki(),
+        &signer,
+    )
+    .expect("leaf");
+    let mut bundle = issue::to_pem("CERTIFICATE", &leaf).into_bytes();
+    for i in 1..=8 {
+        let der = issue::issue(&spec(i), &signer.key().spki(), &signer).expect("look-alike");
+        bundle.extend_from_slice(issue::to_pem("CERTIFICATE", &der).as_bytes());
+    }
+    let challenge = b"{\"nonce\":\"hostile\",\"aud\":\"https://vhod.example.by\"}".to_vec();
+    let cms = sign_detached(&challenge, &leaf, &leaf_key, SignOptions::default()).expect("cms");
+    let honest = generated_case(alg);
+    Case {
+        trust: honest.trust,
+        bundle,
+        cms,
+        challenge,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -147,5 +194,30 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn bench_hostile(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let http = reqwest::Client::new();
+    let case = hostile_case();
+    let refuse = || {
+        rt.block_on(verify_signed(
+            &case.trust,
+            Some(&case.bundle),
+            Proof::Cms(&case.cms),
+            &case.challenge,
+            NOW,
+            &http,
+        ))
+        .expect_err("the hostile login is refused")
+    };
+    assert_eq!(refuse().reason, vhod::pki::Reason::Untrusted);
+    c.bench_function(
+        "hostile login refused: 8 look-alike CAs (ecdsa-p256)",
+        |b| b.iter(refuse),
+    );
+}
+
+criterion_group!(benches, bench, bench_hostile);
 criterion_main!(benches);

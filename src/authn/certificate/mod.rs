@@ -3,8 +3,9 @@
 //! whether they are good, this module decides whose account that is, and the login ends in
 //! the same `Authenticated` as every other method, with acr `high`.
 //!
-//! Accounts: the person's identity (personal number, else the certificate's names) finds their
-//! account, or a new one is made. An account that exists with a password is linked only in a
+//! Accounts: the person's identity (personal number, else the certificate's names, scoped by
+//! the profile unless it is authoritative for personal numbers) finds their account, or a new
+//! one is made. An account that exists with a password is linked only in a
 //! step-up, where the person has just proved that password in this browser; and never to a
 //! certificate that names someone else.
 
@@ -75,11 +76,12 @@ pub async fn resolve(
                     "the account no longer exists",
                 )));
             };
-            if key.is_personal_number()
+            // Another number in the same scope is another person (this one names nobody yet).
+            if let Some(prefix) = key.personal_number_prefix()
                 && certificate::identities_of(db, me)
                     .await?
                     .iter()
-                    .any(|k| k.starts_with("pn:"))
+                    .any(|k| k.starts_with(prefix))
             {
                 return Err(ResolveError::Refused(refuse(
                     "the account belongs to a person with another personal number",
@@ -99,7 +101,7 @@ pub async fn resolve(
                     "the name on the certificate differs from the account's",
                 )));
             }
-            match certificate::link(db, &key, me).await {
+            match certificate::link(db, &key, &v.identity, me).await {
                 Ok(()) => Ok(Resolved {
                     account_id: me.to_string(),
                     linked: true,

@@ -28,7 +28,7 @@ use crate::authn::throttle::{self, Gate};
 use crate::authn::{browser, transaction};
 use crate::clock;
 use crate::oidc::authorize::resume;
-use crate::pki::cert::parse_bundle;
+use crate::pki::cert::leaf_of_bundle;
 use crate::pki::verify::{Proof, verify_signed};
 use crate::pki::{PkiError, Reason};
 use crate::secrets;
@@ -53,7 +53,8 @@ fn unavailable() -> Response {
 
 fn status_of(reason: Reason) -> StatusCode {
     match reason {
-        Reason::Malformed | Reason::BadChallenge => StatusCode::BAD_REQUEST,
+        Reason::Malformed | Reason::BadChallenge | Reason::TooComplex => StatusCode::BAD_REQUEST,
+        Reason::Busy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::FORBIDDEN,
     }
 }
@@ -219,8 +220,7 @@ pub async fn login(
             // Who tried, as far as the certificate they sent says (it may be anyone's).
             let leaf = certificate
                 .as_deref()
-                .and_then(|c| parse_bundle(c.as_bytes()).ok())
-                .and_then(|v| v.into_iter().next());
+                .and_then(|c| leaf_of_bundle(c.as_bytes()));
             let event = Event::new("login", "failure")
                 .reason(e.reason.as_str())
                 .client(&tx.request.client_id)
@@ -237,7 +237,8 @@ pub async fn login(
                 tracing::error!(error = %err, "audit write failed");
                 return unavailable();
             }
-            if e.reason != Reason::BadChallenge
+            // A spent challenge or a saturated verifier says nothing about the certificate.
+            if !matches!(e.reason, Reason::BadChallenge | Reason::Busy)
                 && let Err(err) =
                     throttle::record_failure(&app.eph, &app.settings.limits, None, &meta.ip).await
             {
