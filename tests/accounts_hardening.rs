@@ -555,6 +555,26 @@ async fn recovery_next_step_alike(d: Deployment) {
     assert_eq!((s1, s2), (400, 400));
     assert_eq!(comparable(&p1, USER), comparable(&p2, "nobody.here"));
     assert!(p1.contains("Attempts left: 4"), "{p1}");
+    // A new password with the login in it is not judged before the code is proven: that would
+    // tell that the login names an account.
+    let personal = "ivan nobody.here passphrase";
+    let (s1, p1) = reset(&server, &known, wrong, personal).await;
+    let (s2, p2) = reset(&server, &unknown, wrong, personal).await;
+    assert_eq!((s1, s2), (400, 400));
+    assert_eq!(comparable(&p1, USER), comparable(&p2, "nobody.here"));
+    assert!(p1.contains("Attempts left: 3"), "{p1}");
+    // Asking again within the minute keeps the code (and its attempts) for both.
+    assert_eq!(forgot(&server, &known, USER, "sms").await.0, 200);
+    assert_eq!(forgot(&server, &unknown, "nobody.here", "sms").await.0, 200);
+    let (_, p1) = reset(&server, &known, wrong, "a brand new passphrase here").await;
+    let (_, p2) = reset(&server, &unknown, wrong, "a brand new passphrase here").await;
+    assert_eq!(comparable(&p1, USER), comparable(&p2, "nobody.here"));
+    assert!(p1.contains("Attempts left: 2"), "{p1}");
+    // With the code proven, the account's own data are refused, and the code still serves.
+    let (status, html) = reset(&server, &known, &code, personal).await;
+    assert_eq!(status, 400, "{html}");
+    let (status, html) = reset(&server, &known, &code, "a brand new passphrase here").await;
+    assert_eq!(status, 200, "{html}");
 }
 both_backends!(recovery_codes_answer_alike, super::recovery_next_step_alike);
 

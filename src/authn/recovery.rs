@@ -208,6 +208,15 @@ async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> 
     Ok(found.filter(|a| !a.is_expired_pending(ttl, crate::clock::now())))
 }
 
+/// The recovery subject of a login that names no account: stable for the login, never an
+/// account id.
+fn unknown_subject(login: &str) -> String {
+    format!(
+        "unknown:{}",
+        secrets::token_hash(&account::login_identifier(login))
+    )
+}
+
 /// POST /forgot: sends a code or a link if the account exists; the answer is the same either way.
 /// By SMS, the client address's SMS budget is charged first, whatever the lookup finds, and
 /// only its refusal is shown; a code is then sent if there is a confirmed phone to send it to,
@@ -351,15 +360,18 @@ pub async fn submit(
         return crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, AT_SENT)
             .await;
     }
-    let id = acc.map(|a| a.id).unwrap_or_else(secrets::random_id);
-    // Without a code on its way (no such account, no confirmed phone, a budget or the daily cap
-    // refused it), the next step checks a decoy; a code sent a minute ago stays valid.
-    let too_soon = matches!(sent, Err(SendError::Otp(otp::OtpError::TooSoon)));
-    if !code_sent
-        && !too_soon
-        && let Err(e) = otp::issue_decoy(&app.eph, Purpose::Recovery, &id).await
-    {
-        return unavailable(&app, lang, &e);
+    // A login that names nobody is recovered under a name of its own, so that asking again
+    // meets the same resend wait and daily cap as an account does.
+    let id = acc.map(|a| a.id).unwrap_or_else(|| unknown_subject(login));
+    // Without a code on its way (no such account, no confirmed phone, a budget refused it),
+    // the next step checks a decoy issued like a code. When the code itself was refused (sent
+    // under a minute ago, the daily cap) the code already there stays, as a decoy would.
+    if !code_sent && !matches!(sent, Err(SendError::Otp(_))) {
+        let cap = app.settings.limits.otp_daily_cap;
+        match otp::issue_decoy(&app.eph, Purpose::Recovery, &id, cap).await {
+            Ok(()) | Err(otp::OtpError::TooSoon | otp::OtpError::DailyCap) => {}
+            Err(e) => return unavailable(&app, lang, &e),
+        }
     }
     if let Err(e) = session.insert(RECOVERING, &id).await {
         return unavailable(&app, lang, &e);
@@ -415,9 +427,11 @@ pub async fn reset_submit(
         Ok(a) => a,
         Err(e) => return unavailable(&app, lang, &e),
     };
-    // The password is taken as typed. Checked before the code, so a refusal does not use it up.
+    // The password is taken as typed. Checked before the code, so a refusal does not use it
+    // up; but only against what is the same for every login (length, the common list): a
+    // refusal for the account's own data would tell that the login names one.
     let password = params.get("password").unwrap_or("").to_string();
-    if let Some(msg) = check_password(&app, lang, acc.as_ref(), &password) {
+    if let Some(msg) = check_password(&app, lang, None, &password) {
         let ev = Event::new("password_reset", "failure")
             .subject(acc.as_ref().map(|a| a.id.clone()))
             .method("sms")
@@ -435,7 +449,7 @@ pub async fn reset_submit(
         )
         .await;
     }
-    let outcome = otp::verify(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
+    let outcome = otp::check(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
     let subject = acc.as_ref().map(|a| a.id.clone());
     let fail = |reason: &str| {
         Event::new("password_reset", "failure")
@@ -476,6 +490,34 @@ pub async fn reset_submit(
         )
         .await;
     };
+    // The code is proven: now the account's own data, the code staying valid for a retry.
+    if let Some(msg) = check_password(&app, lang, Some(&acc), &password) {
+        app.audit.enqueue(fail("weak_password")).await;
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
+    if let Err(e) = otp::consume(&app.eph, Purpose::Recovery, &id).await {
+        app.audit.enqueue(fail(e.reason())).await;
+        let msg = FieldError::new("code", e.message(lang));
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
     let done = complete(&app, &session, &meta, lang, &acc, &password, "sms").await;
     let _ = session.remove::<String>(RECOVERING).await;
     done
