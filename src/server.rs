@@ -96,10 +96,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         tokio::task::spawn_blocking(move || KeyStore::open(&dir, retention)).await??
     };
     let clients = ClientRegistry::load(&db).await?;
-    let hasher = PasswordHasher::new(
-        settings.password_max_concurrent,
-        settings.password_max_queue,
-    )
+    let hasher = PasswordHasher::new(crate::authn::password::hasher::HasherLimits {
+        slots: settings.password_max_concurrent,
+        sign_in_queue: settings.password_max_queue,
+        sign_in_reserve: settings.limits.password_signin_reserve as usize,
+        other_queue: settings.limits.password_other_queue as usize,
+    })
     .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
     let (audit, worker) = Audit::start(db.clone());
     let discovery_json = oidc::discovery::build(&settings)?.into();
@@ -352,6 +354,10 @@ fn spawn_upkeep(app: Arc<App>) {
             }
             if let Err(e) = oidc::grants::records::sweep(&app.db).await {
                 tracing::warn!(error = %e, "token sweep failed");
+            }
+            let pending_ttl = app.settings.limits.pending_account_ttl;
+            if let Err(e) = crate::identity::account::upkeep(&app.db, pending_ttl).await {
+                tracing::warn!(error = %e, "account sweep failed");
             }
         }
     });

@@ -546,13 +546,17 @@ async fn profile(d: Deployment) {
     assert!(html.contains("/profile/phone/confirm"), "{html}");
     let code = code_in(&last_to(&d, Channel::Sms, "+375337654321").body);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, _) = post(
+    let (status, html) = post(
         &b,
         &server.url("/profile/phone/confirm"),
         &[("csrf", csrf.as_str()), ("code", wrong)],
     )
     .await;
     assert_eq!(status, 400);
+    assert!(
+        html.contains("Осталось попыток: 4"),
+        "the attempts left: {html}"
+    );
     let (status, html) = post(
         &b,
         &server.url("/profile/phone/confirm"),

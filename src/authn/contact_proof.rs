@@ -73,9 +73,92 @@ pub async fn send_code(
     subject: &str,
     phone: &PhoneNumber,
 ) -> Result<(), SendError> {
+    let to = Recipient::Contact;
+    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
+}
+
+/// Who a proof goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient<'a> {
+    /// The contact being proved.
+    Contact,
+    /// Another account (`owner`) has confirmed this contact: its owner is told, at most once a
+    /// day, that someone tried to register with it, and no code or link reaches anyone. For the
+    /// person registering, everything else is as with [`Recipient::Contact`]: the same budgets,
+    /// waits and caps are taken, and the same answers given, so the answer does not tell that
+    /// the contact is registered.
+    Owner(&'a str),
+}
+
+impl<'a> Recipient<'a> {
+    pub fn of(owner: Option<&'a str>) -> Recipient<'a> {
+        owner.map_or(Recipient::Contact, Recipient::Owner)
+    }
+}
+
+/// A registration's phone proof: a code to the number, or a notice to its owner.
+pub async fn send_registration_code(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    subject: &str,
+    phone: &PhoneNumber,
+    to: Recipient<'_>,
+) -> Result<(), SendError> {
+    let code_for = CodeFor::Registration;
+    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
+}
+
+/// As [`send_code`], when the caller has already charged the client address's SMS budget
+/// (recovery charges it whatever the lookup found, so its answer cannot tell).
+pub async fn send_code_ip_charged(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    code_for: CodeFor,
+    subject: &str,
+    phone: &PhoneNumber,
+) -> Result<(), SendError> {
+    let (budget, to) = (Budget::RouteOnly, Recipient::Contact);
+    send_code_with(app, meta, lang, code_for, subject, phone, budget, to).await
+}
+
+/// Which SMS budgets a send still has to take from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    All,
+    /// The address's budget was taken by the caller: only the prefix and global ones.
+    RouteOnly,
+}
+
+async fn charge(
+    app: &App,
+    meta: &RequestMeta,
+    phone: &PhoneNumber,
+    b: Budget,
+) -> Result<(), SendError> {
+    let limits = &app.settings.limits;
+    if b == Budget::All {
+        throttle::allow_sms_from(&app.eph, limits, &meta.ip).await??;
+    }
+    throttle::allow_sms_to(&app.eph, limits, phone.prefix()).await??;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_code_with(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    code_for: CodeFor,
+    subject: &str,
+    phone: &PhoneNumber,
+    budget: Budget,
+    to: Recipient<'_>,
+) -> Result<(), SendError> {
     let purpose = code_for.purpose();
     let result = async {
-        throttle::allow_sms(&app.eph, &app.settings.limits, &meta.ip, phone.prefix()).await??;
+        charge(app, meta, phone, budget).await?;
         let code = otp::issue(
             &app.eph,
             purpose,
@@ -84,6 +167,20 @@ pub async fn send_code(
             app.settings.limits.otp_daily_cap,
         )
         .await?;
+        if let Recipient::Owner(owner) = to {
+            // The code is kept (so the next steps answer as usual) but sent to nobody.
+            if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str()).await? {
+                let text = i18n::text(lang, "register_attempt_sms")
+                    .replace("{name}", &app.pages.sms_name(lang));
+                let sent = app
+                    .notifier
+                    .send(&Message::sms(phone.as_str(), text))
+                    .await
+                    .map_err(|_| SendError::Failed);
+                audit_notice(app, meta, "registration_attempt", owner, "sms", &sent).await;
+            }
+            return Ok(());
+        }
         let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
         app.notifier
             .send(&Message::sms(phone.as_str(), body))
@@ -100,12 +197,81 @@ pub async fn send_code(
     )
     .subject(Some(subject))
     .from(meta)
-    .details(serde_json::json!({"purpose": purpose_name(purpose), "to": phone.masked()}));
+    .details(serde_json::json!({
+        "purpose": purpose_name(purpose),
+        "to": phone.masked(),
+        "confirmed_by_another": matches!(to, Recipient::Owner(_)),
+    }));
     if let Err(e) = &result {
         ev = ev.reason(e.reason());
     }
     app.audit.enqueue(ev).await;
     result
+}
+
+/// A notice by SMS (not a code): it takes from every SMS budget like a code does, and is
+/// audited as `notice` with its `kind` ("account_locked", "registration_attempt").
+pub async fn send_notice_sms(
+    app: &App,
+    meta: &RequestMeta,
+    kind: &str,
+    subject: &str,
+    phone: &PhoneNumber,
+    text: &str,
+) -> Result<(), SendError> {
+    let result = async {
+        charge(app, meta, phone, Budget::All).await?;
+        app.notifier
+            .send(&Message::sms(phone.as_str(), text.to_string()))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "SMS not sent");
+                SendError::Failed
+            })
+    }
+    .await;
+    audit_notice(app, meta, kind, subject, "sms", &result).await;
+    result
+}
+
+/// A notice by email (not a link), audited as `notice` with its `kind`.
+pub async fn send_notice_email(
+    app: &App,
+    meta: &RequestMeta,
+    kind: &str,
+    subject: &str,
+    email: &str,
+    texts: (&str, &str),
+) -> Result<(), SendError> {
+    let result = app
+        .notifier
+        .send(&Message::email(email, texts.0, texts.1.to_string()))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "email not sent");
+            SendError::Failed
+        });
+    audit_notice(app, meta, kind, subject, "email", &result).await;
+    result
+}
+
+async fn audit_notice(
+    app: &App,
+    meta: &RequestMeta,
+    kind: &str,
+    subject: &str,
+    channel: &str,
+    result: &Result<(), SendError>,
+) {
+    let mut ev = Event::new("notice", if result.is_ok() { "success" } else { "failure" })
+        .subject(Some(subject))
+        .method(channel)
+        .from(meta)
+        .details(serde_json::json!({"kind": kind}));
+    if let Err(e) = result {
+        ev = ev.reason(e.reason());
+    }
+    app.audit.enqueue(ev).await;
 }
 
 /// What an emailed link stands for.
@@ -160,6 +326,36 @@ pub async fn send_link(
     path: &str,
     texts: (&str, &str),
 ) -> Result<(), SendError> {
+    let to = Recipient::Contact;
+    send_link_with(app, meta, lang, purpose, account_id, email, path, texts, to).await
+}
+
+/// A registration's email proof: a confirmation link to the address, or a notice to its owner.
+pub async fn send_registration_link(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    account_id: &str,
+    email: &str,
+    to: Recipient<'_>,
+) -> Result<(), SendError> {
+    let texts = ("email_confirm_subject", "email_confirm_body");
+    let (purpose, path) = (LinkPurpose::Confirm, "/register/email");
+    send_link_with(app, meta, lang, purpose, account_id, email, path, texts, to).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_link_with(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    purpose: LinkPurpose,
+    account_id: &str,
+    email: &str,
+    path: &str,
+    texts: (&str, &str),
+    to: Recipient<'_>,
+) -> Result<(), SendError> {
     let result = async {
         // As with SMS codes: at most one email of a kind per account and minute.
         let wait = format!("email-wait:{}:{account_id}", purpose.as_str());
@@ -169,6 +365,21 @@ pub async fn send_link(
             .await?
         {
             return Err(SendError::Otp(OtpError::TooSoon));
+        }
+        if let Recipient::Owner(owner) = to {
+            if throttle::first_today(&app.eph, "registration-attempt-email", email).await? {
+                let sent = app
+                    .notifier
+                    .send(&Message::email(
+                        email,
+                        i18n::text(lang, "register_attempt_subject"),
+                        i18n::text(lang, "register_attempt_email").to_string(),
+                    ))
+                    .await
+                    .map_err(|_| SendError::Failed);
+                audit_notice(app, meta, "registration_attempt", owner, "email", &sent).await;
+            }
+            return Ok(());
         }
         let token = secrets::random_token();
         let link = EmailLink {
@@ -226,4 +437,19 @@ pub async fn take_link(
         return Ok(None);
     }
     app.eph.take_json(&link_key(purpose, token)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::web::i18n::{self, Lang};
+    use crate::web::sms::fits_one_segment;
+
+    #[test]
+    fn the_registration_attempt_notice_fits_one_sms_segment() {
+        for lang in [Lang::Ru, Lang::Be, Lang::En] {
+            let text = i18n::text(lang, "register_attempt_sms")
+                .replace("{name}", i18n::text(lang, "sms_name"));
+            assert!(fits_one_segment(&text), "{lang:?}: {text}");
+        }
+    }
 }

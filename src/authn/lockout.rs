@@ -1,36 +1,69 @@
-//! Telling a person at once that their account was locked after repeated failed logins, by every
+//! Telling a person that their account was locked after repeated failed logins, by every
 //! confirmed channel: if it was not them, they learn that someone is guessing their password.
+//!
+//! At most once per lock episode (the caller passes only the failure that started one) and once
+//! a day, so a guesser cannot make us message someone every lock period for ever; the SMS takes
+//! from the SMS budgets like any other. Sent in the background: the failed login's answer
+//! neither waits for it nor differs from an unknown login's.
 
+use std::sync::Arc;
+
+use super::contact_proof;
+use super::throttle;
 use crate::audit::Event;
 use crate::identity::account;
-use crate::notify::Message;
+use crate::identity::contact::PhoneNumber;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+
+/// Starts [`notify_locked`] without waiting for it.
+pub fn notify_locked_later(app: Arc<App>, meta: RequestMeta, account_id: String, lang: Lang) {
+    tokio::spawn(async move { notify_locked(&app, &meta, &account_id, lang).await });
+}
 
 pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang: Lang) {
     let acc = match account::find_by_id(&app.db, account_id).await {
         Ok(Some(a)) => a,
         _ => return,
     };
-    let minutes = (app.settings.limits.lockout_seconds / 60)
-        .max(1)
-        .to_string();
-    let text = i18n::text(lang, "lock_text").replace("{minutes}", &minutes);
+    let first_today = match throttle::first_today(&app.eph, "lock-notice", account_id).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check the lock-out notice budget");
+            false
+        }
+    };
     let mut sent = Vec::new();
-    if let Some(phone) = acc.phone.as_deref().filter(|_| acc.phone_verified) {
-        if app
-            .notifier
-            .send(&Message::sms(phone, text.clone()))
-            .await
-            .is_ok()
+    if first_today {
+        let minutes = (app.settings.limits.lockout_seconds / 60)
+            .max(1)
+            .to_string();
+        let text = i18n::text(lang, "lock_text").replace("{minutes}", &minutes);
+        let phone = acc
+            .phone
+            .as_deref()
+            .filter(|_| acc.phone_verified)
+            .and_then(|p| PhoneNumber::parse(p).ok());
+        if let Some(phone) = phone
+            && contact_proof::send_notice_sms(app, meta, "account_locked", &acc.id, &phone, &text)
+                .await
+                .is_ok()
         {
             sent.push("sms");
         }
-    }
-    if let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified) {
-        let msg = Message::email(email, i18n::text(lang, "lock_subject"), text.clone());
-        if app.notifier.send(&msg).await.is_ok() {
+        if let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
+            && contact_proof::send_notice_email(
+                app,
+                meta,
+                "account_locked",
+                &acc.id,
+                email,
+                (i18n::text(lang, "lock_subject"), &text),
+            )
+            .await
+            .is_ok()
+        {
             sent.push("email");
         }
     }
@@ -40,6 +73,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
         .details(serde_json::json!({
             "lockout_seconds": app.settings.limits.lockout_seconds,
             "notified": sent,
+            "already_told_today": !first_today,
         }));
     if let Err(e) = app.audit.write(ev).await {
         tracing::error!(error = %e, "audit write failed");

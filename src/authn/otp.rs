@@ -68,6 +68,17 @@ impl OtpError {
         }
     }
 
+    /// The message for the person, with the attempts left after a wrong code.
+    pub fn message(&self, lang: crate::web::i18n::Lang) -> String {
+        use crate::web::i18n::text;
+        match self {
+            OtpError::Wrong { attempts_left } => {
+                text(lang, "otp_wrong_left").replace("{n}", &attempts_left.to_string())
+            }
+            other => text(lang, other.message_key()).to_string(),
+        }
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             OtpError::TooSoon => "resend_too_soon",
@@ -138,8 +149,36 @@ pub async fn issue(
     Ok(code)
 }
 
+/// Issues a code that is sent to nobody, for `subject` (a login that names no account, or an
+/// account with no phone to send to): with the same resend wait and daily cap as a real code,
+/// so the next step answers wrong codes, spent attempts and expiry exactly as for one.
+pub async fn issue_decoy(
+    eph: &Ephemeral,
+    purpose: Purpose,
+    subject: &str,
+    daily_cap: u64,
+) -> Result<(), OtpError> {
+    let target = format!("decoy:{subject}");
+    issue(eph, purpose, subject, &target, daily_cap)
+        .await
+        .map(drop)
+}
+
 /// Checks a code; on success the code is consumed and its target returned.
 pub async fn verify(
+    eph: &Ephemeral,
+    purpose: Purpose,
+    subject: &str,
+    code: &str,
+) -> Result<String, OtpError> {
+    let target = check(eph, purpose, subject, code).await?;
+    consume(eph, purpose, subject).await?;
+    Ok(target)
+}
+
+/// Checks a code without using it up (the caller then checks the rest of the request and
+/// calls [`consume`]); returns its target. Every attempt counts.
+pub async fn check(
     eph: &Ephemeral,
     purpose: Purpose,
     subject: &str,
@@ -172,12 +211,17 @@ pub async fn verify(
             attempts_left: MAX_ATTEMPTS - tries,
         });
     }
+    Ok(stored.target)
+}
+
+/// Uses up a code that [`check`] accepted.
+pub async fn consume(eph: &Ephemeral, purpose: Purpose, subject: &str) -> Result<(), OtpError> {
     // Single use: of two concurrent correct submissions only one takes the code.
-    if eph.take(&code_key).await?.is_none() {
+    if eph.take(&key("code", purpose, subject)).await?.is_none() {
         return Err(OtpError::Expired);
     }
     eph.delete(&key("tries", purpose, subject)).await?;
-    Ok(stored.target)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -205,6 +249,56 @@ mod tests {
         );
         assert_eq!(
             verify(&eph, Purpose::Phone, "acc", &code).await,
+            Err(OtpError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_decoy_answers_like_a_real_code() {
+        let eph = Ephemeral::memory();
+        issue(&eph, Purpose::Recovery, "real", "+375291234567", 10)
+            .await
+            .unwrap();
+        issue_decoy(&eph, Purpose::Recovery, "decoy", 10)
+            .await
+            .unwrap();
+        // Like a real code, a decoy is not replaced within the resend wait.
+        assert_eq!(
+            issue_decoy(&eph, Purpose::Recovery, "decoy", 10).await,
+            Err(OtpError::TooSoon)
+        );
+        for subject in ["real", "decoy"] {
+            // A code that is not the real one: 000000 or 111111 cannot both be it.
+            let r0 = verify(&eph, Purpose::Recovery, subject, "bad").await;
+            assert_eq!(r0, Err(OtpError::Wrong { attempts_left: 4 }), "{subject}");
+        }
+        let lang = crate::web::i18n::Lang::En;
+        assert!(
+            OtpError::Wrong { attempts_left: 3 }
+                .message(lang)
+                .contains('3')
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checked_code_stays_until_consumed() {
+        let eph = Ephemeral::memory();
+        let code = issue(&eph, Purpose::Recovery, "acc", "+375291234567", 10)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                check(&eph, Purpose::Recovery, "acc", &code).await.unwrap(),
+                "+375291234567"
+            );
+        }
+        consume(&eph, Purpose::Recovery, "acc").await.unwrap();
+        assert_eq!(
+            check(&eph, Purpose::Recovery, "acc", &code).await,
+            Err(OtpError::Expired)
+        );
+        assert_eq!(
+            consume(&eph, Purpose::Recovery, "acc").await,
             Err(OtpError::Expired)
         );
     }

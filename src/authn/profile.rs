@@ -451,7 +451,7 @@ pub async fn phone_confirm(
         Ok(t) => t,
         Err(e) => {
             app.audit.enqueue(ev.reason(e.reason())).await;
-            let v = View::err(StatusCode::BAD_REQUEST, text(lang, e.message_key())).at("code");
+            let v = View::err(StatusCode::BAD_REQUEST, e.message(lang)).at("code");
             return render(&app, &session, lang, &acc, v).await;
         }
     };

@@ -196,18 +196,31 @@ pub async fn form(
     .await
 }
 
-/// The account a login, phone number (any writing) or email address names.
+/// The account a login, confirmed phone number (any writing) or confirmed email address (any
+/// case) names: an unconfirmed contact names nobody.
 async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> {
-    if login.contains('@') {
-        return match Email::parse(login) {
-            Ok(e) => account::find_by_email(&app.db, e.as_str()).await,
-            Err(_) => Ok(None),
-        };
-    }
-    account::find_by_login(&app.db, login).await
+    let found = if login.contains('@') {
+        account::find_by_email(&app.db, login).await?
+    } else {
+        account::find_by_login(&app.db, login).await?
+    };
+    let ttl = app.settings.limits.pending_account_ttl;
+    Ok(found.filter(|a| !a.is_expired_pending(ttl, crate::clock::now())))
+}
+
+/// The recovery subject of a login that names no account: stable for the login, never an
+/// account id.
+fn unknown_subject(login: &str) -> String {
+    format!(
+        "unknown:{}",
+        secrets::token_hash(&account::login_identifier(login))
+    )
 }
 
 /// POST /forgot: sends a code or a link if the account exists; the answer is the same either way.
+/// By SMS, the client address's SMS budget is charged first, whatever the lookup finds, and
+/// only its refusal is shown; a code is then sent if there is a confirmed phone to send it to,
+/// and otherwise a decoy code is kept for the next step, which so answers alike.
 pub async fn submit(
     State(app): State<Arc<App>>,
     session: Session,
@@ -263,6 +276,28 @@ pub async fn submit(
         .subject(acc.as_ref().map(|a| a.id.clone()))
         .method(channel)
         .from(&meta);
+    if channel == "sms" {
+        match throttle::allow_sms_from(&app.eph, &app.settings.limits, &meta.ip).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => {
+                if let Err(e) = app.audit.write(ev.reason(refused.reason())).await {
+                    return unavailable(&app, lang, &e);
+                }
+                let msg = i18n::text(lang, "sms_limit").to_string();
+                return render_forgot(
+                    &app,
+                    &session,
+                    lang,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    login,
+                    channel,
+                    Some(msg),
+                )
+                .await;
+            }
+            Err(e) => return unavailable(&app, lang, &e),
+        }
+    }
     let sent: Result<(), SendError> = match (&acc, channel) {
         (None, _) => {
             ev = ev.reason("unknown_account");
@@ -275,7 +310,15 @@ pub async fn submit(
             .and_then(|p| PhoneNumber::parse(p).ok())
         {
             Some(phone) => {
-                contact_proof::send_code(&app, &meta, lang, CodeFor::Recovery, &a.id, &phone).await
+                contact_proof::send_code_ip_charged(
+                    &app,
+                    &meta,
+                    lang,
+                    CodeFor::Recovery,
+                    &a.id,
+                    &phone,
+                )
+                .await
             }
             None => {
                 ev = ev.reason("no_verified_phone");
@@ -302,6 +345,7 @@ pub async fn submit(
             }
         },
     };
+    let code_sent = ev.reason.is_none() && sent.is_ok();
     if ev.reason.is_none() {
         match &sent {
             Ok(()) => ev.outcome = "success",
@@ -311,26 +355,24 @@ pub async fn submit(
     if let Err(e) = app.audit.write(ev).await {
         return unavailable(&app, lang, &e);
     }
-    // Only the SMS budgets are told: they depend on the address and operator, not the account.
-    if let Err(e @ SendError::Limit(_)) = &sent {
-        let msg = i18n::text(lang, e.message_key()).to_string();
-        return render_forgot(
-            &app,
-            &session,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            login,
-            channel,
-            Some(msg),
-        )
-        .await;
-    }
     if channel == "email" {
         let n = Notice::new("forgot_title", "recovery_email_sent");
         return crate::web::form::show_remembered(&app, &session, lang, StatusCode::OK, n, AT_SENT)
             .await;
     }
-    let id = acc.map(|a| a.id).unwrap_or_else(secrets::random_id);
+    // A login that names nobody is recovered under a name of its own, so that asking again
+    // meets the same resend wait and daily cap as an account does.
+    let id = acc.map(|a| a.id).unwrap_or_else(|| unknown_subject(login));
+    // Without a code on its way (no such account, no confirmed phone, a budget refused it),
+    // the next step checks a decoy issued like a code. When the code itself was refused (sent
+    // under a minute ago, the daily cap) the code already there stays, as a decoy would.
+    if !code_sent && !matches!(sent, Err(SendError::Otp(_))) {
+        let cap = app.settings.limits.otp_daily_cap;
+        match otp::issue_decoy(&app.eph, Purpose::Recovery, &id, cap).await {
+            Ok(()) | Err(otp::OtpError::TooSoon | otp::OtpError::DailyCap) => {}
+            Err(e) => return unavailable(&app, lang, &e),
+        }
+    }
     if let Err(e) = session.insert(RECOVERING, &id).await {
         return unavailable(&app, lang, &e);
     }
@@ -385,9 +427,11 @@ pub async fn reset_submit(
         Ok(a) => a,
         Err(e) => return unavailable(&app, lang, &e),
     };
-    // The password is taken as typed. Checked before the code, so a refusal does not use it up.
+    // The password is taken as typed. Checked before the code, so a refusal does not use it
+    // up; but only against what is the same for every login (length, the common list): a
+    // refusal for the account's own data would tell that the login names one.
     let password = params.get("password").unwrap_or("").to_string();
-    if let Some(msg) = check_password(&app, lang, acc.as_ref(), &password) {
+    if let Some(msg) = check_password(&app, lang, None, &password) {
         let ev = Event::new("password_reset", "failure")
             .subject(acc.as_ref().map(|a| a.id.clone()))
             .method("sms")
@@ -405,7 +449,7 @@ pub async fn reset_submit(
         )
         .await;
     }
-    let outcome = otp::verify(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
+    let outcome = otp::check(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
     let subject = acc.as_ref().map(|a| a.id.clone());
     let fail = |reason: &str| {
         Event::new("password_reset", "failure")
@@ -418,7 +462,7 @@ pub async fn reset_submit(
         Ok(t) => t,
         Err(e) => {
             app.audit.enqueue(fail(e.reason())).await;
-            let msg = code_problem(lang, e.message_key());
+            let msg = FieldError::new("code", e.message(lang));
             return render_reset(
                 &app,
                 &session,
@@ -446,6 +490,34 @@ pub async fn reset_submit(
         )
         .await;
     };
+    // The code is proven: now the account's own data, the code staying valid for a retry.
+    if let Some(msg) = check_password(&app, lang, Some(&acc), &password) {
+        app.audit.enqueue(fail("weak_password")).await;
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
+    if let Err(e) = otp::consume(&app.eph, Purpose::Recovery, &id).await {
+        app.audit.enqueue(fail(e.reason())).await;
+        let msg = FieldError::new("code", e.message(lang));
+        return render_reset(
+            &app,
+            &session,
+            lang,
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            Some(msg),
+        )
+        .await;
+    }
     let done = complete(&app, &session, &meta, lang, &acc, &password, "sms").await;
     let _ = session.remove::<String>(RECOVERING).await;
     done
@@ -586,6 +658,36 @@ async fn complete(
     password: &str,
     via: &'static str,
 ) -> Response {
+    match throttle::allow_per_ip(
+        &app.eph,
+        "reset",
+        &meta.ip,
+        app.settings.limits.reset_per_ip_hour,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let ev = Event::new("password_reset", "failure")
+                .subject(Some(&acc.id))
+                .method(via)
+                .reason("rate_limited")
+                .from(meta);
+            app.audit.enqueue(ev).await;
+            let msg = i18n::text(lang, "too_many_requests").to_string();
+            return render_reset(
+                app,
+                session,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                None,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(app, lang, &e),
+    }
     let hash = match app.hasher.hash(password).await {
         Ok(h) => h,
         Err(_) => {
@@ -623,7 +725,10 @@ async fn complete(
         Ok(n) => n,
         Err(e) => return unavailable(app, lang, &e),
     };
-    if let Err(e) = throttle::unlock(&app.eph, &acc.id).await {
+    let logins: Vec<&str> = std::iter::once(acc.username.as_str())
+        .chain(acc.phone.as_deref())
+        .collect();
+    if let Err(e) = throttle::unlock(&app.eph, &acc.id, &logins).await {
         tracing::warn!(error = %e, "could not lift the lockout after a password reset");
     }
     // Tell the person on the channels not used for the reset: if it was not them, they learn.

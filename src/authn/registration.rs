@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::browser;
-use super::contact_proof::{self, LinkPurpose};
+use super::contact_proof::{self, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
+use super::{browser, throttle};
 use crate::audit::Event;
+use crate::clock;
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::oidc::params::{Params, RequestParams};
@@ -22,7 +23,6 @@ use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
-use crate::web::sms::CodeFor;
 
 /// The account this browser is registering (set at registration, or after a password login of a
 /// pending account): only it can be confirmed from this browser.
@@ -226,6 +226,54 @@ pub async fn submit(
             .await;
         }
     };
+    // Everything cheap first; the hasher only for a registration that can be stored.
+    let limits = &app.settings.limits;
+    match throttle::allow_per_ip(&app.eph, "register", &meta.ip, limits.register_per_ip_hour).await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = app
+                .audit
+                .write(
+                    Event::new("registration", "failure")
+                        .reason("rate_limited")
+                        .method("password")
+                        .from(&meta),
+                )
+                .await;
+            let msg = i18n::text(lang, "too_many_requests").to_string();
+            return render_form(
+                &app,
+                &session,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                &params,
+                Some(msg),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    let (ttl, now) = (limits.pending_account_ttl, clock::now());
+    // An expired registration holds nothing: the one with this login name makes way.
+    if let Err(e) = account::delete_expired_pending(&app.db, ttl, now, Some(&reg.username)).await {
+        return unavailable(&app, lang, &e);
+    }
+    match account::username_taken(&app.db, &reg.username, ttl, now).await {
+        Ok(false) => {}
+        Ok(true) => return login_taken(&app, &session, &meta, lang, &params, &reg.username).await,
+        Err(e) => return unavailable(&app, lang, &e),
+    }
+    // Contacts confirmed for someone else: the registration goes on as usual, but their owner
+    // is told instead of the contact being sent a code or link (see `Recipient::Owner`).
+    let phone_owner = match account::find_by_login(&app.db, reg.phone.as_str()).await {
+        Ok(a) => a.map(|a| a.id),
+        Err(e) => return unavailable(&app, lang, &e),
+    };
+    let email_owner = match account::find_by_email(&app.db, reg.email.as_str()).await {
+        Ok(a) => a.map(|a| a.id),
+        Err(e) => return unavailable(&app, lang, &e),
+    };
     let hash = match app.hasher.hash(&reg.password).await {
         Ok(h) => h,
         Err(_) => {
@@ -259,26 +307,9 @@ pub async fn submit(
     .await;
     let acc = match created {
         Ok(a) => a,
+        // Only the login name is unique among unconfirmed accounts: someone took it meanwhile.
         Err(AccountError::Duplicate) => {
-            let msg = i18n::text(lang, "taken").to_string();
-            let _ = app
-                .audit
-                .write(
-                    Event::new("registration", "failure")
-                        .reason("taken")
-                        .method("password")
-                        .from(&meta),
-                )
-                .await;
-            return render_form(
-                &app,
-                &session,
-                lang,
-                StatusCode::CONFLICT,
-                &params,
-                Some(msg),
-            )
-            .await;
+            return login_taken(&app, &session, &meta, lang, &params, &reg.username).await;
         }
         Err(AccountError::Invalid(_)) => {
             let msg = i18n::text(lang, "username_invalid").to_string();
@@ -311,16 +342,24 @@ pub async fn submit(
         return unavailable(&app, lang, &e);
     }
     // A failed send is shown on the confirmation page, where the person can resend.
-    let sms = contact_proof::send_code(
+    let sms = contact_proof::send_registration_code(
         &app,
         &meta,
         lang,
-        CodeFor::Registration,
         &acc.id,
         &reg.phone,
+        Recipient::of(phone_owner.as_deref()),
     )
     .await;
-    let mail = send_confirmation_link(&app, &meta, lang, &acc.id, reg.email.as_str()).await;
+    let mail = contact_proof::send_registration_link(
+        &app,
+        &meta,
+        lang,
+        &acc.id,
+        reg.email.as_str(),
+        Recipient::of(email_owner.as_deref()),
+    )
+    .await;
     let note = match (sms, mail) {
         (Err(e), _) | (_, Err(e)) => format!("&note={}", e.message_key()),
         _ => String::new(),
@@ -332,22 +371,78 @@ pub async fn submit(
     .into_response()
 }
 
+/// The login name is held by another account: say so (registration cannot help telling, as
+/// login names are unique), naming it, and nothing about the contacts.
+async fn login_taken(
+    app: &App,
+    session: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    params: &Params,
+    username: &str,
+) -> Response {
+    let _ = app
+        .audit
+        .write(
+            Event::new("registration", "failure")
+                .reason("taken")
+                .method("password")
+                .from(meta),
+        )
+        .await;
+    let msg = i18n::text(lang, "login_taken").replace("{login}", username);
+    let problem = FieldError::new("username", msg);
+    render_form(
+        app,
+        session,
+        lang,
+        StatusCode::CONFLICT,
+        params,
+        Some(problem),
+    )
+    .await
+}
+
+/// The other account, if any, that has confirmed `acc`'s phone number.
+async fn phone_owner(
+    app: &App,
+    acc: &Account,
+    phone: &PhoneNumber,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(account::find_by_login(&app.db, phone.as_str())
+        .await?
+        .map(|a| a.id)
+        .filter(|id| *id != acc.id))
+}
+
+/// The other account, if any, that has confirmed `email`.
+async fn email_owner(app: &App, acc: &Account, email: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(account::find_by_email(&app.db, email)
+        .await?
+        .map(|a| a.id)
+        .filter(|id| *id != acc.id))
+}
+
+/// Sends `acc` a new confirmation link (or, if another account has confirmed the address
+/// meanwhile, tells that account's owner instead).
 pub async fn send_confirmation_link(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    account_id: &str,
+    acc: &Account,
     email: &str,
 ) -> Result<(), contact_proof::SendError> {
-    contact_proof::send_link(
+    let owner = email_owner(app, acc, email).await.map_err(|e| {
+        tracing::error!(error = %e, "account lookup failed");
+        contact_proof::SendError::Store
+    })?;
+    contact_proof::send_registration_link(
         app,
         meta,
         lang,
-        LinkPurpose::Confirm,
-        account_id,
+        &acc.id,
         email,
-        "/register/email",
-        ("email_confirm_subject", "email_confirm_body"),
+        Recipient::of(owner.as_deref()),
     )
     .await
 }
@@ -361,11 +456,14 @@ pub async fn resume_registration(
     Ok(())
 }
 
+/// The account this browser is registering, unless it expired unconfirmed.
 async fn registering(app: &App, session: &Session) -> Result<Option<Account>, Response> {
     let id: Option<String> = session.get(REGISTERING).await.ok().flatten();
     let Some(id) = id else { return Ok(None) };
+    let ttl = app.settings.limits.pending_account_ttl;
     account::find_by_id(&app.db, &id)
         .await
+        .map(|a| a.filter(|a| !a.is_expired_pending(ttl, clock::now())))
         .map_err(|e| unavailable(app, Lang::Ru, &e))
 }
 
@@ -378,14 +476,34 @@ async fn render_confirm(
     message: Option<&str>,
     error: Option<&str>,
 ) -> Response {
+    // A wrong, used-up or expired code is said at the code field too.
+    let at_code = error.is_some_and(|k| matches!(k, "otp_wrong" | "otp_too_many" | "otp_expired"));
+    let error = error.map(|k| i18n::text(lang, k).to_string());
+    render_confirm_text(app, session, lang, status, acc, message, error, at_code).await
+}
+
+/// As [`render_confirm`], with the error already in words (a wrong code's attempts left) and
+/// whether it is about the code field.
+#[allow(clippy::too_many_arguments)]
+async fn render_confirm_text(
+    app: &App,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    acc: &Account,
+    message: Option<&str>,
+    error: Option<String>,
+    at_code: bool,
+) -> Response {
     let tx: Option<String> = session.get(REG_TX).await.ok().flatten();
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
     // A contact's confirmation is said once, in its own section.
     let message = message.filter(|k| !matches!(*k, "phone_confirmed" | "email_confirmed"));
     let code_problem = error
-        .filter(|k| matches!(*k, "otp_wrong" | "otp_too_many" | "otp_expired"))
-        .map(|k| FieldError::new("code", i18n::text(lang, k)));
-    let problem = FieldError::context(error.map(|k| i18n::text(lang, k)), code_problem.as_ref());
+        .as_ref()
+        .filter(|_| at_code)
+        .map(|m| FieldError::new("code", m.clone()));
+    let problem = FieldError::context(error.as_deref(), code_problem.as_ref());
     crate::web::form::render_with_csrf(
         app,
         session,
@@ -487,13 +605,13 @@ pub async fn confirm_submit(
                 return render_confirm(&app, &session, lang, StatusCode::OK, &acc, None, None)
                     .await;
             };
-            return match contact_proof::send_code(
-                &app,
-                &meta,
-                lang,
-                CodeFor::Registration,
-                &acc.id,
-                &phone,
+            let owner = match phone_owner(&app, &acc, &phone).await {
+                Ok(o) => o,
+                Err(e) => return unavailable(&app, lang, &e),
+            };
+            let to = Recipient::of(owner.as_deref());
+            return match contact_proof::send_registration_code(
+                &app, &meta, lang, &acc.id, &phone, to,
             )
             .await
             {
@@ -528,7 +646,7 @@ pub async fn confirm_submit(
                 return render_confirm(&app, &session, lang, StatusCode::OK, &acc, None, None)
                     .await;
             };
-            return match send_confirmation_link(&app, &meta, lang, &acc.id, &email).await {
+            return match send_confirmation_link(&app, &meta, lang, &acc, &email).await {
                 Ok(()) => {
                     render_confirm(
                         &app,
@@ -565,20 +683,44 @@ pub async fn confirm_submit(
         Ok(t) => t,
         Err(e) => {
             let _ = app.audit.write(ev.reason(e.reason())).await;
-            return render_confirm(
+            let at_code = matches!(
+                e,
+                otp::OtpError::Wrong { .. }
+                    | otp::OtpError::TooManyAttempts
+                    | otp::OtpError::Expired
+            );
+            return render_confirm_text(
                 &app,
                 &session,
                 lang,
                 StatusCode::BAD_REQUEST,
                 &acc,
                 None,
-                Some(e.message_key()),
+                Some(e.message(lang)),
+                at_code,
             )
             .await;
         }
     };
     // The code proves the number it was sent to; it must still be the account's number.
     let confirmed = account::confirm_phone(&app.db, &acc.id, &target).await;
+    if let Err(AccountError::Duplicate) = confirmed {
+        // Confirmed for another account meanwhile: the person holds the phone, so may know.
+        let _ = app
+            .audit
+            .write(ev.reason("phone_confirmed_elsewhere"))
+            .await;
+        return render_confirm(
+            &app,
+            &session,
+            lang,
+            StatusCode::CONFLICT,
+            &acc,
+            None,
+            Some("phone_confirmed_elsewhere"),
+        )
+        .await;
+    }
     if !matches!(confirmed, Ok(true)) {
         let _ = app.audit.write(ev.reason("phone_changed")).await;
         return render_confirm(
@@ -657,9 +799,36 @@ pub async fn confirm_email(
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
     };
+    // A registration that expired unconfirmed is gone, whatever its links say.
+    let ttl = app.settings.limits.pending_account_ttl;
+    match account::find_by_id(&app.db, &link.account_id).await {
+        Ok(Some(a)) if !a.is_expired_pending(ttl, clock::now()) => {}
+        Ok(_) => {
+            let _ = app.audit.write(ev.reason("registration_expired")).await;
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+        }
+        Err(e) => return unavailable(&app, lang, &e),
+    }
     // The link proves the address it was sent to, for the account it was sent for.
     match account::confirm_email(&app.db, &link.account_id, &link.email).await {
         Ok(true) => {}
+        Err(AccountError::Duplicate) => {
+            let _ = app
+                .audit
+                .write(
+                    ev.subject(Some(&link.account_id))
+                        .reason("email_confirmed_elsewhere"),
+                )
+                .await;
+            return app.pages.error(
+                lang,
+                StatusCode::CONFLICT,
+                "email_confirmed_elsewhere",
+                None,
+            );
+        }
         Ok(false) => {
             let _ = app
                 .audit

@@ -330,19 +330,29 @@ pub async fn password_login(
         }
     }
 
-    let attempt =
-        password::authenticate(&app.db, &app.hasher, username, field(&params, "password")).await;
-    // A locked account answers exactly like a wrong password, after the same work.
-    let locked = match &attempt.result {
-        Ok(who) => matches!(
-            throttle::account_locked(&app.eph, &who.account_id).await,
-            Ok(true)
-        ),
-        Err(_) => false,
+    let login_key = throttle::LoginKey::of(username);
+    let attempt = password::authenticate(
+        &app.db,
+        &app.hasher,
+        limits,
+        username,
+        field(&params, "password"),
+    )
+    .await;
+    // A locked login (by what was typed, or the account it names) answers exactly like a wrong
+    // password, after the same work, whatever the password and the account's state.
+    let lockable = match &attempt.result {
+        Ok(_) => true,
+        Err(f) => f.is_guess() || matches!(f, PasswordFailure::Pending | PasswordFailure::Inactive),
     };
+    let locked = lockable
+        && matches!(
+            throttle::login_locked(&app.eph, &login_key, attempt.account_id.as_deref()).await,
+            Ok(true)
+        );
     match attempt.result {
         Ok(who) if !locked => {
-            if let Err(e) = throttle::record_success(&app.eph, &who.account_id).await {
+            if let Err(e) = throttle::record_success(&app.eph, &login_key, &who.account_id).await {
                 tracing::warn!(error = %e, "could not reset the failure counter");
             }
             resume::finish(&app, &session, &tx.id, who, &meta, lang).await
@@ -384,9 +394,10 @@ pub async fn password_login(
                 return render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await;
             }
             if locked || failure.is_guess() {
-                let counted = throttle::record_failure(
+                let counted = throttle::record_login_failure(
                     &app.eph,
                     limits,
+                    &login_key,
                     attempt.account_id.as_deref(),
                     &meta.ip,
                 )
@@ -396,7 +407,12 @@ pub async fn password_login(
                         if f.locked_now
                             && let Some(id) = &attempt.account_id
                         {
-                            lockout::notify_locked(&app, &meta, id, lang).await;
+                            lockout::notify_locked_later(
+                                app.clone(),
+                                meta.clone(),
+                                id.clone(),
+                                lang,
+                            );
                         }
                         tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms)))
                             .await;

@@ -1,26 +1,68 @@
 //! Brute-force and SMS-pumping defences, counted in the shared ephemeral store (Redis in
 //! production, so every replica sees the same counts).
 //!
-//! Logins: consecutive failures per account lock it for a while (default 10 → 15 minutes) and
-//! slow each further answer down; failures per IP address lock that address out. A locked account
-//! is refused with the same generic answer as a wrong password, after the same password work.
+//! Logins: failures count under the submitted login identifier, normalised as account lookup
+//! does (a phone number in any writing is one identifier) and hashed, whether or not an account
+//! has it, so delays and locks look the same for existing and unknown logins; nothing is stored
+//! but short-lived counters. Failures also count per existing account (its login name and phone
+//! number together). A run of `lockout_threshold` failures starts a lock episode of
+//! `lockout_seconds` for the identifier (and the account): during it even the right password
+//! gets the generic answer, failures are not counted, and every answer waits the longest delay;
+//! when it ends the count starts again from zero. Failures per IP lock that address out.
 //! SMS: per IP, per phone prefix (operator) and global hourly budgets.
 
 use std::time::Duration;
 
 use crate::config::Limits;
+use crate::identity::account;
+use crate::secrets;
 use crate::store::StoreError;
 use crate::store::ephemeral::Ephemeral;
 
 const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
 /// Consecutive failures are forgotten after a day without any.
-const FAILURE_MEMORY: Duration = Duration::from_secs(86_400);
+const FAILURE_MEMORY: Duration = DAY;
+/// The longest delay is this many times the base (the 7th consecutive failure on).
+const MAX_DELAY_FACTOR: u32 = 16;
 
-fn account_lock(id: &str) -> String {
-    format!("lock:acct:{id}")
-}
 fn ip_lock(ip: &str) -> String {
     format!("lock:ip:{ip}")
+}
+
+/// Where a login's failures count: the submitted identifier, normalised as account lookup
+/// normalises it, then hashed (the store never holds what was typed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginKey(String);
+
+impl LoginKey {
+    pub fn of(login: &str) -> LoginKey {
+        LoginKey(secrets::token_hash(&account::login_identifier(login)))
+    }
+}
+
+/// What failures are counted for: a login identifier, or an account.
+#[derive(Clone, Copy)]
+enum Counted<'a> {
+    Login(&'a LoginKey),
+    Account(&'a str),
+}
+
+impl Counted<'_> {
+    fn suffix(&self) -> String {
+        match self {
+            Counted::Login(k) => format!("login:{}", k.0),
+            Counted::Account(id) => format!("acct:{id}"),
+        }
+    }
+
+    fn lock_key(&self) -> String {
+        format!("lock:{}", self.suffix())
+    }
+
+    fn fail_key(&self) -> String {
+        format!("fail:{}", self.suffix())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,21 +82,45 @@ pub async fn login_gate(eph: &Ephemeral, ip: &str) -> Result<Gate, StoreError> {
 }
 
 pub async fn account_locked(eph: &Ephemeral, account_id: &str) -> Result<bool, StoreError> {
-    Ok(eph.get(&account_lock(account_id)).await?.is_some())
+    Ok(eph
+        .get(&Counted::Account(account_id).lock_key())
+        .await?
+        .is_some())
+}
+
+/// Is this login in a lock episode, by its identifier or by the account it names?
+pub async fn login_locked(
+    eph: &Ephemeral,
+    key: &LoginKey,
+    account_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    if eph.get(&Counted::Login(key).lock_key()).await?.is_some() {
+        return Ok(true);
+    }
+    match account_id {
+        Some(id) => account_locked(eph, id).await,
+        None => Ok(false),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Failure {
-    /// Consecutive failures of the account so far (0 when the login names no account).
+    /// Consecutive failures so far (of the login identifier; of the account for
+    /// [`record_failure`]).
     pub consecutive: u64,
-    /// This failure locked the account (tell its owner).
+    /// In a lock episode (it may have started with this failure).
+    pub locked: bool,
+    /// This failure started the account's lock episode (tell its owner).
     pub locked_now: bool,
 }
 
 impl Failure {
     /// The growing delay before answering: nothing for the first two failures, then doubling
-    /// from `base` up to 16 × `base`.
+    /// from `base` up to 16 × `base`, which is also the delay of every answer during a lock.
     pub fn delay(&self, base: Duration) -> Duration {
+        if self.locked {
+            return base * MAX_DELAY_FACTOR;
+        }
         match self.consecutive {
             0..=2 => Duration::ZERO,
             n => base * 2u32.pow((n - 3).min(4) as u32),
@@ -62,41 +128,119 @@ impl Failure {
     }
 }
 
+/// Counts one failure for `what`, starting a lock episode at the threshold.
+async fn count(eph: &Ephemeral, limits: &Limits, what: Counted<'_>) -> Result<Failure, StoreError> {
+    if eph.get(&what.lock_key()).await?.is_some() {
+        // During a lock nothing is counted: when it ends, the run starts from zero.
+        return Ok(Failure {
+            consecutive: limits.lockout_threshold,
+            locked: true,
+            locked_now: false,
+        });
+    }
+    let consecutive = eph.incr(&what.fail_key(), FAILURE_MEMORY).await?;
+    if consecutive < limits.lockout_threshold {
+        return Ok(Failure {
+            consecutive,
+            ..Failure::default()
+        });
+    }
+    let window = Duration::from_secs(limits.lockout_seconds);
+    let locked_now = eph.put_if_absent(&what.lock_key(), b"1", window).await?;
+    if locked_now {
+        eph.delete(&what.fail_key()).await?;
+    }
+    Ok(Failure {
+        consecutive,
+        locked: true,
+        locked_now,
+    })
+}
+
+async fn count_ip(eph: &Ephemeral, limits: &Limits, ip: &str) -> Result<(), StoreError> {
+    let window = Duration::from_secs(limits.lockout_seconds);
+    if eph.incr(&format!("fail:ip:{ip}"), window).await? >= limits.ip_failure_limit {
+        eph.put(&ip_lock(ip), b"1", window).await?;
+    }
+    Ok(())
+}
+
+/// A failed password login: counted for the address, the submitted identifier and the account
+/// it names (if any). The delay and the lock state come from the identifier alone, so they are
+/// the same whether an account has it or not; `locked_now` is the account's.
+pub async fn record_login_failure(
+    eph: &Ephemeral,
+    limits: &Limits,
+    key: &LoginKey,
+    account_id: Option<&str>,
+    ip: &str,
+) -> Result<Failure, StoreError> {
+    count_ip(eph, limits, ip).await?;
+    let by_login = count(eph, limits, Counted::Login(key)).await?;
+    let locked_now = match account_id {
+        Some(id) => count(eph, limits, Counted::Account(id)).await?.locked_now,
+        None => false,
+    };
+    Ok(Failure {
+        locked_now,
+        ..by_login
+    })
+}
+
+/// A failed login of a method without a login identifier (certificates): counted for the
+/// address and, when known, the account.
 pub async fn record_failure(
     eph: &Ephemeral,
     limits: &Limits,
     account_id: Option<&str>,
     ip: &str,
 ) -> Result<Failure, StoreError> {
-    let window = Duration::from_secs(limits.lockout_seconds);
-    if eph.incr(&format!("fail:ip:{ip}"), window).await? >= limits.ip_failure_limit {
-        eph.put(&ip_lock(ip), b"1", window).await?;
+    count_ip(eph, limits, ip).await?;
+    match account_id {
+        Some(id) => count(eph, limits, Counted::Account(id)).await,
+        None => Ok(Failure::default()),
     }
-    let Some(id) = account_id else {
-        return Ok(Failure::default());
-    };
-    let consecutive = eph.incr(&format!("fail:acct:{id}"), FAILURE_MEMORY).await?;
-    let mut locked_now = false;
-    if consecutive >= limits.lockout_threshold
-        && eph.put_if_absent(&account_lock(id), b"1", window).await?
-    {
-        locked_now = true;
-    }
-    Ok(Failure {
-        consecutive,
-        locked_now,
-    })
 }
 
-/// A successful login ends the run of consecutive failures.
-pub async fn record_success(eph: &Ephemeral, account_id: &str) -> Result<(), StoreError> {
-    eph.delete(&format!("fail:acct:{account_id}")).await
+/// A successful login ends the run of consecutive failures of its identifier and account.
+pub async fn record_success(
+    eph: &Ephemeral,
+    key: &LoginKey,
+    account_id: &str,
+) -> Result<(), StoreError> {
+    eph.delete(&Counted::Login(key).fail_key()).await?;
+    eph.delete(&Counted::Account(account_id).fail_key()).await
 }
 
-/// After a password reset the owner is back in control: lift the lock.
-pub async fn unlock(eph: &Ephemeral, account_id: &str) -> Result<(), StoreError> {
-    eph.delete(&account_lock(account_id)).await?;
-    eph.delete(&format!("fail:acct:{account_id}")).await
+/// After a password reset the owner is back in control: lift the locks of the account and of
+/// its login identifiers (`logins`: its login name and phone number).
+pub async fn unlock(eph: &Ephemeral, account_id: &str, logins: &[&str]) -> Result<(), StoreError> {
+    let mut all = vec![Counted::Account(account_id)];
+    let keys: Vec<LoginKey> = logins.iter().map(|l| LoginKey::of(l)).collect();
+    all.extend(keys.iter().map(Counted::Login));
+    for what in all {
+        eph.delete(&what.lock_key()).await?;
+        eph.delete(&what.fail_key()).await?;
+    }
+    Ok(())
+}
+
+/// True the first time today for (`what`, `subject`): notices that must not be repeated
+/// (a lock-out notice, "someone tried to register with your number"). The subject is hashed.
+pub async fn first_today(eph: &Ephemeral, what: &str, subject: &str) -> Result<bool, StoreError> {
+    let key = format!("once:{what}:{}", secrets::token_hash(subject));
+    eph.put_if_absent(&key, b"1", DAY).await
+}
+
+/// Takes one request from a per-IP hourly budget (`what`: registration, password reset…);
+/// false when it is used up.
+pub async fn allow_per_ip(
+    eph: &Ephemeral,
+    what: &str,
+    ip: &str,
+    per_hour: u64,
+) -> Result<bool, StoreError> {
+    Ok(eph.incr(&format!("rate:{what}:{ip}"), HOUR).await? <= per_hour)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -119,16 +263,24 @@ impl SmsRefused {
     }
 }
 
-/// Takes one SMS from each hourly budget, or says which budget is exhausted.
-pub async fn allow_sms(
+/// Takes one SMS from the client address's hourly budget.
+pub async fn allow_sms_from(
     eph: &Ephemeral,
     limits: &Limits,
     ip: &str,
-    phone_prefix: &str,
 ) -> Result<Result<(), SmsRefused>, StoreError> {
     if eph.incr(&format!("sms:ip:{ip}"), HOUR).await? > limits.sms_per_ip_hour {
         return Ok(Err(SmsRefused::Ip));
     }
+    Ok(Ok(()))
+}
+
+/// Takes one SMS from the operator prefix's and the global hourly budgets.
+pub async fn allow_sms_to(
+    eph: &Ephemeral,
+    limits: &Limits,
+    phone_prefix: &str,
+) -> Result<Result<(), SmsRefused>, StoreError> {
     if eph
         .incr(&format!("sms:prefix:{phone_prefix}"), HOUR)
         .await?
@@ -140,6 +292,19 @@ pub async fn allow_sms(
         return Ok(Err(SmsRefused::Global));
     }
     Ok(Ok(()))
+}
+
+/// Takes one SMS from each hourly budget, or says which budget is exhausted.
+pub async fn allow_sms(
+    eph: &Ephemeral,
+    limits: &Limits,
+    ip: &str,
+    phone_prefix: &str,
+) -> Result<Result<(), SmsRefused>, StoreError> {
+    if let Err(r) = allow_sms_from(eph, limits, ip).await? {
+        return Ok(Err(r));
+    }
+    allow_sms_to(eph, limits, phone_prefix).await
 }
 
 #[cfg(test)]
@@ -157,42 +322,142 @@ mod tests {
             sms_per_prefix_hour: 5,
             sms_global_hour: 7,
             login_delay_ms: 1,
+            register_per_ip_hour: 20,
+            reset_per_ip_hour: 20,
+            password_signin_reserve: 1,
+            password_other_queue: 16,
+            pending_account_ttl: 86_400,
         }
+    }
+
+    fn key(s: &str) -> LoginKey {
+        LoginKey::of(s)
     }
 
     #[tokio::test]
     async fn ten_consecutive_failures_lock_the_account_once() {
         let eph = Ephemeral::memory();
         let l = limits();
+        let k = key("ivan");
         for n in 1..=9 {
-            let f = record_failure(&eph, &l, Some("acc"), "1.2.3.4")
+            let f = record_login_failure(&eph, &l, &k, Some("acc"), "1.2.3.4")
                 .await
                 .unwrap();
             assert_eq!(f.consecutive, n);
-            assert!(!f.locked_now);
+            assert!(!f.locked_now && !f.locked);
         }
         assert!(!account_locked(&eph, "acc").await.unwrap());
-        let tenth = record_failure(&eph, &l, Some("acc"), "1.2.3.4")
+        let tenth = record_login_failure(&eph, &l, &k, Some("acc"), "1.2.3.4")
             .await
             .unwrap();
-        assert!(tenth.locked_now);
+        assert!(tenth.locked_now && tenth.locked);
         assert!(account_locked(&eph, "acc").await.unwrap());
-        let eleventh = record_failure(&eph, &l, Some("acc"), "1.2.3.4")
+        assert!(login_locked(&eph, &k, None).await.unwrap());
+        let eleventh = record_login_failure(&eph, &l, &k, Some("acc"), "1.2.3.4")
             .await
             .unwrap();
         assert!(!eleventh.locked_now, "the owner is told once");
+        assert!(eleventh.locked);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_existing_logins_count_alike() {
+        let eph = Ephemeral::memory();
+        let l = limits();
+        for n in 1..=12 {
+            let known = record_login_failure(&eph, &l, &key("ivan"), Some("acc"), "ip")
+                .await
+                .unwrap();
+            let unknown = record_login_failure(&eph, &l, &key("nobody"), None, "ip")
+                .await
+                .unwrap();
+            assert_eq!(
+                (known.consecutive, known.locked),
+                (unknown.consecutive, unknown.locked),
+                "failure {n}"
+            );
+            let base = Duration::from_millis(100);
+            assert_eq!(known.delay(base), unknown.delay(base), "failure {n}");
+        }
+        assert!(login_locked(&eph, &key("nobody"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_phone_number_in_any_writing_is_one_login() {
+        let eph = Ephemeral::memory();
+        let l = limits();
+        assert_eq!(key("+375 29 123-45-67"), key("80291234567"));
+        assert_eq!(key("IVAN "), key("ivan"));
+        assert_ne!(key("ivan"), key("+375291234567"));
+        for w in ["+375 29 123-45-67", "80291234567", "8 (029) 123 45 67"] {
+            record_login_failure(&eph, &l, &key(w), None, "ip")
+                .await
+                .unwrap();
+        }
+        let f = record_login_failure(&eph, &l, &key("375291234567"), None, "ip")
+            .await
+            .unwrap();
+        assert_eq!(f.consecutive, 4);
+    }
+
+    #[tokio::test]
+    async fn a_lock_ends_with_a_fresh_count() {
+        let eph = Ephemeral::memory();
+        let mut l = limits();
+        l.lockout_threshold = 3;
+        l.lockout_seconds = 1;
+        let k = key("ivan");
+        for _ in 0..3 {
+            record_login_failure(&eph, &l, &k, Some("acc"), "ip")
+                .await
+                .unwrap();
+        }
+        // Failures during the lock are not counted.
+        let during = record_login_failure(&eph, &l, &k, Some("acc"), "ip")
+            .await
+            .unwrap();
+        assert!(during.locked && !during.locked_now);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(!login_locked(&eph, &k, Some("acc")).await.unwrap());
+        let after = record_login_failure(&eph, &l, &k, Some("acc"), "ip")
+            .await
+            .unwrap();
+        assert_eq!((after.consecutive, after.locked), (1, false));
+        assert!(!account_locked(&eph, "acc").await.unwrap());
     }
 
     #[tokio::test]
     async fn success_resets_the_run() {
         let eph = Ephemeral::memory();
         let l = limits();
+        let k = key("ivan");
         for _ in 0..9 {
-            record_failure(&eph, &l, Some("acc"), "ip").await.unwrap();
+            record_login_failure(&eph, &l, &k, Some("acc"), "ip")
+                .await
+                .unwrap();
         }
-        record_success(&eph, "acc").await.unwrap();
-        let f = record_failure(&eph, &l, Some("acc"), "ip").await.unwrap();
+        record_success(&eph, &k, "acc").await.unwrap();
+        let f = record_login_failure(&eph, &l, &k, Some("acc"), "ip")
+            .await
+            .unwrap();
         assert_eq!(f.consecutive, 1);
+    }
+
+    #[tokio::test]
+    async fn unlock_lifts_the_account_and_its_logins() {
+        let eph = Ephemeral::memory();
+        let mut l = limits();
+        l.lockout_threshold = 2;
+        for _ in 0..2 {
+            record_login_failure(&eph, &l, &key("ivan"), Some("acc"), "ip")
+                .await
+                .unwrap();
+        }
+        assert!(login_locked(&eph, &key("ivan"), Some("acc")).await.unwrap());
+        unlock(&eph, "acc", &["ivan", "+375291234567"])
+            .await
+            .unwrap();
+        assert!(!login_locked(&eph, &key("ivan"), Some("acc")).await.unwrap());
     }
 
     #[test]
@@ -201,7 +466,7 @@ mod tests {
         let d = |n| {
             Failure {
                 consecutive: n,
-                locked_now: false,
+                ..Failure::default()
             }
             .delay(base)
         };
@@ -212,6 +477,12 @@ mod tests {
         assert_eq!(d(6), Duration::from_millis(800));
         assert_eq!(d(7), Duration::from_millis(1600));
         assert_eq!(d(50), Duration::from_millis(1600));
+        let locked = Failure {
+            consecutive: 1,
+            locked: true,
+            locked_now: false,
+        };
+        assert_eq!(locked.delay(base), Duration::from_millis(1600));
     }
 
     #[tokio::test]
@@ -226,6 +497,20 @@ mod tests {
         record_failure(&eph, &l, None, "9.9.9.9").await.unwrap();
         assert_eq!(login_gate(&eph, "9.9.9.9").await.unwrap(), Gate::IpLocked);
         assert_eq!(login_gate(&eph, "8.8.8.8").await.unwrap(), Gate::Open);
+    }
+
+    #[tokio::test]
+    async fn notices_once_a_day_and_per_ip_budgets() {
+        let eph = Ephemeral::memory();
+        assert!(first_today(&eph, "lock", "acc").await.unwrap());
+        assert!(!first_today(&eph, "lock", "acc").await.unwrap());
+        assert!(first_today(&eph, "lock", "other").await.unwrap());
+        for _ in 0..2 {
+            assert!(allow_per_ip(&eph, "register", "ip", 2).await.unwrap());
+        }
+        assert!(!allow_per_ip(&eph, "register", "ip", 2).await.unwrap());
+        assert!(allow_per_ip(&eph, "reset", "ip", 2).await.unwrap());
+        assert!(allow_per_ip(&eph, "register", "ip2", 2).await.unwrap());
     }
 
     #[tokio::test]

@@ -213,6 +213,11 @@ struct FileSettings {
     sms_per_prefix_hour: Option<u64>,
     sms_global_hour: Option<u64>,
     login_delay_ms: Option<u64>,
+    register_per_ip_hour: Option<u64>,
+    reset_per_ip_hour: Option<u64>,
+    password_signin_reserve: Option<u64>,
+    password_other_queue: Option<u64>,
+    pending_account_ttl: Option<u64>,
     crl_required: Option<bool>,
     crl_fetch: Option<bool>,
     crl_fetch_timeout_ms: Option<u64>,
@@ -317,6 +322,16 @@ pub struct Limits {
     pub sms_global_hour: u64,
     /// Base of the growing delay before answering the 3rd, 4th, … consecutive failure.
     pub login_delay_ms: u64,
+    /// Registrations that reach the uniqueness checks and the hasher, per client IP and hour.
+    pub register_per_ip_hour: u64,
+    /// New passwords set by recovery (each one hashed), per client IP and hour.
+    pub reset_per_ip_hour: u64,
+    /// Hasher slots only sign-ins may use: registration and recovery get the rest (at least one).
+    pub password_signin_reserve: u64,
+    /// Places in the hasher queue for registration and recovery, apart from the sign-ins' queue.
+    pub password_other_queue: u64,
+    /// Seconds an unconfirmed registration is kept; then it is treated as absent and deleted.
+    pub pending_account_ttl: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -563,6 +578,15 @@ impl Settings {
             sms_per_prefix_hour: num("VHOD_SMS_PER_PREFIX_HOUR", file.sms_per_prefix_hour, 300)?,
             sms_global_hour: num("VHOD_SMS_GLOBAL_HOUR", file.sms_global_hour, 3000)?,
             login_delay_ms: num("VHOD_LOGIN_DELAY_MS", file.login_delay_ms, 250)?,
+            register_per_ip_hour: num("VHOD_REGISTER_PER_IP_HOUR", file.register_per_ip_hour, 20)?,
+            reset_per_ip_hour: num("VHOD_RESET_PER_IP_HOUR", file.reset_per_ip_hour, 20)?,
+            password_signin_reserve: num(
+                "VHOD_PASSWORD_SIGNIN_RESERVE",
+                file.password_signin_reserve,
+                1,
+            )?,
+            password_other_queue: num("VHOD_PASSWORD_OTHER_QUEUE", file.password_other_queue, 16)?,
+            pending_account_ttl: num("VHOD_PENDING_ACCOUNT_TTL", file.pending_account_ttl, 86_400)?,
         };
         let flag = |name: &str, file_v: Option<bool>, default: bool| -> anyhow::Result<bool> {
             match env(name) {
@@ -829,6 +853,8 @@ mod tests {
         assert_eq!(s.sms, SmsSettings::Outbox);
         assert_eq!(s.email, EmailSettings::Outbox);
         assert_eq!(s.limits.lockout_threshold, 10);
+        assert_eq!(s.limits.pending_account_ttl, 86_400);
+        assert_eq!(s.limits.password_signin_reserve, 1);
         assert!(load("", &[("VHOD_SMS_PROVIDER", "twilio")]).is_err());
         assert!(load("", &[("VHOD_SMS_PROVIDER", "pigeon")]).is_err());
         let t = load(

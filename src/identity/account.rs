@@ -26,6 +26,8 @@ pub struct Account {
     pub status: String,
     /// The person wants notifications about appeals by SMS.
     pub notify_sms: bool,
+    /// Unix seconds: when the account was created (a pending one expires from then).
+    pub created_at: i64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -44,7 +46,8 @@ pub struct NewAccount {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("an account with this username or phone already exists")]
+    /// The username is taken, or the phone or email is confirmed for another account.
+    #[error("an account with this username, or this confirmed phone or email, already exists")]
     Duplicate,
     #[error("{0}")]
     Invalid(String),
@@ -53,7 +56,7 @@ pub enum AccountError {
 }
 
 const COLUMNS: &str = "id, username, password_hash, phone, phone_verified, email, email_verified, \
-    given_name, family_name, middle_name, roles, org, status, notify_sms";
+    given_name, family_name, middle_name, roles, org, status, notify_sms, created_at";
 
 fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     let roles: String = row.try_get("roles")?;
@@ -72,12 +75,22 @@ fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         org: row.try_get("org")?,
         status: row.try_get("status")?,
         notify_sms: row.try_get::<i64, _>("notify_sms")? != 0,
+        created_at: row.try_get("created_at")?,
     })
 }
 
 /// Usernames compare case-insensitively; we store them lower-cased.
 pub fn normalize_username(s: &str) -> String {
     s.trim().to_lowercase()
+}
+
+/// The identifier a login names, as lookup reads it: `phone:+375…` for a phone number in any
+/// writing, else `user:` and the normalised username. Failures are counted under it.
+pub fn login_identifier(login: &str) -> String {
+    match normalize_phone(login) {
+        Some(phone) => format!("phone:{phone}"),
+        None => format!("user:{}", normalize_username(login)),
+    }
 }
 
 /// A login that looks like a phone number, reduced to E.164 digits (`+375…`).
@@ -113,6 +126,12 @@ impl Account {
     /// Registered but phone or email not yet confirmed: may not sign in to any client.
     pub fn is_pending(&self) -> bool {
         self.status == "pending"
+    }
+
+    /// A registration left unconfirmed for longer than `ttl` seconds: it is treated as absent
+    /// (and deleted by the upkeep sweep), so it holds no login name or contact.
+    pub fn is_expired_pending(&self, ttl: u64, now: i64) -> bool {
+        self.is_pending() && self.created_at < pending_cutoff(ttl, now)
     }
 
     pub fn full_name(&self) -> Option<String> {
@@ -194,6 +213,15 @@ pub async fn insert(
         ),
         None => None,
     };
+    let email = match &new.email {
+        Some(e) => Some(
+            crate::identity::contact::Email::parse(e)
+                .map_err(|_| AccountError::Invalid(format!("{e:?} is not an email address")))?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
     for r in &new.roles {
         if !ROLES.contains(&r.as_str()) {
             return Err(AccountError::Invalid(format!(
@@ -214,7 +242,7 @@ pub async fn insert(
     .bind(&new.password_hash)
     .bind(&phone)
     .bind(verified)
-    .bind(&new.email)
+    .bind(&email)
     .bind(verified)
     .bind(&new.given_name)
     .bind(&new.family_name)
@@ -244,14 +272,17 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::Erro
         .transpose()
 }
 
-/// Finds an account by username or by phone number in any common writing.
+/// Finds an account by username, or by a phone number (in any common writing) confirmed for
+/// it: an unconfirmed number names nobody, so a registration cannot take another's number.
 pub async fn find_by_login(db: &Db, login: &str) -> Result<Option<Account>, sqlx::Error> {
     let row = match normalize_phone(login) {
         Some(phone) => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE phone = $1"))
-                .bind(phone)
-                .fetch_optional(&db.pool)
-                .await?
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM accounts WHERE phone = $1 AND phone_verified = 1"
+            ))
+            .bind(phone)
+            .fetch_optional(&db.pool)
+            .await?
         }
         None => {
             sqlx::query(&format!(
@@ -272,13 +303,146 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
         .try_get(0)
 }
 
+/// The account an email address (any case) is confirmed for.
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
-        .bind(email)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|r| from_row(&r))
-        .transpose()
+    let Ok(email) = crate::identity::contact::Email::parse(email) else {
+        return Ok(None);
+    };
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE email = $1 AND email_verified = 1"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| from_row(&r))
+    .transpose()
+}
+
+/// Unix seconds before which a pending account has expired.
+pub fn pending_cutoff(ttl: u64, now: i64) -> i64 {
+    now.saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX))
+}
+
+/// Is the login name held by an account (a pending one only until it expires)?
+pub async fn username_taken(
+    db: &Db,
+    username: &str,
+    pending_ttl: u64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM accounts WHERE username = $1 \
+         AND NOT (status = 'pending' AND created_at < $2)",
+    )
+    .bind(normalize_username(username))
+    .bind(pending_cutoff(pending_ttl, now))
+    .fetch_one(&db.pool)
+    .await?
+    .try_get(0)?;
+    Ok(n > 0)
+}
+
+/// Deletes registrations left unconfirmed for longer than `pending_ttl` (all of them, or the
+/// one holding `username`); returns how many. Such an account never signed in, so nothing
+/// refers to it; one that somehow has sessions, grants or a certificate is kept.
+pub async fn delete_expired_pending(
+    db: &Db,
+    pending_ttl: u64,
+    now: i64,
+    username: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let mut sql = String::from(
+        "DELETE FROM accounts WHERE status = 'pending' AND created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM sso_sessions s WHERE s.account_id = accounts.id) \
+         AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.account_id = accounts.id) \
+         AND NOT EXISTS (SELECT 1 FROM certificate_identities c WHERE c.account_id = accounts.id)",
+    );
+    if username.is_some() {
+        sql.push_str(" AND username = $2");
+    }
+    let mut q = sqlx::query(&sql).bind(pending_cutoff(pending_ttl, now));
+    if let Some(u) = username {
+        q = q.bind(normalize_username(u));
+    }
+    Ok(q.execute(&db.pool).await?.rows_affected())
+}
+
+/// The upkeep sweep: deletes registrations that expired unconfirmed, and folds the case of
+/// email addresses migration 0005 could not (non-ASCII capitals). Returns what it did.
+pub async fn upkeep(db: &Db, pending_ttl: u64) -> Result<(u64, u64), sqlx::Error> {
+    let expired = delete_expired_pending(db, pending_ttl, clock::now(), None).await?;
+    let folded = fold_legacy_emails(db).await?;
+    Ok((expired, folded))
+}
+
+/// Lower-cases the addresses listed in `accounts_email_fold` as [`Email::parse`] does, where
+/// SQL's lower() may not have; if that makes two confirmed addresses equal, the older account
+/// keeps its confirmation, as migration 0005 decided for ASCII case.
+///
+/// [`Email::parse`]: crate::identity::contact::Email::parse
+pub async fn fold_legacy_emails(db: &Db) -> Result<u64, sqlx::Error> {
+    let ids = sqlx::query("SELECT id FROM accounts_email_fold LIMIT 500")
+        .fetch_all(&db.pool)
+        .await?;
+    let mut folded = 0;
+    for row in ids {
+        let id: String = row.try_get("id")?;
+        let mut tx = db.pool.begin().await?;
+        // Read in the transaction: folding an earlier row may have changed this one.
+        let current =
+            sqlx::query("SELECT email, email_verified, created_at FROM accounts WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut found = None;
+        if let Some(r) = current {
+            let email: Option<String> = r.try_get("email")?;
+            let verified = r.try_get::<i64, _>("email_verified")? != 0;
+            let created_at: i64 = r.try_get("created_at")?;
+            found = email.map(|e| (e, verified, created_at));
+        }
+        if let Some((email, verified, created_at)) = found {
+            let lower = crate::identity::contact::Email::parse(&email)
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_else(|_| email.to_lowercase());
+            let mut keep = verified;
+            if verified && lower != email {
+                let other = sqlx::query(
+                    "SELECT id, created_at FROM accounts WHERE email = $1 AND email_verified = 1 \
+                     AND id <> $2",
+                )
+                .bind(&lower)
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(other) = other {
+                    let other_id: String = other.try_get("id")?;
+                    let other_created: i64 = other.try_get("created_at")?;
+                    if (other_created, other_id.as_str()) < (created_at, id.as_str()) {
+                        keep = false;
+                    } else {
+                        sqlx::query("UPDATE accounts SET email_verified = 0 WHERE id = $1")
+                            .bind(&other_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            sqlx::query("UPDATE accounts SET email = $1, email_verified = $2 WHERE id = $3")
+                .bind(&lower)
+                .bind(i64::from(keep))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            folded += 1;
+        }
+        sqlx::query("DELETE FROM accounts_email_fold WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(folded)
 }
 
 async fn update(db: &Db, sql: &str, id: &str, value: &str) -> Result<bool, AccountError> {
@@ -306,8 +470,17 @@ pub async fn confirm_phone(db: &Db, id: &str, phone: &str) -> Result<bool, Accou
     .await
 }
 
+/// Addresses as stored (lower-cased); one that does not parse is left as it is and so
+/// matches nothing stored.
+fn stored_email(email: &str) -> String {
+    crate::identity::contact::Email::parse(email)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| email.to_string())
+}
+
 /// The email `email` was proven by a link; true if it is still the account's address.
 pub async fn confirm_email(db: &Db, id: &str, email: &str) -> Result<bool, AccountError> {
+    let email = &stored_email(email);
     update(
         db,
         "UPDATE accounts SET email_verified = 1, updated_at = $2 WHERE id = $3 AND email = $1",
@@ -353,6 +526,7 @@ pub async fn change_phone(db: &Db, id: &str, phone: &str) -> Result<bool, Accoun
 
 /// A new email address, already proven by a link.
 pub async fn change_email(db: &Db, id: &str, email: &str) -> Result<bool, AccountError> {
+    let email = &stored_email(email);
     update(
         db,
         "UPDATE accounts SET email = $1, email_verified = 1, updated_at = $2 WHERE id = $3",
@@ -404,6 +578,171 @@ mod tests {
         }
     }
 
+    async fn test_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
+    fn person(username: &str, phone: &str, email: &str, verified: bool) -> NewAccount {
+        NewAccount {
+            username: username.into(),
+            phone: Some(phone.into()),
+            email: Some(email.into()),
+            roles: vec!["applicant".into()],
+            verified,
+            ..NewAccount::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_confirmed_contacts_are_unique_and_found() {
+        let (_dir, db) = test_db().await;
+        let p1 = create(&db, person("p1", "+375291112233", "Ann@Example.BY", false))
+            .await
+            .unwrap();
+        assert_eq!(p1.email.as_deref(), Some("ann@example.by"));
+        // A second unconfirmed registration with the same contacts is allowed...
+        let p2 = create(&db, person("p2", "80291112233", "ANN@example.by", false))
+            .await
+            .unwrap();
+        // ...and neither is found by them until confirmed.
+        assert!(find_by_login(&db, "+375291112233").await.unwrap().is_none());
+        assert!(
+            find_by_email(&db, "ann@example.by")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(confirm_phone(&db, &p2.id, "+375291112233").await.unwrap());
+        assert!(confirm_email(&db, &p2.id, "ann@example.by").await.unwrap());
+        assert_eq!(
+            find_by_login(&db, "8 029 111 22 33")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            p2.id
+        );
+        assert_eq!(
+            find_by_email(&db, "Ann@EXAMPLE.by")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            p2.id
+        );
+        // Once confirmed for one account, neither can be confirmed for another.
+        assert!(matches!(
+            confirm_phone(&db, &p1.id, "+375291112233").await,
+            Err(AccountError::Duplicate)
+        ));
+        assert!(matches!(
+            confirm_email(&db, &p1.id, "ann@example.by").await,
+            Err(AccountError::Duplicate)
+        ));
+        assert!(matches!(
+            create(&db, person("p3", "+375291112233", "x@example.by", true)).await,
+            Err(AccountError::Duplicate)
+        ));
+        assert!(matches!(
+            create(&db, person("P2", "+375291112299", "y@example.by", false)).await,
+            Err(AccountError::Duplicate)
+        ));
+    }
+
+    #[tokio::test]
+    async fn expired_registrations_hold_nothing_and_are_swept() {
+        let (_dir, db) = test_db().await;
+        let old = create(&db, person("old", "+375291112233", "o@example.by", false))
+            .await
+            .unwrap();
+        let active = create(&db, person("act", "+375291112244", "a@example.by", true))
+            .await
+            .unwrap();
+        let (ttl, now) = (3600, old.created_at + 10);
+        assert!(!old.is_expired_pending(ttl, now));
+        assert!(username_taken(&db, "OLD", ttl, now).await.unwrap());
+        let later = old.created_at + 3601;
+        assert!(old.is_expired_pending(ttl, later));
+        assert!(!active.is_expired_pending(ttl, later));
+        assert!(!username_taken(&db, "old", ttl, later).await.unwrap());
+        assert!(username_taken(&db, "act", ttl, later).await.unwrap());
+        assert_eq!(
+            delete_expired_pending(&db, ttl, later, Some("someone"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            delete_expired_pending(&db, ttl, now, None).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            delete_expired_pending(&db, ttl, later, None).await.unwrap(),
+            1
+        );
+        assert!(find_by_id(&db, &old.id).await.unwrap().is_none());
+        assert!(find_by_id(&db, &active.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn legacy_addresses_are_folded_and_the_oldest_keeps_its_confirmation() {
+        let (_dir, db) = test_db().await;
+        let now = clock::now();
+        for (id, email, verified, created) in [
+            ("a", "Олег@example.by", 1, now - 20),
+            ("b", "олег@example.by", 1, now - 10),
+            ("c", "ИРА@example.by", 1, now - 5),
+        ] {
+            sqlx::query(
+                "INSERT INTO accounts (id, username, email, email_verified, created_at, updated_at) \
+                 VALUES ($1, $1, $2, $3, $4, $4)",
+            )
+            .bind(id)
+            .bind(email)
+            .bind(verified)
+            .bind(created)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO accounts_email_fold (id) VALUES ($1)")
+                .bind(id)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        assert_eq!(fold_legacy_emails(&db).await.unwrap(), 3);
+        let get = |id: &'static str| {
+            let db = db.clone();
+            async move { find_by_id(&db, id).await.unwrap().unwrap() }
+        };
+        let (a, b, c) = (get("a").await, get("b").await, get("c").await);
+        assert_eq!(
+            (a.email.as_deref(), a.email_verified),
+            (Some("олег@example.by"), true)
+        );
+        assert_eq!(
+            (b.email.as_deref(), b.email_verified),
+            (Some("олег@example.by"), false)
+        );
+        assert_eq!(
+            (c.email.as_deref(), c.email_verified),
+            (Some("ира@example.by"), true)
+        );
+        assert_eq!(fold_legacy_emails(&db).await.unwrap(), 0, "done once");
+    }
+
+    #[test]
+    fn login_identifiers_are_read_as_lookup_reads_them() {
+        assert_eq!(login_identifier(" Ivan "), "user:ivan");
+        assert_eq!(login_identifier("8 029 123-45-67"), "phone:+375291234567");
+        assert_eq!(login_identifier("+375291234567"), "phone:+375291234567");
+        assert_eq!(login_identifier("12345"), "user:12345");
+    }
+
     #[test]
     fn claims_follow_scopes() {
         let a = Account {
@@ -421,6 +760,7 @@ mod tests {
             org: None,
             status: "active".into(),
             notify_sms: true,
+            created_at: 0,
         };
         let c = a.claims(["openid"]);
         assert!(c.is_empty());

@@ -180,7 +180,10 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{AD}')
 }
 
-/// An email address: `local@domain`, the domain lower-cased, the local part as written.
+/// An email address: `local@domain`, lower-cased as a whole. Addresses are compared and stored
+/// in this form: mail systems treat the domain, and in practice the local part, without regard
+/// to case, and people expect `Ivan@Example.by` to be `ivan@example.by` (one account per
+/// address, recovery in any case).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email {
     address: String,
@@ -211,7 +214,7 @@ impl Email {
             .with_required_tld();
         let parsed =
             EmailAddress::parse_with_options(t, options).map_err(|_| ContactError::NotAnEmail)?;
-        let local = parsed.local_part();
+        let local = parsed.local_part().to_lowercase();
         let domain = parsed.domain().to_lowercase();
         let tld = domain.rsplit('.').next().unwrap_or_default();
         if local.is_empty()
@@ -235,7 +238,7 @@ impl Email {
         &self.address
     }
 
-    /// The part before `@`, as written.
+    /// The part before `@`, lower-cased.
     pub fn local_part(&self) -> &str {
         &self.address[..self.local_len]
     }
@@ -448,13 +451,15 @@ mod tests {
     }
 
     #[test]
-    fn emails_are_trimmed_and_their_domain_lower_cased() {
+    fn emails_are_trimmed_and_lower_cased() {
         let e = email("  Ivan.Petrov@Example.BY \n");
-        assert_eq!(e.as_str(), "Ivan.Petrov@example.by");
-        assert_eq!(e.local_part(), "Ivan.Petrov");
+        assert_eq!(e.as_str(), "ivan.petrov@example.by");
+        assert_eq!(e.local_part(), "ivan.petrov");
         assert_eq!(e.domain(), "example.by");
-        assert_eq!(e.to_string(), "Ivan.Petrov@example.by");
-        assert_eq!(e.masked(), "Iv***v@example.by");
+        assert_eq!(e.to_string(), "ivan.petrov@example.by");
+        assert_eq!(e.masked(), "iv***v@example.by");
+        assert_eq!(email("ALICE@EXAMPLE.BY"), email("alice@example.by"));
+        assert_eq!(email("Иван@Пример.Бел").as_str(), "иван@пример.бел");
         assert!(!format!("{e:?}").contains("Petrov"));
         for (w, want) in [
             ("ivan@example.by", "ivan@example.by"),

@@ -45,6 +45,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
     ),
     (
+        5,
+        "contacts",
+        include_str!("../../migrations/sqlite/0005_contacts.sql"),
+    ),
+    (
         6,
         "http_hardening",
         include_str!("../../migrations/sqlite/0006_http_hardening.sql"),
@@ -75,6 +80,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "certificate_scopes",
         include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
+    ),
+    (
+        5,
+        "contacts",
+        include_str!("../../migrations/postgres/0005_contacts.sql"),
     ),
     (
         6,

@@ -1067,6 +1067,55 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Не ўдалося ўвайсці з сертыфікатам. Паспрабуйце яшчэ раз.",
         "Could not sign in with the certificate. Try again.",
     ),
+    // accounts hardening
+    (
+        "login_taken",
+        "Логин «{login}» уже занят. Выберите другой или войдите.",
+        "Лагін «{login}» ужо заняты. Выберыце іншы або ўвайдзіце.",
+        "The login “{login}” is taken. Choose another one or sign in.",
+    ),
+    (
+        "too_many_requests",
+        "Слишком много запросов с вашего адреса. Повторите через час.",
+        "Занадта шмат запытаў з вашага адраса. Паўтарыце праз гадзіну.",
+        "Too many requests from your address. Try again in an hour.",
+    ),
+    (
+        "otp_wrong_left",
+        "Неверный код. Осталось попыток: {n}.",
+        "Няправільны код. Засталося спроб: {n}.",
+        "Wrong code. Attempts left: {n}.",
+    ),
+    (
+        "phone_confirmed_elsewhere",
+        "Этот номер уже подтверждён для другой учётной записи. Войдите в неё или восстановите пароль.",
+        "Гэты нумар ужо пацверджаны для іншага ўліковага запісу. Увайдзіце ў яго або аднавіце пароль.",
+        "This number is already confirmed for another account. Sign in to it or recover its password.",
+    ),
+    (
+        "email_confirmed_elsewhere",
+        "Этот адрес уже подтверждён для другой учётной записи. Войдите в неё или восстановите пароль.",
+        "Гэты адрас ужо пацверджаны для іншага ўліковага запісу. Увайдзіце ў яго або аднавіце пароль.",
+        "This address is already confirmed for another account. Sign in to it or recover its password.",
+    ),
+    (
+        "register_attempt_sms",
+        "{name}: попытка регистрации с вашим номером.",
+        "{name}: спроба рэгістрацыі з вашым нумарам.",
+        "{name}: someone tried to register with your number.",
+    ),
+    (
+        "register_attempt_subject",
+        "Попытка регистрации с вашим адресом",
+        "Спроба рэгістрацыі з вашым адрасам",
+        "Someone tried to register with your address",
+    ),
+    (
+        "register_attempt_email",
+        "Здравствуйте!\n\nКто-то пытался зарегистрироваться в системе обращений с этим адресом электронной почты. Учётная запись с ним у вас уже есть: если это были вы, войдите или восстановите пароль. Если нет, ничего делать не нужно: адрес остаётся за вами.",
+        "Добры дзень!\n\nХтосьці спрабаваў зарэгістравацца ў сістэме зваротаў з гэтым адрасам электроннай пошты. Уліковы запіс з ім у вас ужо ёсць: калі гэта былі вы, увайдзіце або аднавіце пароль. Калі не, нічога рабіць не трэба: адрас застаецца за вамі.",
+        "Hello,\n\nSomeone tried to register in the appeals system with this email address. You already have an account with it: if it was you, sign in or recover your password. If not, there is nothing to do: the address stays yours.",
+    ),
     // certificate hardening
     (
         "cert_err_too_complex",

@@ -701,3 +701,25 @@ macro_rules! both_backends {
         }
     };
 }
+
+// accounts hardening: the server process, for its memory figures.
+impl Server {
+    /// The operating-system process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `VmRSS` and `VmHWM` of the server (resident now and at its peak), in KiB, from
+    /// /proc/<pid>/status (Linux).
+    pub fn memory_kib(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}

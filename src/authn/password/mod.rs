@@ -5,6 +5,7 @@ pub mod policy;
 
 use super::{Acr, AuthFacts, Authenticated};
 use crate::clock;
+use crate::config::Limits;
 use crate::identity::account;
 use crate::store::sql::Db;
 
@@ -61,10 +62,12 @@ pub struct PasswordLogin {
 }
 
 /// Checks the credentials. An unknown login costs the same argon2 verification as a known one,
-/// so timing does not reveal which logins exist.
+/// so timing does not reveal which logins exist; a registration left unconfirmed past
+/// `pending_account_ttl` counts as unknown.
 pub async fn authenticate(
     db: &Db,
     hasher: &PasswordHasher,
+    limits: &Limits,
     login: &str,
     password: &str,
 ) -> PasswordLogin {
@@ -79,7 +82,7 @@ pub async fn authenticate(
         return fail(None, PasswordFailure::TooLong);
     }
     let found = match account::find_by_login(db, login).await {
-        Ok(a) => a,
+        Ok(a) => a.filter(|a| !a.is_expired_pending(limits.pending_account_ttl, clock::now())),
         Err(e) => {
             tracing::error!(error = %e, "account lookup failed");
             return fail(None, PasswordFailure::Internal);
