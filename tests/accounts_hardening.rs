@@ -807,27 +807,62 @@ both_backends!(emails_compare_without_case, super::email_case);
 // a fresh count.
 
 async fn lock_notices(d: Deployment) {
+    let out = d.cli(&[
+        "user",
+        "add",
+        "--username",
+        "petr",
+        "--password",
+        PASSWORD,
+        "--phone",
+        "+375297777777",
+    ]);
+    assert!(out.status.success());
     let server = d
         .start_with(&[
             ("VHOD_LOGIN_DELAY_MS", "1"),
             ("VHOD_LOCKOUT_THRESHOLD", "3"),
             ("VHOD_LOCKOUT_SECONDS", "2"),
             ("VHOD_SMS_PER_IP_HOUR", "1"),
+            ("VHOD_SMS_GLOBAL_HOUR", "2"),
         ])
         .await;
+    // The guesser spends their address's SMS budget first (one recovery code)...
+    assert_eq!(forgot(&server, &Browser::new(), USER, "sms").await.0, 200);
+    assert_eq!(wait_sent(&d, Channel::Sms, PHONE, 1).await.len(), 1);
+    // ...which does not keep the owner from being told of the lock.
     for _ in 0..3 {
         assert_eq!(timed_login(&server, USER, "wrong password").await.0, 401);
     }
-    assert_eq!(wait_sent(&d, Channel::Sms, PHONE, 1).await.len(), 1);
+    assert_eq!(wait_sent(&d, Channel::Sms, PHONE, 2).await.len(), 2);
     assert_eq!(
         wait_sent(&d, Channel::Email, "ivan@example.by", 1)
             .await
             .len(),
         1
     );
-    // The notice took this address's one SMS of the hour.
-    let (status, _) = forgot(&server, &Browser::new(), USER, "sms").await;
-    assert_eq!(status, 429, "the lock-out SMS was charged to the budget");
+    // The notice took the hour's second and last SMS: the next lock's owner gets none.
+    for _ in 0..3 {
+        assert_eq!(timed_login(&server, "petr", "wrong password").await.0, 401);
+    }
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_locked'",
+            2
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'notice' AND reason = 'sms_limit_global'",
+            1
+        )
+        .await,
+        1,
+        "the lock-out SMS was charged to the budget"
+    );
+    assert!(sent_to(&d, Channel::Sms, "+375297777777").is_empty());
     // The lock ends; the count starts again: one more failure does not lock.
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(timed_login(&server, USER, "wrong password").await.0, 401);
@@ -839,12 +874,12 @@ async fn lock_notices(d: Deployment) {
     assert_eq!(
         d.wait_count(
             "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_locked'",
-            2
+            3
         )
         .await,
-        2
+        3
     );
-    assert_eq!(sent_to(&d, Channel::Sms, PHONE).len(), 1);
+    assert_eq!(sent_to(&d, Channel::Sms, PHONE).len(), 2);
     assert_eq!(sent_to(&d, Channel::Email, "ivan@example.by").len(), 1);
 }
 both_backends!(lock_notices_once_per_episode_and_day, super::lock_notices);

@@ -127,7 +127,8 @@ pub async fn send_code_ip_charged(
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Budget {
     All,
-    /// The address's budget was taken by the caller: only the prefix and global ones.
+    /// Only the prefix and global budgets (the caller took the address's, or the send is a
+    /// notice to an owner that the address must not be able to suppress).
     RouteOnly,
 }
 
@@ -209,8 +210,11 @@ async fn send_code_with(
     result
 }
 
-/// A notice by SMS (not a code): it takes from every SMS budget like a code does, and is
-/// audited as `notice` with its `kind` ("account_locked", "registration_attempt").
+/// A notice by SMS (not a code) to the owner of an account, audited as `notice` with its
+/// `kind` ("account_locked"). It takes from the operator prefix's and the global budgets, not
+/// from the address of whoever caused it: a guesser who has spent their own address's budget
+/// must not thereby keep the owner from being warned (such notices are bounded per account
+/// and day by their caller).
 pub async fn send_notice_sms(
     app: &App,
     meta: &RequestMeta,
@@ -220,7 +224,7 @@ pub async fn send_notice_sms(
     text: &str,
 ) -> Result<(), SendError> {
     let result = async {
-        charge(app, meta, phone, Budget::All).await?;
+        charge(app, meta, phone, Budget::RouteOnly).await?;
         app.notifier
             .send(&Message::sms(phone.as_str(), text.to_string()))
             .await
