@@ -808,3 +808,110 @@ per_backend!(
     certificate_accounts_readable_username,
     super::readable_usernames
 );
+
+// ---------------------------------------------------------------------------------------------
+// 16. A certificate account (no password) changing a contact after its sign-in grew old: the
+// profile offers a fresh sign-in (prompt=login), after which the change goes through.
+// ---------------------------------------------------------------------------------------------
+
+fn csrf_of(html: &str) -> String {
+    html.split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a csrf field")
+        .to_string()
+}
+
+async fn change_email(server: &Server, b: &Browser, csrf: &str) -> (u16, String) {
+    let res = b
+        .http
+        .post(server.url("/profile/email"))
+        .form(&[
+            ("csrf", csrf),
+            ("ui_locales", "en"),
+            ("email", "maria@example.by"),
+        ])
+        .send()
+        .await
+        .expect("POST /profile/email");
+    (res.status().as_u16(), res.text().await.expect("body"))
+}
+
+async fn fresh_certificate_sign_in(backend: Backend) {
+    let ca = TestCa::new(KeyAlgorithm::EcdsaP256, "Profile");
+    let Some(d) = Deployment::with_trust(
+        backend,
+        &[ca.anchor("root.pem")],
+        &[ca.installed_crl("issuing.crl.pem")],
+    )
+    .await
+    else {
+        return;
+    };
+    let server = d.start_with(&[("VHOD_PROFILE_REAUTH_SECONDS", "1")]).await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let holder = ca.person("4120290A012PB3", "Петрова", "Мария", None);
+    let a = attempt(&server, &client).await;
+    let (status, answer) = post_login(&server, &a, &holder.cms(&a.challenge)).await;
+    assert_eq!(status, 200, "certificate login refused: {answer}");
+    // Sign-in times are whole seconds: past 1 s for certain.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let page = a.browser.get(&server.url("/profile?ui_locales=en")).await;
+    assert_eq!(page.status().as_u16(), 200);
+    let csrf = csrf_of(&page.text().await.expect("profile"));
+    let (status, html) = change_email(&server, &a.browser, &csrf).await;
+    assert_eq!(status, 403, "an old sign-in changes no contact: {html}");
+    let link = html
+        .split(r#"href=""#)
+        .filter_map(|r| r.split('"').next())
+        .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"))
+        .find(|h| h.starts_with("/authorize?"))
+        .unwrap_or_else(|| panic!("a sign-in link: {html}"));
+    assert_eq!(
+        param(&server.url(&link), "prompt").as_deref(),
+        Some("login")
+    );
+
+    // The link asks for a sign-in even though the session is active; the certificate again.
+    let login = a
+        .browser
+        .authorize(&server, &server.url(&link))
+        .await
+        .expect_err("prompt=login shows the login page");
+    let (status, body) = a.browser.cert_challenge(&server, &login.csrf).await;
+    assert_eq!(status, 200, "challenge: {body}");
+    let challenge = b64url_decode(body["challenge"].as_str().expect("a challenge"));
+    let again = Attempt {
+        browser: a.browser,
+        csrf: login.csrf,
+        challenge,
+        pending: a.pending,
+    };
+    let (status, answer) = post_login(&server, &again, &holder.cms(&again.challenge)).await;
+    assert_eq!(status, 200, "certificate login refused: {answer}");
+    let back = answer["redirect"].as_str().expect("a redirect");
+    assert!(
+        back.starts_with(&server.url("/profile")),
+        "back to the profile: {back}"
+    );
+    let (status, html) = change_email(&server, &again.browser, &csrf).await;
+    assert_eq!(status, 200, "a fresh sign-in changes the contact: {html}");
+    let dir = d
+        .env
+        .iter()
+        .find(|(k, _)| k == "VHOD_DATA_DIR")
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .expect("VHOD_DATA_DIR");
+    assert!(
+        vhod::notify::read_outbox(&dir)
+            .expect("outbox")
+            .iter()
+            .any(|m| m.to == "maria@example.by"),
+        "the confirmation link went to the new address"
+    );
+}
+per_backend!(
+    certificate_accounts_sign_in_again_before_contact_changes,
+    super::fresh_certificate_sign_in
+);

@@ -71,7 +71,7 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
         // the sign-in that gives it.
         (Some(_), Err(Denied::AcrTooLow(need))) => {
             let mut n = Notice::new("profile_title", "profile_needs_certificate").error();
-            if let Some(url) = sign_in_url(app, lang, Some(need)) {
+            if let Some(url) = sign_in_url(app, lang, &[("acr_values", need)]) {
                 n = n.link(url, "sign_in");
             }
             Err(app
@@ -80,7 +80,7 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
         }
         _ => {
             let mut n = Notice::new("profile_title", "profile_sign_in").error();
-            if let Some(url) = sign_in_url(app, lang, None) {
+            if let Some(url) = sign_in_url(app, lang, &[]) {
                 n = n.link(url, "sign_in");
             }
             Err(app
@@ -93,8 +93,9 @@ async fn signed_in(app: &App, s: &Session, lang: Lang) -> Result<Account, Respon
 /// The profile's own sign-in: an authorization request of the built-in profile client, which
 /// comes back to /profile signed in (its code is never redeemed: the session is what counts).
 /// Its `state` starts with the page's language, which the answer brings back.
-/// With `acr`, the sign-in asks for that assurance (the step-up an employee's account needs).
-fn sign_in_url(app: &App, lang: Lang, acr: Option<&str>) -> Option<String> {
+/// `extra` adds request parameters: `acr_values` for the assurance an employee's account needs,
+/// `prompt=login` for a fresh sign-in before a contact change.
+fn sign_in_url(app: &App, lang: Lang, extra: &[(&str, &str)]) -> Option<String> {
     use crate::config::PROFILE_CLIENT;
     let client = app.clients.get(PROFILE_CLIENT)?;
     let redirect = client.redirect_uris.first()?.as_str().to_string();
@@ -109,9 +110,7 @@ fn sign_in_url(app: &App, lang: Lang, acr: Option<&str>) -> Option<String> {
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
     ];
-    if let Some(acr) = acr {
-        query.push(("acr_values", acr));
-    }
+    query.extend_from_slice(extra);
     Some(crate::web::pages::with_query("/authorize", "", &query))
 }
 
@@ -250,7 +249,14 @@ async fn require_presence(
     }
     let refuse = |key: &str| View::err(StatusCode::FORBIDDEN, text(lang, key));
     if acc.password_hash.is_none() {
-        return Err(render(app, s, lang, acc, refuse("profile_reauth_sign_in")).await);
+        // No password to enter again: a fresh sign-in (a certificate) is the proof.
+        let mut n = Notice::new("profile_title", "profile_reauth_sign_in").error();
+        if let Some(url) = sign_in_url(app, lang, &[("prompt", "login")]) {
+            n = n.link(url, "sign_in");
+        }
+        return Err(app
+            .pages
+            .notice(lang, StatusCode::FORBIDDEN, &n, Some("/profile")));
     }
     let password = field(params, "password");
     if password.is_empty() {
