@@ -4,6 +4,8 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use openidconnect::core::CoreAuthenticationFlow;
@@ -654,3 +656,104 @@ async fn profile(d: Deployment) {
     }
 }
 both_backends!(profile_contacts_and_notifications, super::profile);
+
+// ---------------------------------------------------------------------------------------------
+// A page never waits on the SMS provider: its round trip happens only when there is someone to
+// write to, so waiting for it would tell by the answer's timing that a login exists.
+
+/// A Twilio stand-in that takes each message and answers only when released.
+async fn held_twilio() -> (
+    String,
+    Arc<tokio::sync::Notify>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use axum::routing::post;
+    let release = Arc::new(tokio::sync::Notify::new());
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (r, s) = (release.clone(), seen.clone());
+    let app = axum::Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        post(move || {
+            let (r, s) = (r.clone(), s.clone());
+            async move {
+                s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r.notified().await;
+                (
+                    axum::http::StatusCode::CREATED,
+                    r#"{"sid":"SM0123","status":"queued"}"#,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, release, seen)
+}
+
+async fn recovery_does_not_wait_for_the_provider(d: Deployment) {
+    let (base, release, seen) = held_twilio().await;
+    let server = d
+        .start_with(&[
+            ("VHOD_SMS_PROVIDER", "twilio"),
+            ("VHOD_TWILIO_API_BASE", &base),
+            (
+                "VHOD_TWILIO_ACCOUNT_SID",
+                "AC0123456789abcdef0123456789abcdef",
+            ),
+            ("VHOD_TWILIO_AUTH_TOKEN", "twilio-auth-token-0123456789"),
+            ("VHOD_TWILIO_FROM", "+375290000000"),
+        ])
+        .await;
+    let b = Browser::new();
+    let (status, html) = get(&b, &server.url("/forgot?ui_locales=en")).await;
+    assert_eq!(status, 200, "{html}");
+    // Well under the server's own 5 s provider timeout: an answer that waited for the
+    // provider never comes in time.
+    let res = b
+        .http
+        .post(server.url("/forgot"))
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("ui_locales", "en"),
+            ("login", USER),
+            ("channel", "sms"),
+        ])
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .expect("the page answers while the provider still holds the message");
+    assert_eq!(res.status().as_u16(), 200);
+    for _ in 0..100 {
+        if seen.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the code went to the provider"
+    );
+    assert_eq!(
+        d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'sms_code'")
+            .await,
+        0,
+        "its outcome is audited once the provider has answered"
+    );
+    release.notify_one();
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'sms_code' AND outcome = 'success'",
+            1
+        )
+        .await,
+        1
+    );
+}
+both_backends!(
+    recovery_answers_before_the_sms_provider,
+    super::recovery_does_not_wait_for_the_provider
+);

@@ -1,6 +1,7 @@
 //! Proving control of a phone number (a code by SMS) or an email address (a link by email):
-//! budgets checked, the secret issued, the message sent, and every step audited. A failed send
-//! is reported to the person, who can resend; nothing is silently lost.
+//! budgets checked, the secret issued, the message handed to its provider, and every step
+//! audited, the provider's answer too. Remote providers are answered in the background (see
+//! [`deliver`]), so the page never waits on them: a person who gets nothing can ask again.
 
 use std::time::Duration;
 
@@ -158,56 +159,98 @@ async fn send_code_with(
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
     let purpose = code_for.purpose();
-    let result = async {
+    let ev = Event::new("sms_code", "success")
+        .subject(Some(subject))
+        .from(meta)
+        .details(serde_json::json!({
+            "purpose": purpose_name(purpose),
+            "to": phone.masked(),
+            "confirmed_by_another": matches!(to, Recipient::Owner(_)),
+        }));
+    let cap = app.settings.limits.otp_daily_cap;
+    let prepared = async {
         charge(app, meta, phone, budget).await?;
-        let code = otp::issue(
-            &app.eph,
-            purpose,
-            subject,
-            phone.as_str(),
-            app.settings.limits.otp_daily_cap,
-        )
-        .await?;
-        if let Recipient::Owner(owner) = to {
-            // The code is kept (so the next steps answer as usual) but sent to nobody.
-            if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str()).await? {
-                let text = i18n::text(lang, "register_attempt_sms")
-                    .replace("{name}", &app.pages.sms_name(lang));
-                let sent = app
-                    .notifier
-                    .send(&Message::sms(phone.as_str(), text))
-                    .await
-                    .map_err(|_| SendError::Failed);
-                audit_notice(app, meta, "registration_attempt", owner, "sms", &sent).await;
+        match to {
+            Recipient::Contact => {
+                let code = otp::issue(&app.eph, purpose, subject, phone.as_str(), cap).await?;
+                let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
+                Ok(Some(Message::sms(phone.as_str(), body)))
             }
-            return Ok(());
+            Recipient::Owner(owner) => {
+                // A code that reaches nobody (so the next steps answer as usual), with a cap of
+                // its own: the owner's own codes are not spent by someone else's attempts.
+                otp::issue_decoy(&app.eph, purpose, subject, phone.as_str(), cap).await?;
+                if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str())
+                    .await?
+                {
+                    let text = i18n::text(lang, "register_attempt_sms")
+                        .replace("{name}", &app.pages.sms_name(lang));
+                    let msg = Message::sms(phone.as_str(), text);
+                    let notice = notice_event(meta, "registration_attempt", owner, "sms");
+                    // Its outcome is the notice's own audit event.
+                    let _ = deliver(app, msg, notice).await;
+                }
+                Ok(None)
+            }
         }
-        let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
-        app.notifier
-            .send(&Message::sms(phone.as_str(), body))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "SMS not sent");
-                SendError::Failed
-            })
     }
     .await;
-    let mut ev = Event::new(
-        "sms_code",
-        if result.is_ok() { "success" } else { "failure" },
-    )
-    .subject(Some(subject))
-    .from(meta)
-    .details(serde_json::json!({
-        "purpose": purpose_name(purpose),
-        "to": phone.masked(),
-        "confirmed_by_another": matches!(to, Recipient::Owner(_)),
-    }));
-    if let Err(e) = &result {
+    finish(app, prepared, ev).await
+}
+
+/// After the budgets and the secret: hands the message (if any) to [`deliver`], or audits the
+/// reason nothing was sent.
+async fn finish(
+    app: &App,
+    prepared: Result<Option<Message>, SendError>,
+    ev: Event,
+) -> Result<(), SendError> {
+    match prepared {
+        Ok(Some(msg)) => deliver(app, msg, ev).await,
+        Ok(None) => {
+            app.audit.enqueue(ev).await;
+            Ok(())
+        }
+        Err(e) => {
+            app.audit.enqueue(outcome(ev, Err(&e))).await;
+            Err(e)
+        }
+    }
+}
+
+/// Hands `msg` to its provider and audits `ev` with the outcome.
+///
+/// A remote provider (Twilio, SMTP) answers after a network round trip, and there is one only
+/// when there is someone to write to: waiting for it would let the answer's timing tell
+/// whether a login or a contact exists. So those sends go on in the background, and `ev` is
+/// written once the provider has answered; the page says the message is on its way (a person
+/// who gets nothing can ask again). The dev outbox is a local file, written at once.
+async fn deliver(app: &App, msg: Message, ev: Event) -> Result<(), SendError> {
+    if app.notifier.is_local(msg.channel) {
+        let sent = send_now(&app.notifier, &msg).await;
+        app.audit.enqueue(outcome(ev, sent.as_ref().copied())).await;
+        return sent;
+    }
+    let (notifier, audit) = (app.notifier.clone(), app.audit.clone());
+    tokio::spawn(async move {
+        let sent = send_now(&notifier, &msg).await;
+        audit.enqueue(outcome(ev, sent.as_ref().copied())).await;
+    });
+    Ok(())
+}
+
+async fn send_now(notifier: &crate::notify::Notifier, msg: &Message) -> Result<(), SendError> {
+    // The notifier logs the provider's answer (never the body).
+    notifier.send(msg).await.map_err(|_| SendError::Failed)
+}
+
+/// `ev` with the outcome of its send.
+fn outcome(mut ev: Event, result: Result<(), &SendError>) -> Event {
+    if let Err(e) = result {
+        ev.outcome = "failure";
         ev = ev.reason(e.reason());
     }
-    app.audit.enqueue(ev).await;
-    result
+    ev
 }
 
 /// A notice by SMS (not a code) to the owner of an account, audited as `notice` with its
@@ -218,64 +261,37 @@ async fn send_code_with(
 pub async fn send_notice_sms(
     app: &App,
     meta: &RequestMeta,
-    kind: &str,
+    kind: &'static str,
     subject: &str,
     phone: &PhoneNumber,
     text: &str,
 ) -> Result<(), SendError> {
-    let result = async {
-        charge(app, meta, phone, Budget::RouteOnly).await?;
-        app.notifier
-            .send(&Message::sms(phone.as_str(), text.to_string()))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "SMS not sent");
-                SendError::Failed
-            })
-    }
-    .await;
-    audit_notice(app, meta, kind, subject, "sms", &result).await;
-    result
+    let ev = notice_event(meta, kind, subject, "sms");
+    let prepared = charge(app, meta, phone, Budget::RouteOnly)
+        .await
+        .map(|()| Some(Message::sms(phone.as_str(), text.to_string())));
+    finish(app, prepared, ev).await
 }
 
 /// A notice by email (not a link), audited as `notice` with its `kind`.
 pub async fn send_notice_email(
     app: &App,
     meta: &RequestMeta,
-    kind: &str,
+    kind: &'static str,
     subject: &str,
     email: &str,
     texts: (&str, &str),
 ) -> Result<(), SendError> {
-    let result = app
-        .notifier
-        .send(&Message::email(email, texts.0, texts.1.to_string()))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "email not sent");
-            SendError::Failed
-        });
-    audit_notice(app, meta, kind, subject, "email", &result).await;
-    result
+    let msg = Message::email(email, texts.0, texts.1.to_string());
+    deliver(app, msg, notice_event(meta, kind, subject, "email")).await
 }
 
-async fn audit_notice(
-    app: &App,
-    meta: &RequestMeta,
-    kind: &str,
-    subject: &str,
-    channel: &str,
-    result: &Result<(), SendError>,
-) {
-    let mut ev = Event::new("notice", if result.is_ok() { "success" } else { "failure" })
+fn notice_event(meta: &RequestMeta, kind: &'static str, subject: &str, channel: &str) -> Event {
+    Event::new("notice", "success")
         .subject(Some(subject))
         .method(channel)
         .from(meta)
-        .details(serde_json::json!({"kind": kind}));
-    if let Err(e) = result {
-        ev = ev.reason(e.reason());
-    }
-    app.audit.enqueue(ev).await;
+        .details(serde_json::json!({"kind": kind}))
 }
 
 /// What an emailed link stands for.
@@ -360,7 +376,14 @@ async fn send_link_with(
     texts: (&str, &str),
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
-    let result = async {
+    let ev = Event::new("email_link", "success")
+        .subject(Some(account_id))
+        .from(meta)
+        .details(serde_json::json!({
+            "purpose": purpose.as_str(),
+            "confirmed_by_another": matches!(to, Recipient::Owner(_)),
+        }));
+    let prepared = async {
         // As with SMS codes: at most one email of a kind per account and minute.
         let wait = format!("email-wait:{}:{account_id}", purpose.as_str());
         if !app
@@ -372,18 +395,16 @@ async fn send_link_with(
         }
         if let Recipient::Owner(owner) = to {
             if throttle::first_today(&app.eph, "registration-attempt-email", email).await? {
-                let sent = app
-                    .notifier
-                    .send(&Message::email(
-                        email,
-                        i18n::text(lang, "register_attempt_subject"),
-                        i18n::text(lang, "register_attempt_email").to_string(),
-                    ))
-                    .await
-                    .map_err(|_| SendError::Failed);
-                audit_notice(app, meta, "registration_attempt", owner, "email", &sent).await;
+                let msg = Message::email(
+                    email,
+                    i18n::text(lang, "register_attempt_subject"),
+                    i18n::text(lang, "register_attempt_email").to_string(),
+                );
+                let notice = notice_event(meta, "registration_attempt", owner, "email");
+                // Its outcome is the notice's own audit event.
+                let _ = deliver(app, msg, notice).await;
             }
-            return Ok(());
+            return Ok(None);
         }
         let token = secrets::random_token();
         let link = EmailLink {
@@ -396,27 +417,10 @@ async fn send_link_with(
             .await?;
         let url = format!("{}?token={token}", app.settings.endpoint(path));
         let body = i18n::text(lang, texts.1).replace("{link}", &url);
-        app.notifier
-            .send(&Message::email(email, i18n::text(lang, texts.0), body))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "email not sent");
-                SendError::Failed
-            })
+        Ok(Some(Message::email(email, i18n::text(lang, texts.0), body)))
     }
     .await;
-    let mut ev = Event::new(
-        "email_link",
-        if result.is_ok() { "success" } else { "failure" },
-    )
-    .subject(Some(account_id))
-    .from(meta)
-    .details(serde_json::json!({"purpose": purpose.as_str()}));
-    if let Err(e) = &result {
-        ev = ev.reason(e.reason());
-    }
-    app.audit.enqueue(ev).await;
-    result
+    finish(app, prepared, ev).await
 }
 
 /// Reads a link's token without using it up (to show a form).

@@ -3,7 +3,8 @@
 //!
 //! At most once per lock episode (the caller passes only the failure that started one) and once
 //! a day, so a guesser cannot make us message someone every lock period for ever; the SMS takes
-//! from the SMS budgets like any other. Sent in the background: the failed login's answer
+//! from the operator prefix's and global SMS budgets. A day's notice that could not go out at
+//! all (no budget left) is not counted, so the next lock tries again. Sent in the background: the failed login's answer
 //! neither waits for it nor differs from an unknown login's.
 
 use std::sync::Arc;
@@ -66,6 +67,12 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
         {
             sent.push("email");
         }
+    }
+    if first_today
+        && sent.is_empty()
+        && let Err(e) = throttle::forget_today(&app.eph, "lock-notice", account_id).await
+    {
+        tracing::warn!(error = %e, "could not release the lock-out notice budget");
     }
     let ev = Event::new("account_locked", "success")
         .subject(Some(account_id))

@@ -149,16 +149,20 @@ pub async fn issue(
     Ok(code)
 }
 
-/// Issues a code that is sent to nobody, for `subject` (a login that names no account, or an
-/// account with no phone to send to): with the same resend wait and daily cap as a real code,
-/// so the next step answers wrong codes, spent attempts and expiry exactly as for one.
+/// Issues a code that is sent to nobody, for `subject` (a login that names no account, an
+/// account with no phone to send to, a registration with someone else's confirmed number):
+/// with the same resend wait, and a daily cap of its own counted for `stands_for` (what a real
+/// code's cap would count: the number, where there is one), so the next step answers wrong
+/// codes, spent attempts and expiry exactly as for a real code, and a real owner's cap is
+/// never spent by someone else's attempts.
 pub async fn issue_decoy(
     eph: &Ephemeral,
     purpose: Purpose,
     subject: &str,
+    stands_for: &str,
     daily_cap: u64,
 ) -> Result<(), OtpError> {
-    let target = format!("decoy:{subject}");
+    let target = format!("decoy:{stands_for}");
     issue(eph, purpose, subject, &target, daily_cap)
         .await
         .map(drop)
@@ -259,12 +263,12 @@ mod tests {
         issue(&eph, Purpose::Recovery, "real", "+375291234567", 10)
             .await
             .unwrap();
-        issue_decoy(&eph, Purpose::Recovery, "decoy", 10)
+        issue_decoy(&eph, Purpose::Recovery, "decoy", "decoy", 10)
             .await
             .unwrap();
         // Like a real code, a decoy is not replaced within the resend wait.
         assert_eq!(
-            issue_decoy(&eph, Purpose::Recovery, "decoy", 10).await,
+            issue_decoy(&eph, Purpose::Recovery, "decoy", "decoy", 10).await,
             Err(OtpError::TooSoon)
         );
         for subject in ["real", "decoy"] {

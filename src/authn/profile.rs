@@ -21,7 +21,6 @@ use super::{browser, session, throttle};
 use crate::audit::Event;
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
-use crate::notify::Message;
 use crate::oidc::params::{Params, RequestParams};
 use crate::policy::{self, Denied};
 use crate::server::App;
@@ -477,9 +476,13 @@ pub async fn phone_confirm(
         .unwrap_or_default();
     // The old number learns of the change: if it was not its owner, they can act.
     let mut told = false;
-    if let Some(old) = acc.phone.as_deref().filter(|p| *p != target) {
+    if let Some(old) = acc.phone.as_deref().filter(|p| *p != target)
+        && let Ok(old) = PhoneNumber::parse(old)
+    {
         let body = i18n::text(lang, "phone_changed_text").replace("{phone}", &new);
-        told = app.notifier.send(&Message::sms(old, body)).await.is_ok();
+        told = contact_proof::send_notice_sms(&app, &meta, "phone_changed", &acc.id, &old, &body)
+            .await
+            .is_ok();
     }
     let mut ok = ev.details(json!({
         "from": acc.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()).map(|p| p.masked()),
@@ -629,8 +632,10 @@ pub async fn email_confirm(
     let mut told = false;
     if let Some(old) = acc.email.as_deref() {
         let body = i18n::text(lang, "email_changed_text").replace("{email}", &new);
-        let msg = Message::email(old, i18n::text(lang, "email_changed_subject"), body);
-        told = app.notifier.send(&msg).await.is_ok();
+        let texts = (i18n::text(lang, "email_changed_subject"), body.as_str());
+        told = contact_proof::send_notice_email(&app, &meta, "email_changed", &acc.id, old, texts)
+            .await
+            .is_ok();
     }
     let mut ok = ev.details(json!({
         "from": acc.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.masked()),

@@ -19,7 +19,6 @@ use super::{browser, session, throttle};
 use crate::audit::Event;
 use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
-use crate::notify::Message;
 use crate::oidc::grants::records;
 use crate::oidc::params::RequestParams;
 use crate::secrets;
@@ -368,7 +367,7 @@ pub async fn submit(
     // under a minute ago, the daily cap) the code already there stays, as a decoy would.
     if !code_sent && !matches!(sent, Err(SendError::Otp(_))) {
         let cap = app.settings.limits.otp_daily_cap;
-        match otp::issue_decoy(&app.eph, Purpose::Recovery, &id, cap).await {
+        match otp::issue_decoy(&app.eph, Purpose::Recovery, &id, &id, cap).await {
             Ok(()) | Err(otp::OtpError::TooSoon | otp::OtpError::DailyCap) => {}
             Err(e) => return unavailable(&app, lang, &e),
         }
@@ -736,21 +735,25 @@ async fn complete(
     let mut notified = Vec::new();
     if via != "sms"
         && let Some(phone) = acc.phone.as_deref().filter(|_| acc.phone_verified)
-        && app.notifier.send(&Message::sms(phone, text)).await.is_ok()
+        && let Ok(phone) = PhoneNumber::parse(phone)
+        && contact_proof::send_notice_sms(app, meta, "password_changed", &acc.id, &phone, text)
+            .await
+            .is_ok()
     {
         notified.push("sms");
     }
     if via != "email"
         && let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
-        && app
-            .notifier
-            .send(&Message::email(
-                email,
-                i18n::text(lang, "password_changed_subject"),
-                text,
-            ))
-            .await
-            .is_ok()
+        && contact_proof::send_notice_email(
+            app,
+            meta,
+            "password_changed",
+            &acc.id,
+            email,
+            (i18n::text(lang, "password_changed_subject"), text),
+        )
+        .await
+        .is_ok()
     {
         notified.push("email");
     }

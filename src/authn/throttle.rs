@@ -228,8 +228,17 @@ pub async fn unlock(eph: &Ephemeral, account_id: &str, logins: &[&str]) -> Resul
 /// True the first time today for (`what`, `subject`): notices that must not be repeated
 /// (a lock-out notice, "someone tried to register with your number"). The subject is hashed.
 pub async fn first_today(eph: &Ephemeral, what: &str, subject: &str) -> Result<bool, StoreError> {
-    let key = format!("once:{what}:{}", secrets::token_hash(subject));
-    eph.put_if_absent(&key, b"1", DAY).await
+    eph.put_if_absent(&once_key(what, subject), b"1", DAY).await
+}
+
+/// Undoes [`first_today`] when the notice could not go out after all, so a later occasion
+/// tries again instead of the day passing in silence.
+pub async fn forget_today(eph: &Ephemeral, what: &str, subject: &str) -> Result<(), StoreError> {
+    eph.delete(&once_key(what, subject)).await
+}
+
+fn once_key(what: &str, subject: &str) -> String {
+    format!("once:{what}:{}", secrets::token_hash(subject))
 }
 
 /// Takes one request from a per-IP hourly budget (`what`: registration, password reset…);

@@ -197,6 +197,11 @@ impl Notifier {
         }
     }
 
+    /// Does this channel write locally (the dev outbox) rather than through a remote provider?
+    pub fn is_local(&self, channel: Channel) -> bool {
+        self.provider(channel) == "outbox"
+    }
+
     /// The outbox file, when a channel writes to it.
     pub fn outbox(&self) -> Option<PathBuf> {
         match (&self.inner.sms, &self.inner.email) {
