@@ -71,6 +71,20 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         .context("messaging settings (SMS, email)")?;
     let trust = load_trust(&settings)?;
     let db = open_db(&settings).await?;
+    if !trust
+        .profiles()
+        .iter()
+        .any(|p| p.authoritative_personal_number)
+        && crate::identity::certificate::has_unscoped(&db).await?
+    {
+        // Without an authority on numbers these people's identities are found by nobody: each
+        // would get a new, empty account at the next sign-in.
+        anyhow::bail!(
+            "certificate identities made before profiles were scoped (pn:/dn:) exist, and no \
+             profile in policies/certificates.toml is authoritative_personal_number: mark the \
+             state PKI's profile authoritative (see the embedded copy)"
+        );
+    }
     for spec in &settings.clients {
         client::save(&db, spec, settings.dev, true)
             .await

@@ -915,3 +915,91 @@ per_backend!(
     certificate_accounts_sign_in_again_before_contact_changes,
     super::fresh_certificate_sign_in
 );
+
+// ---------------------------------------------------------------------------------------------
+// 13. Trust that would let any anchor vouch for any citizen's number, or that would orphan the
+// identities stored before scoping, stops the start.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `vhod serve` and expects it to refuse to start; returns what it said.
+fn refused_start(d: &Deployment) -> String {
+    let mut child = std::process::Command::new(bin())
+        .arg("serve")
+        .envs(d.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("VHOD_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vhod serve");
+    let started = std::time::Instant::now();
+    while started.elapsed() < PATIENCE {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(!status.success(), "vhod serve exited successfully");
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err)
+                .expect("stderr");
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("vhod serve started although its trust is unsafe");
+}
+
+async fn unsafe_authority(backend: Backend) {
+    let national = TestCa::new(KeyAlgorithm::EcdsaP256, "National");
+    let partner = TestCa::new(KeyAlgorithm::EcdsaP256, "Partner");
+    let Some(d) = Deployment::with_trust(
+        backend,
+        &[
+            national.anchor("national.pem"),
+            partner.anchor("partner.pem"),
+        ],
+        &[
+            national.installed_crl("national.crl.pem"),
+            partner.installed_crl("partner.crl.pem"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    // The embedded profile is authoritative and names no CA.
+    let said = refused_start(&d);
+    assert!(said.contains("match_ca_sha256"), "{said}");
+    // Naming the authority makes it start.
+    let policies = format!(
+        "{}{}",
+        profile_toml("national", &national.root_sha256(), true),
+        profile_toml("partner", &partner.root_sha256(), false)
+    );
+    std::fs::write(d.dir.path().join("certificates.toml"), policies).expect("policies");
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    signs_in(
+        &server,
+        &client,
+        &national.person("4120290A012PB3", "Петрова", "Мария", None),
+    )
+    .await;
+    drop(server);
+    // Then no profile is the authority: the identity just stored as pn: would be found by
+    // nobody, and its owner would get a new account.
+    let policies = format!(
+        "{}{}",
+        profile_toml("national", &national.root_sha256(), false),
+        profile_toml("partner", &partner.root_sha256(), false)
+    );
+    std::fs::write(d.dir.path().join("certificates.toml"), policies).expect("policies");
+    let said = refused_start(&d);
+    assert!(said.contains("authoritative_personal_number"), "{said}");
+}
+per_backend!(
+    unsafe_certificate_authority_stops_the_start,
+    super::unsafe_authority
+);

@@ -164,7 +164,27 @@ fn own_pki() -> &'static OwnPki {
 }
 
 async fn trusting(backend: Backend) -> Option<Deployment> {
-    Deployment::with_trust(backend, &vector_anchors(), &vector_crls()).await
+    let d = Deployment::with_trust(backend, &vector_anchors(), &vector_crls()).await?;
+    // Two anchors: the embedded profile, authoritative for personal numbers, must name the CAs
+    // it is the authority for (vhod refuses to start otherwise).
+    let roots: Vec<String> = vector_anchors()
+        .iter()
+        .map(|(_, pem)| {
+            let pem = std::str::from_utf8(pem).expect("PEM");
+            let (_, der) = pem_rfc7468::decode_vec(pem.as_bytes()).expect("a PEM certificate");
+            format!("\"{}\"", hex::encode(vhod::secrets::sha256(&der)))
+        })
+        .collect();
+    let policy = vhod::pki::profile::EMBEDDED.replacen(
+        "name = \"national\"\n",
+        &format!(
+            "name = \"national\"\nmatch_ca_sha256 = [{}]\n",
+            roots.join(", ")
+        ),
+        1,
+    );
+    std::fs::write(d.dir.path().join("certificates.toml"), policy).expect("policies");
+    Some(d)
 }
 
 /// Like `both_backends!`, with a deployment that trusts the vectors' PKI.

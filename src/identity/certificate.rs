@@ -62,6 +62,17 @@ pub async fn owner(db: &Db, key: &IdentityKey) -> Result<Option<String>, sqlx::E
     row.map(|r| r.try_get("account_id")).transpose()
 }
 
+/// Are there identities stored unscoped (`pn:`/`dn:`, as before profiles scoped them)? Only an
+/// authoritative profile finds them.
+pub async fn has_unscoped(db: &Db) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 FROM certificate_identities WHERE identity LIKE 'pn:%' OR identity LIKE 'dn:%' LIMIT 1",
+    )
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 pub async fn identities_of(db: &Db, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query("SELECT identity FROM certificate_identities WHERE account_id = $1")
         .bind(account_id)

@@ -257,14 +257,21 @@ impl Trust {
                 "no certificate profile is authoritative_personal_number: personal numbers find no account made another way, and identities stored as pn:<number> are not found (policies/certificates.toml)"
             );
         }
-        for p in profiles.iter() {
-            if p.authoritative_personal_number && p.matches_any_ca() && anchors.len() > 1 {
-                tracing::warn!(
-                    profile = %p.name,
-                    anchors = anchors.len(),
-                    "a profile authoritative for personal numbers matches every anchor: name its CA with match_ca_sha256 (policies/certificates.toml)"
-                );
-            }
+        // A catch-all authority with several anchors would let any of them vouch for any
+        // citizen's number: the deployment must say which CA is the authority.
+        if anchors.len() > 1
+            && let Some(p) = profiles
+                .iter()
+                .find(|p| p.authoritative_personal_number && p.matches_any_ca())
+        {
+            anyhow::bail!(
+                "{} trust anchors are installed, and profile {:?} is authoritative for personal \
+                 numbers without naming its CA: any of them could sign in as any citizen. Name \
+                 the authoritative CA with match_ca_sha256 in policies/certificates.toml (the SHA-256 \
+                 of its DER: openssl x509 -in root.pem -outform der | sha256sum), or keep one anchor",
+                anchors.len(),
+                p.name
+            );
         }
         Ok((Trust::new(anchors, crls, profiles, settings), report))
     }
