@@ -948,6 +948,7 @@ fn refused_start(d: &Deployment) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("vhod serve started although its trust is unsafe");
 }
 
