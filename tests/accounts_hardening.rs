@@ -409,7 +409,8 @@ async fn registration_limit(d: Deployment) {
 }
 both_backends!(registrations_are_limited_per_ip, super::registration_limit);
 
-/// New passwords set by recovery are limited per IP (each is hashed).
+/// New passwords set by recovery are limited per IP (each is hashed); a reset refused by the
+/// limit leaves its code usable.
 async fn reset_limit(d: Deployment) {
     let out = d.cli(&[
         "user",
@@ -422,20 +423,48 @@ async fn reset_limit(d: Deployment) {
         "+375297777777",
     ]);
     assert!(out.status.success());
-    let server = d.start_with(&[("VHOD_RESET_PER_IP_HOUR", "1")]).await;
+    let server = d
+        .start_with(&[
+            ("VHOD_RESET_PER_IP_HOUR", "1"),
+            ("VHOD_TRUST_FORWARDED_FOR", "true"),
+        ])
+        .await;
+    const NEW: &str = "a brand new passphrase here";
     let mut statuses = Vec::new();
+    let mut last = None;
     for (login, phone) in [(USER, PHONE), ("petr", "+375297777777")] {
         let b = Browser::new();
         assert_eq!(forgot(&server, &b, login, "sms").await.0, 200);
         let sms = wait_sent(&d, Channel::Sms, phone, 1).await;
         let code = code_in(&sms.last().expect("a code").body).expect("six digits");
-        let (status, html) = reset(&server, &b, &code, "a brand new passphrase here").await;
+        let (status, html) = reset(&server, &b, &code, NEW).await;
         statuses.push(status);
         if login == "petr" {
             assert!(html.contains("Too many requests"), "{html}");
         }
+        last = Some((b, code));
     }
     assert_eq!(statuses, [200, 429]);
+
+    // The refused reset did not use the code up: from an address with budget left, it works.
+    let (b, code) = last.expect("petr's browser");
+    let (_, html) = get(&b, &server.url("/forgot?ui_locales=en")).await;
+    let res = b
+        .http
+        .post(server.url("/forgot/reset"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("ui_locales", "en"),
+            ("code", code.as_str()),
+            ("password", NEW),
+        ])
+        .send()
+        .await
+        .expect("POST /forgot/reset");
+    let status = res.status().as_u16();
+    assert_eq!(status, 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(timed_login(&server, "petr", NEW).await.0, 303);
 }
 both_backends!(password_resets_are_limited_per_ip, super::reset_limit);
 

@@ -24,6 +24,7 @@ const SLOW: &[(&str, &str)] = &[
     ("VHOD_BODY_READ_TIMEOUT_SECONDS", "2"),
     ("VHOD_KEEP_ALIVE_TIMEOUT_SECONDS", "1"),
     ("VHOD_MAX_CONNECTIONS", "4"),
+    ("VHOD_MAX_CONNECTIONS_PER_IP", "4"),
 ];
 
 /// What the socket says now: Some(bytes) read (empty when the peer closed), None when nothing
@@ -189,6 +190,82 @@ async fn connection_cap_holds_and_timeouts_free_slots() {
         let (rest, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
         assert!(closed && rest.is_empty(), "idle sockets are closed: {rest}");
     }
+}
+
+/// One address holds at most its share of the slots: a further connection from it is closed
+/// at once, without an answer, and one closed frees a place for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_slot() {
+    let d = Deployment::new(Backend::Sqlite).await.expect("sqlite");
+    let server = d
+        .start_with(&[
+            ("VHOD_MAX_CONNECTIONS", "8"),
+            ("VHOD_MAX_CONNECTIONS_PER_IP", "2"),
+        ])
+        .await;
+    // Give the readiness probe's connection time to be released.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(addr(&server)).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(addr(&server)).await.expect("connect");
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(3)).await;
+    assert!(
+        closed && answer.is_empty(),
+        "a third connection: {answer:?}"
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut next = TcpStream::connect(addr(&server)).await.expect("connect");
+    next.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut next, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
+/// A client that asks for answers and never reads them cannot hold its slot: once its socket
+/// buffers are full and stay full for the write timeout, the connection is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped() {
+    let d = Deployment::new(Backend::Sqlite).await.expect("sqlite");
+    let server = d
+        .start_with(&[
+            ("VHOD_MAX_CONNECTIONS", "1"),
+            ("VHOD_WRITE_TIMEOUT_SECONDS", "2"),
+            ("VHOD_KEEP_ALIVE_TIMEOUT_SECONDS", "1"),
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let addr: std::net::SocketAddr = addr(&server).parse().expect("address");
+    let stalled = socket.connect(addr).await.expect("connect");
+    let (_reader, mut writer) = stalled.into_split();
+    // 400 answers of 16 KB: more than the socket buffers hold.
+    let asks = b"GET /static/cert-login.js HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    tokio::spawn(async move {
+        let _ = writer.write_all(&asks).await;
+        // Held open, never read.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(writer);
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut probe = TcpStream::connect(addr).await.expect("connect");
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut probe, Duration::from_secs(20)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the only slot was freed from the client that stopped reading: {answer:?}"
+    );
 }
 
 /// RFC 9112 §9.6: an oversized request is answered 413 and the rest of its body read and
@@ -575,6 +652,42 @@ fn cli_ok(d: &Deployment, args: &[&str]) {
     );
 }
 
+/// Registers the client `bcl`, told of logouts over the back channel at `bcl_uri`.
+fn bcl_client(d: &Deployment, bcl_uri: &str) {
+    cli_ok(
+        d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "bcl",
+            "--secret",
+            BCL_SECRET,
+            "--redirect-uri",
+            BCL_REDIRECT,
+            "--backchannel-logout-uri",
+            bcl_uri,
+        ],
+    );
+}
+
+/// A second person with a password account.
+fn add_maria(d: &Deployment) {
+    cli_ok(
+        d,
+        &[
+            "user",
+            "add",
+            "--username",
+            "maria",
+            "--password",
+            MARIA_PASSWORD,
+        ],
+    );
+}
+
+const MARIA_PASSWORD: &str = "another good passphrase";
+
 /// (refresh token, sid, sub) of a code flow for `client` signed in as `user`.
 async fn tokens_as(
     server: &Server,
@@ -628,34 +741,8 @@ async fn refresh_status(server: &Server, refresh: &str) -> u16 {
 /// audited.
 async fn sign_in_over_another_session(d: Deployment) {
     let (bcl_uri, received) = backchannel_receiver().await;
-    cli_ok(
-        &d,
-        &[
-            "client",
-            "add",
-            "--client-id",
-            "bcl",
-            "--secret",
-            BCL_SECRET,
-            "--redirect-uri",
-            BCL_REDIRECT,
-            "--backchannel-logout-uri",
-            &bcl_uri,
-        ],
-    );
-    cli_ok(
-        &d,
-        &[
-            "user",
-            "add",
-            "--username",
-            "maria",
-            "--password",
-            "another good passphrase",
-            "--role",
-            "applicant",
-        ],
-    );
+    bcl_client(&d, &bcl_uri);
+    add_maria(&d);
     let server = d.start().await;
     let client = rp(&server, "bcl", Some(BCL_SECRET), BCL_REDIRECT).await;
     let browser = Browser::new();
@@ -671,7 +758,7 @@ async fn sign_in_over_another_session(d: Deployment) {
         &client,
         &[("prompt", "login")],
         "maria",
-        "another good passphrase",
+        MARIA_PASSWORD,
     )
     .await;
     assert_ne!(maria_sub, ivan_sub);
@@ -726,25 +813,65 @@ both_backends!(
     super::sign_in_over_another_session
 );
 
+/// Another person's sign-in ends the previous person's session even when it has expired: the
+/// grants made under it outlive its expiry, but not the next person's sign-in in that browser.
+async fn sign_in_over_an_expired_session(d: Deployment) {
+    let (bcl_uri, received) = backchannel_receiver().await;
+    bcl_client(&d, &bcl_uri);
+    add_maria(&d);
+    let server = d.start().await;
+    let client = rp(&server, "bcl", Some(BCL_SECRET), BCL_REDIRECT).await;
+    let browser = Browser::new();
+    let (first, ivan_sid, ivan_sub) =
+        tokens_as(&server, &browser, &client, &[], USER, PASSWORD).await;
+    let (second, again_sid, _) = tokens_as(&server, &browser, &client, &[], USER, PASSWORD).await;
+    assert_eq!(again_sid, ivan_sid, "one session, two grants");
+
+    // Ivan's session expires; the browser still holds it, and his grants live on.
+    let expired = d
+        .tamper(&format!(
+            "UPDATE sso_sessions SET expires_at = 1 WHERE sid = '{ivan_sid}'"
+        ))
+        .await;
+    assert_eq!(expired, 1);
+    assert_eq!(
+        refresh_status(&server, &first).await,
+        200,
+        "a grant outlives its session's expiry"
+    );
+
+    let (_, _, maria_sub) =
+        tokens_as(&server, &browser, &client, &[], "maria", MARIA_PASSWORD).await;
+    assert_ne!(maria_sub, ivan_sub);
+    assert_eq!(
+        refresh_status(&server, &second).await,
+        400,
+        "Ivan's grants ended with Maria's sign-in"
+    );
+    let mut told = false;
+    for _ in 0..100 {
+        told = received
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|t| jwt_claims(t)["sid"] == ivan_sid.as_str());
+        if told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(told, "Ivan's client was told over the back channel");
+}
+both_backends!(
+    sign_in_over_an_expired_session_logs_it_out,
+    super::sign_in_over_an_expired_session
+);
+
 /// The same person signing in again (prompt=login) renews their own session: the sid stays,
 /// the grants made under it live on, and no client is logged out.
 async fn sign_in_again_as_the_same_person(d: Deployment) {
     let (bcl_uri, received) = backchannel_receiver().await;
-    cli_ok(
-        &d,
-        &[
-            "client",
-            "add",
-            "--client-id",
-            "bcl",
-            "--secret",
-            BCL_SECRET,
-            "--redirect-uri",
-            BCL_REDIRECT,
-            "--backchannel-logout-uri",
-            &bcl_uri,
-        ],
-    );
+    bcl_client(&d, &bcl_uri);
     let server = d.start().await;
     let client = rp(&server, "bcl", Some(BCL_SECRET), BCL_REDIRECT).await;
     let browser = Browser::new();
@@ -1137,23 +1264,14 @@ both_backends!(
 /// A contact change needs a recent sign-in: with an older one, the password again.
 async fn profile_reauthentication(d: Deployment) {
     let server = d.start_with(&[("VHOD_PROFILE_REAUTH_SECONDS", "3")]).await;
-    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
-    let browser = Browser::new();
-    let p = authorization(&client, &[], &[]);
-    let back = browser.sign_in(&server, &p.url, USER, PASSWORD).await;
-    code_from(&server, &back, &p);
+    let browser = signed_in_browser(&server).await;
     let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
     assert_eq!(status, 200);
     assert!(
         !html.contains(r#"name="password""#),
         "a fresh sign-in needs no password: {html}"
     );
-    let csrf = html
-        .split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("csrf")
-        .to_string();
+    let csrf = csrf_in(&html);
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
@@ -1229,4 +1347,80 @@ async fn profile_reauthentication(d: Deployment) {
 both_backends!(
     profile_contact_changes_need_a_fresh_login,
     super::profile_reauthentication
+);
+
+/// The password entered again on the profile page is a login attempt like any other: failures
+/// count towards the account's lock, whose owner is told, and a locked account's password is
+/// not checked at all (the lock holds for sign-ins too).
+async fn profile_reentry_counts_as_a_login(d: Deployment) {
+    let server = d
+        .start_with(&[
+            ("VHOD_PROFILE_REAUTH_SECONDS", "1"),
+            ("VHOD_LOCKOUT_THRESHOLD", "3"),
+            ("VHOD_LOGIN_DELAY_MS", "10"),
+        ])
+        .await;
+    let browser = signed_in_browser(&server).await;
+    // Sign-in times are whole seconds: past 1 s for certain.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, html) = get_page(&browser, &server.url("/profile?ui_locales=en")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"name="password""#), "{html}");
+    let csrf = csrf_in(&html);
+    let email = |password: &'static str| {
+        let (b, url, csrf) = (&browser, server.url("/profile/email"), csrf.clone());
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("ui_locales", "en"),
+                ("email", "ivan.new@example.by"),
+                ("password", password),
+            ];
+            post_form(b, &url, &form).await
+        }
+    };
+    for n in 1..=3 {
+        let (status, html) = email("not my password").await;
+        assert_eq!(status, 403, "#{n}: {html}");
+        assert!(html.contains(MSG_REAUTH_FAILED), "#{n}: {html}");
+    }
+    let (status, html) = email(PASSWORD).await;
+    assert_eq!(
+        status, 429,
+        "locked: the right password is not checked: {html}"
+    );
+    assert!(html.contains("Too many failed sign-in attempts"), "{html}");
+    assert_eq!(outbox_to(&d, "ivan.new@example.by"), 0, "nothing sent");
+    let mut told = 0;
+    for _ in 0..100 {
+        told = outbox_to(&d, PHONE);
+        if told > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(told, 1, "the owner is told of the lock");
+
+    let other = Browser::new();
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let p = authorization(&client, &[], &[]);
+    let page = other.authorize(&server, &p.url).await.expect_err("login");
+    let res = other.submit_password(&server, &page, USER, PASSWORD).await;
+    assert_eq!(
+        res.status().as_u16(),
+        401,
+        "the account is locked for sign-ins"
+    );
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'profile_reauth' AND reason = 'account_locked'",
+            1
+        )
+        .await,
+        1
+    );
+}
+both_backends!(
+    profile_password_reentry_counts_as_a_login,
+    super::profile_reentry_counts_as_a_login
 );

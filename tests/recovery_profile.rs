@@ -611,39 +611,6 @@ async fn profile(d: Deployment) {
     assert_eq!(info["email"], "ivan.new@example.by");
     assert_eq!(info["email_verified"], true);
 
-    // An address or number of another account is taken.
-    let out = d.cli(&[
-        "user",
-        "add",
-        "--username",
-        "petr",
-        "--password",
-        OTHER_PASSWORD,
-        "--phone",
-        "+375 44 111-22-33",
-        "--email",
-        "petr@example.by",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (status, _) = post(
-        &b,
-        &server.url("/profile/email"),
-        &[("csrf", csrf.as_str()), ("email", "petr@example.by")],
-    )
-    .await;
-    assert_eq!(status, 409);
-    let (status, _) = post(
-        &b,
-        &server.url("/profile/phone"),
-        &[("csrf", csrf.as_str()), ("phone", "+375441112233")],
-    )
-    .await;
-    assert_eq!(status, 409);
-
     for kind in ["change_phone", "change_email", "profile_notifications"] {
         assert!(
             d.query_count(&format!(
@@ -656,6 +623,111 @@ async fn profile(d: Deployment) {
     }
 }
 both_backends!(profile_contacts_and_notifications, super::profile);
+
+/// A number or address confirmed for another account answers on the profile page as any other
+/// does (the page is no oracle of who is registered): its owner is told instead, no code or link
+/// reaches anyone, and no code makes it this account's.
+async fn profile_contacts_of_another(d: Deployment) {
+    const PETR_PHONE: &str = "+375441112233";
+    const PETR_EMAIL: &str = "petr@example.by";
+    let out = d.cli(&[
+        "user",
+        "add",
+        "--username",
+        "petr",
+        "--password",
+        OTHER_PASSWORD,
+        "--phone",
+        "+375 44 111-22-33",
+        "--email",
+        PETR_EMAIL,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = d.start().await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let b = Browser::new();
+    code_flow(&server, &b, &client, &["phone"], PASSWORD).await;
+    let csrf = hidden(&profile_page(&server, &b).await, "csrf");
+
+    let (status, html) = post(
+        &b,
+        &server.url("/profile/phone"),
+        &[("csrf", csrf.as_str()), ("phone", "+375 44 111-22-33")],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("/profile/phone/confirm"), "{html}");
+    assert!(html.contains("+375 44 ***-**-33"), "{html}");
+    let to_petr: Vec<OutboxEntry> = outbox(&d)
+        .into_iter()
+        .filter(|m| m.channel == Channel::Sms && m.to == PETR_PHONE)
+        .collect();
+    assert_eq!(to_petr.len(), 1, "{to_petr:?}");
+    assert!(
+        !to_petr[0].body.chars().any(|c| c.is_ascii_digit()),
+        "a notice, not a code: {:?}",
+        to_petr[0]
+    );
+    assert!(
+        to_petr[0].body.contains("другой учётной записи"),
+        "{:?}",
+        to_petr[0]
+    );
+    for code in ["000000", "111111"] {
+        let (status, html) = post(
+            &b,
+            &server.url("/profile/phone/confirm"),
+            &[("csrf", csrf.as_str()), ("code", code)],
+        )
+        .await;
+        assert_eq!(status, 400, "no code confirms it: {html}");
+    }
+
+    let (status, html) = post(
+        &b,
+        &server.url("/profile/email"),
+        &[("csrf", csrf.as_str()), ("email", "Petr@Example.by")],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("p***r@example.by"), "{html}");
+    let to_petr: Vec<OutboxEntry> = outbox(&d)
+        .into_iter()
+        .filter(|m| m.channel == Channel::Email && m.to == PETR_EMAIL)
+        .collect();
+    assert_eq!(to_petr.len(), 1, "{to_petr:?}");
+    assert!(
+        !to_petr[0].body.contains("token="),
+        "a notice, not a link: {:?}",
+        to_petr[0]
+    );
+
+    assert_eq!(
+        d.query_count(
+            "SELECT COUNT(*) FROM accounts WHERE username = 'ivan' \
+             AND (phone = '+375441112233' OR email = 'petr@example.by')"
+        )
+        .await,
+        0,
+        "nothing of Petr's became Ivan's"
+    );
+    assert_eq!(
+        d.wait_count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'notice' AND details LIKE '%contact_attempt%'",
+            2
+        )
+        .await,
+        2
+    );
+}
+both_backends!(
+    profile_contacts_of_another_account_answer_alike,
+    super::profile_contacts_of_another
+);
 
 // ---------------------------------------------------------------------------------------------
 // A page never waits on the SMS provider: its round trip happens only when there is someone to

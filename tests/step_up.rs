@@ -9,6 +9,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine;
 use common::*;
@@ -938,6 +939,83 @@ async fn employee_needs_a_certificate(d: Deployment) {
 both_trusting!(
     employee_needs_a_certificate,
     super::employee_needs_a_certificate
+);
+
+/// The sign-in link of a page that asks for one (`href`s are HTML-escaped).
+fn authorize_link(html: &str) -> String {
+    html.split(r#"href=""#)
+        .filter_map(|r| r.split('"').next())
+        .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"))
+        .find(|h| h.starts_with("/authorize?"))
+        .unwrap_or_else(|| panic!("a sign-in link: {html}"))
+}
+
+/// An employee's contacts change only after a fresh certificate sign-in: a password entered
+/// again is no proof for an account whose sign-in needs a certificate.
+async fn employee_contact_change(d: Deployment) {
+    add_user(&d, "ivan.emp", "Иван", "Иванов", &["employee"]);
+    let server = d.start_with(&[("VHOD_PROFILE_REAUTH_SECONDS", "1")]).await;
+    let client = rp(&server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &["profile"], &[]);
+    let page = browser.authorize(&server, &p.url).await.expect_err("login");
+    let page = password_then_step_up(&server, &browser, &page, "ivan.emp").await;
+    let back = cert_sign_in(&server, &browser, &page, &Holder::vector("citizen")).await;
+    code_at(&server, &back, &p, RP_REDIRECT);
+    // Sign-in times are whole seconds: past 1 s for certain.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let res = browser.get(&server.url("/profile?ui_locales=en")).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.expect("profile");
+    assert!(
+        !html.contains(r#"name="password""#),
+        "no password is asked for: {html}"
+    );
+    let csrf = csrf_in(&html);
+    let change = || {
+        let (b, url, csrf) = (&browser, server.url("/profile/email"), csrf.clone());
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("ui_locales", "en"),
+                ("email", "ivan.emp@example.by"),
+                ("password", PASSWORD),
+            ];
+            let res = b.http.post(url).form(&form).send().await.expect("POST");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        }
+    };
+    let (status, html) = change().await;
+    assert_eq!(status, 403, "the password does not do: {html}");
+    let link = authorize_link(&html);
+    let at = server.url(&link);
+    assert_eq!(param(&at, "prompt").as_deref(), Some("login"), "{link}");
+    assert_eq!(param(&at, "acr_values").as_deref(), Some("high"), "{link}");
+    let audited = |kind: &str| {
+        let sql = format!("SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'");
+        let d = &d;
+        async move { d.query_count(&sql).await }
+    };
+    assert_eq!(audited("email_link").await, 0, "nothing sent");
+    assert_eq!(audited("profile_reauth").await, 0, "no password checked");
+
+    // The certificate again, through that link: then the change goes through.
+    let login = browser
+        .authorize(&server, &at)
+        .await
+        .expect_err("prompt=login shows the login page");
+    let back = cert_sign_in(&server, &browser, &login, &Holder::vector("citizen")).await;
+    assert!(back.starts_with(&server.url("/profile")), "{back}");
+    let (status, html) = change().await;
+    assert_eq!(
+        status, 200,
+        "a fresh certificate sign-in changes it: {html}"
+    );
+}
+both_trusting!(
+    employee_contact_changes_need_a_fresh_certificate,
+    super::employee_contact_change
 );
 
 // ---------------------------------------------------------------------------------------------

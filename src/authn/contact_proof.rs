@@ -48,7 +48,8 @@ impl SendError {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    /// The audit reason.
+    pub fn reason(&self) -> &'static str {
         match self {
             SendError::Otp(e) => e.reason(),
             SendError::Limit(l) => l.reason(),
@@ -65,7 +66,8 @@ fn purpose_name(p: Purpose) -> &'static str {
     }
 }
 
-/// Sends a fresh code to `phone` for what it confirms, on behalf of account `subject`.
+/// Sends a fresh code to `phone` for what it confirms, on behalf of account `subject` (or, when
+/// `to` is another account that has confirmed the number, tells that account's owner instead).
 pub async fn send_code(
     app: &App,
     meta: &RequestMeta,
@@ -73,8 +75,8 @@ pub async fn send_code(
     code_for: CodeFor,
     subject: &str,
     phone: &PhoneNumber,
+    to: Recipient<'_>,
 ) -> Result<(), SendError> {
-    let to = Recipient::Contact;
     send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
 }
 
@@ -84,10 +86,10 @@ pub enum Recipient<'a> {
     /// The contact being proved.
     Contact,
     /// Another account (`owner`) has confirmed this contact: its owner is told, at most once a
-    /// day, that someone tried to register with it, and no code or link reaches anyone. For the
-    /// person registering, everything else is as with [`Recipient::Contact`]: the same budgets,
-    /// waits and caps are taken, and the same answers given, so the answer does not tell that
-    /// the contact is registered.
+    /// day, that someone tried to register with it or to add it to another account, and no
+    /// code or link reaches anyone. For the person asking, everything else is as with
+    /// [`Recipient::Contact`]: the same budgets, waits and caps are taken, and the same answers
+    /// given, so the answer does not tell that the contact is registered.
     Owner(&'a str),
 }
 
@@ -97,17 +99,44 @@ impl<'a> Recipient<'a> {
     }
 }
 
-/// A registration's phone proof: a code to the number, or a notice to its owner.
-pub async fn send_registration_code(
-    app: &App,
-    meta: &RequestMeta,
-    lang: Lang,
-    subject: &str,
-    phone: &PhoneNumber,
-    to: Recipient<'_>,
-) -> Result<(), SendError> {
-    let code_for = CodeFor::Registration;
-    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
+/// What the owner of a contact is told someone tried: its notice texts and audit kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// A registration with the contact.
+    Registration,
+    /// Adding the contact to another account on its profile page.
+    Change,
+}
+
+impl Attempt {
+    fn of(code_for: CodeFor) -> Attempt {
+        match code_for {
+            CodeFor::PhoneChange => Attempt::Change,
+            CodeFor::Registration | CodeFor::Recovery => Attempt::Registration,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Attempt::Registration => "registration_attempt",
+            Attempt::Change => "contact_attempt",
+        }
+    }
+
+    fn sms_key(self) -> &'static str {
+        match self {
+            Attempt::Registration => "register_attempt_sms",
+            Attempt::Change => "contact_attempt_sms",
+        }
+    }
+
+    /// (subject, body) of the email.
+    fn email_keys(self) -> (&'static str, &'static str) {
+        match self {
+            Attempt::Registration => ("register_attempt_subject", "register_attempt_email"),
+            Attempt::Change => ("contact_attempt_subject", "contact_attempt_email"),
+        }
+    }
 }
 
 /// As [`send_code`], when the caller has already charged the client address's SMS budget
@@ -180,13 +209,15 @@ async fn send_code_with(
                 // A code that reaches nobody (so the next steps answer as usual), with a cap of
                 // its own: the owner's own codes are not spent by someone else's attempts.
                 otp::issue_decoy(&app.eph, purpose, subject, phone.as_str(), cap).await?;
+                // One such notice a day per number, whatever was attempted.
                 if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str())
                     .await?
                 {
-                    let text = i18n::text(lang, "register_attempt_sms")
+                    let attempt = Attempt::of(code_for);
+                    let text = i18n::text(lang, attempt.sms_key())
                         .replace("{name}", &app.pages.sms_name(lang));
                     let msg = Message::sms(phone.as_str(), text);
-                    let notice = notice_event(meta, "registration_attempt", owner, "sms");
+                    let notice = notice_event(meta, attempt.kind(), owner, "sms");
                     // Its outcome is the notice's own audit event.
                     let _ = deliver(app, msg, notice).await;
                 }
@@ -334,48 +365,63 @@ fn link_key(purpose: LinkPurpose, token: &str) -> String {
     )
 }
 
-/// Emails a single-use link (`path?token=…`) to `email`; only the token's hash is stored.
-#[allow(clippy::too_many_arguments)]
+/// What an emailed link is for; each has its own page and wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFor {
+    /// The address given at registration.
+    Registration,
+    /// A new address on the profile page.
+    EmailChange,
+    /// Resetting a forgotten password.
+    Recovery,
+}
+
+impl LinkFor {
+    fn purpose(self) -> LinkPurpose {
+        match self {
+            LinkFor::Registration | LinkFor::EmailChange => LinkPurpose::Confirm,
+            LinkFor::Recovery => LinkPurpose::Recovery,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            LinkFor::Registration => "/register/email",
+            LinkFor::EmailChange => "/profile/email/confirm",
+            LinkFor::Recovery => "/forgot/email",
+        }
+    }
+
+    /// (subject, body) of the email; the body has a `{link}`.
+    fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            LinkFor::Registration => ("email_confirm_subject", "email_confirm_body"),
+            LinkFor::EmailChange => ("email_change_subject", "email_change_body"),
+            LinkFor::Recovery => ("recovery_email_subject", "recovery_email_body"),
+        }
+    }
+
+    fn attempt(self) -> Attempt {
+        match self {
+            LinkFor::EmailChange => Attempt::Change,
+            LinkFor::Registration | LinkFor::Recovery => Attempt::Registration,
+        }
+    }
+}
+
+/// Emails a single-use link (`path?token=…`) to `email` for account `account_id`; only the
+/// token's hash is stored. When `to` is another account that has confirmed the address, its
+/// owner is told instead (see [`Recipient::Owner`]).
 pub async fn send_link(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
-    purpose: LinkPurpose,
-    account_id: &str,
-    email: &str,
-    path: &str,
-    texts: (&str, &str),
-) -> Result<(), SendError> {
-    let to = Recipient::Contact;
-    send_link_with(app, meta, lang, purpose, account_id, email, path, texts, to).await
-}
-
-/// A registration's email proof: a confirmation link to the address, or a notice to its owner.
-pub async fn send_registration_link(
-    app: &App,
-    meta: &RequestMeta,
-    lang: Lang,
+    what: LinkFor,
     account_id: &str,
     email: &str,
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
-    let texts = ("email_confirm_subject", "email_confirm_body");
-    let (purpose, path) = (LinkPurpose::Confirm, "/register/email");
-    send_link_with(app, meta, lang, purpose, account_id, email, path, texts, to).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn send_link_with(
-    app: &App,
-    meta: &RequestMeta,
-    lang: Lang,
-    purpose: LinkPurpose,
-    account_id: &str,
-    email: &str,
-    path: &str,
-    texts: (&str, &str),
-    to: Recipient<'_>,
-) -> Result<(), SendError> {
+    let purpose = what.purpose();
     let ev = Event::new("email_link", "success")
         .subject(Some(account_id))
         .from(meta)
@@ -394,13 +440,16 @@ async fn send_link_with(
             return Err(SendError::Otp(OtpError::TooSoon));
         }
         if let Recipient::Owner(owner) = to {
+            // One such notice a day per address, whatever was attempted.
             if throttle::first_today(&app.eph, "registration-attempt-email", email).await? {
+                let attempt = what.attempt();
+                let (subject, body) = attempt.email_keys();
                 let msg = Message::email(
                     email,
-                    i18n::text(lang, "register_attempt_subject"),
-                    i18n::text(lang, "register_attempt_email").to_string(),
+                    i18n::text(lang, subject),
+                    i18n::text(lang, body).to_string(),
                 );
-                let notice = notice_event(meta, "registration_attempt", owner, "email");
+                let notice = notice_event(meta, attempt.kind(), owner, "email");
                 // Its outcome is the notice's own audit event.
                 let _ = deliver(app, msg, notice).await;
             }
@@ -415,9 +464,10 @@ async fn send_link_with(
         app.eph
             .put_json(&link_key(purpose, &token), &link, purpose.ttl())
             .await?;
-        let url = format!("{}?token={token}", app.settings.endpoint(path));
-        let body = i18n::text(lang, texts.1).replace("{link}", &url);
-        Ok(Some(Message::email(email, i18n::text(lang, texts.0), body)))
+        let url = format!("{}?token={token}", app.settings.endpoint(what.path()));
+        let (subject, body) = what.texts();
+        let body = i18n::text(lang, body).replace("{link}", &url);
+        Ok(Some(Message::email(email, i18n::text(lang, subject), body)))
     }
     .await;
     finish(app, prepared, ev).await
@@ -453,11 +503,13 @@ mod tests {
     use crate::web::sms::fits_one_segment;
 
     #[test]
-    fn the_registration_attempt_notice_fits_one_sms_segment() {
+    fn the_attempt_notices_fit_one_sms_segment() {
         for lang in [Lang::Ru, Lang::Be, Lang::En] {
-            let text = i18n::text(lang, "register_attempt_sms")
-                .replace("{name}", i18n::text(lang, "sms_name"));
-            assert!(fits_one_segment(&text), "{lang:?}: {text}");
+            for attempt in [super::Attempt::Registration, super::Attempt::Change] {
+                let text = i18n::text(lang, attempt.sms_key())
+                    .replace("{name}", i18n::text(lang, "sms_name"));
+                assert!(fits_one_segment(&text), "{lang:?}: {text}");
+            }
         }
     }
 }

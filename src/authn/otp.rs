@@ -99,6 +99,9 @@ struct Stored {
     target: String,
 }
 
+/// The target of a decoy code starts with this (a phone number never does).
+const DECOY: &str = "decoy:";
+
 fn key(kind: &str, purpose: Purpose, subject: &str) -> String {
     format!("otp-{kind}:{}:{subject}", purpose.as_str())
 }
@@ -162,7 +165,7 @@ pub async fn issue_decoy(
     stands_for: &str,
     daily_cap: u64,
 ) -> Result<(), OtpError> {
-    let target = format!("decoy:{stands_for}");
+    let target = format!("{DECOY}{stands_for}");
     issue(eph, purpose, subject, &target, daily_cap)
         .await
         .map(drop)
@@ -201,12 +204,12 @@ pub async fn check(
     };
     let code = code.trim();
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-    if !well_formed
-        || !secrets::ct_eq(
-            digest(&stored.salt, code).as_bytes(),
-            stored.hash.as_bytes(),
-        )
-    {
+    let equal = secrets::ct_eq(
+        digest(&stored.salt, code).as_bytes(),
+        stored.hash.as_bytes(),
+    );
+    // A decoy was sent to nobody: even a lucky guess of it proves nothing.
+    if !well_formed || !equal || stored.target.starts_with(DECOY) {
         if tries == MAX_ATTEMPTS {
             eph.delete(&code_key).await?;
             return Err(OtpError::TooManyAttempts);
@@ -281,6 +284,20 @@ mod tests {
             OtpError::Wrong { attempts_left: 3 }
                 .message(lang)
                 .contains('3')
+        );
+    }
+
+    #[tokio::test]
+    async fn a_decoy_never_verifies_even_when_guessed() {
+        let eph = Ephemeral::memory();
+        // What issue_decoy stores, with the code it would throw away.
+        let target = format!("{DECOY}+375291234567");
+        let code = issue(&eph, Purpose::Phone, "acc", &target, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&eph, Purpose::Phone, "acc", &code).await,
+            Err(OtpError::Wrong { attempts_left: 4 })
         );
     }
 

@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::contact_proof::{self, LinkPurpose};
+use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
-use super::{browser, session, throttle};
+use super::throttle::{Gate, LoginKey};
+use super::{Acr, browser, lockout, session, throttle};
 use crate::audit::Event;
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
@@ -148,7 +149,8 @@ impl View {
 async fn render(app: &App, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
     // The contact forms ask for the password when the last proof of presence is too old.
-    let reauth = acc.password_hash.is_some() && !matches!(recently_proven(app, s).await, Ok(true));
+    let reauth = policy::password_reproves_presence(acc)
+        && !matches!(recently_proven(app, s).await, Ok(true));
     let (phone, email) = (acc.masked_phone(), acc.masked_email());
     let field = view
         .field
@@ -230,10 +232,11 @@ async fn recently_proven(app: &App, s: &Session) -> Result<bool, String> {
 }
 
 /// Before a contact change: a recent sign-in, or the password entered again with the form
-/// (checked like a login: the account's lock and failure count apply). `Err` is the page
-/// asking for it.
+/// (checked like a login: the address's and the account's locks, failure counting and delays
+/// apply). An account whose sign-in needs more than a password (an employee's) and an account
+/// without one sign in afresh instead. `Err` is the page asking for it.
 async fn require_presence(
-    app: &App,
+    app: &Arc<App>,
     s: &Session,
     meta: &RequestMeta,
     lang: Lang,
@@ -246,11 +249,16 @@ async fn require_presence(
         Ok(false) => {}
         Err(e) => return Err(unavailable(app, lang, &e)),
     }
-    let refuse = |key: &str| View::err(StatusCode::FORBIDDEN, text(lang, key));
-    if acc.password_hash.is_none() {
-        // No password to enter again: a fresh sign-in (a certificate) is the proof.
+    let refuse = |status, key: &str| View::err(status, text(lang, key)).at(password_field);
+    if !policy::password_reproves_presence(acc) {
+        // A fresh sign-in at the assurance the account needs is the proof.
+        let need = policy::account_acr(acc);
+        let mut extra = vec![("prompt", "login")];
+        if need > Acr::Low {
+            extra.push(("acr_values", need.as_str()));
+        }
         let mut n = Notice::new("profile_title", "profile_reauth_sign_in").error();
-        if let Some(url) = sign_in_url(app, lang, &[("prompt", "login")]) {
+        if let Some(url) = sign_in_url(app, lang, &extra) {
             n = n.link(url, "sign_in");
         }
         return Err(app
@@ -259,16 +267,29 @@ async fn require_presence(
     }
     let password = field(params, "password");
     if password.is_empty() {
-        let v = refuse("profile_reauth_needed").at(password_field);
+        let v = refuse(StatusCode::FORBIDDEN, "profile_reauth_needed");
         return Err(render(app, s, lang, acc, v).await);
     }
     let ev = Event::new("profile_reauth", "failure")
         .subject(Some(&acc.id))
         .method("password")
         .from(meta);
-    let locked = throttle::account_locked(&app.eph, &acc.id)
-        .await
-        .map_err(|e| unavailable(app, lang, &e))?;
+    // Locked, by the address or the account: no password is checked at all.
+    let ip_locked = throttle::login_gate(&app.eph, &meta.ip).await;
+    let account_locked = throttle::account_locked(&app.eph, &acc.id).await;
+    let locked = match (ip_locked, account_locked) {
+        (Ok(Gate::IpLocked), _) => Some("ip_locked"),
+        (_, Ok(true)) => Some("account_locked"),
+        (Ok(Gate::Open), Ok(false)) => None,
+        (Err(e), _) | (_, Err(e)) => return Err(unavailable(app, lang, &e)),
+    };
+    if let Some(reason) = locked {
+        if let Err(e) = app.audit.write(ev.reason(reason)).await {
+            return Err(unavailable(app, lang, &e));
+        }
+        let v = refuse(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+        return Err(render(app, s, lang, acc, v).await);
+    }
     let verified = if password.len() > super::password::MAX_PASSWORD_LEN {
         false
     } else {
@@ -285,21 +306,27 @@ async fn require_presence(
             Err(e) => return Err(unavailable(app, lang, &format!("{e:?}"))),
         }
     };
-    if !verified || locked {
-        let limits = &app.settings.limits;
-        if let Err(e) = throttle::record_failure(&app.eph, limits, Some(&acc.id), &meta.ip).await {
-            tracing::warn!(error = %e, "could not count a failed password re-entry");
-        }
-        let reason = if locked {
-            "account_locked"
-        } else {
-            "wrong_password"
-        };
-        if let Err(e) = app.audit.write(ev.reason(reason)).await {
+    if !verified {
+        if let Err(e) = app.audit.write(ev.reason("wrong_password")).await {
             return Err(unavailable(app, lang, &e));
         }
-        let v = refuse("profile_reauth_failed").at(password_field);
+        let limits = &app.settings.limits;
+        match throttle::record_failure(&app.eph, limits, Some(&acc.id), &meta.ip).await {
+            Ok(f) => {
+                if f.locked_now {
+                    lockout::notify_locked_later(app.clone(), meta.clone(), acc.id.clone(), lang);
+                }
+                let base = std::time::Duration::from_millis(limits.login_delay_ms);
+                tokio::time::sleep(f.delay(base)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not count a failed password re-entry"),
+        }
+        let v = refuse(StatusCode::FORBIDDEN, "profile_reauth_failed");
         return Err(render(app, s, lang, acc, v).await);
+    }
+    if let Err(e) = throttle::record_success(&app.eph, &LoginKey::of(&acc.username), &acc.id).await
+    {
+        tracing::warn!(error = %e, "could not reset the failure counter");
     }
     let sid = browser::sid(s)
         .await
@@ -397,12 +424,6 @@ pub async fn phone(
     {
         return r;
     }
-    let fail = |reason: &str| {
-        Event::new("change_phone", "failure")
-            .subject(Some(&acc.id))
-            .reason(reason)
-            .from(&meta)
-    };
     let new = match PhoneNumber::parse(field(&params, "phone")) {
         Ok(p) => p,
         Err(e) => {
@@ -414,18 +435,15 @@ pub async fn phone(
         let v = View::err(StatusCode::BAD_REQUEST, text(lang, "phone_same")).at("phone");
         return render(&app, &session, lang, &acc, v).await;
     }
-    match account::find_by_login(&app.db, new.as_str()).await {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            app.audit.enqueue(fail("taken")).await;
-            let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
-            return render(&app, &session, lang, &acc, v).await;
-        }
+    // A number confirmed for another account: its owner is told, and this page answers as
+    // for any number (see `Recipient::Owner`), so it cannot be used to find who is registered.
+    let owner = match account::find_by_login(&app.db, new.as_str()).await {
+        Ok(a) => a.map(|a| a.id).filter(|id| *id != acc.id),
         Err(e) => return unavailable(&app, lang, &e),
-    }
-    if let Err(e) =
-        contact_proof::send_code(&app, &meta, lang, CodeFor::PhoneChange, &acc.id, &new).await
-    {
+    };
+    let to = Recipient::of(owner.as_deref());
+    let code_for = CodeFor::PhoneChange;
+    if let Err(e) = contact_proof::send_code(&app, &meta, lang, code_for, &acc.id, &new, to).await {
         let v = View::err(StatusCode::TOO_MANY_REQUESTS, text(lang, e.message_key()));
         return render(&app, &session, lang, &acc, v).await;
     }
@@ -536,30 +554,14 @@ pub async fn email(
         let v = View::err(StatusCode::BAD_REQUEST, text(lang, "email_same")).at("email");
         return render(&app, &session, lang, &acc, v).await;
     }
-    match account::find_by_email(&app.db, new.as_str()).await {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            let ev = Event::new("change_email", "failure")
-                .subject(Some(&acc.id))
-                .reason("taken")
-                .from(&meta);
-            app.audit.enqueue(ev).await;
-            let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
-            return render(&app, &session, lang, &acc, v).await;
-        }
+    // As for a phone number: an address confirmed elsewhere answers like any other.
+    let owner = match account::find_by_email(&app.db, new.as_str()).await {
+        Ok(a) => a.map(|a| a.id).filter(|id| *id != acc.id),
         Err(e) => return unavailable(&app, lang, &e),
-    }
-    let sent = contact_proof::send_link(
-        &app,
-        &meta,
-        lang,
-        LinkPurpose::Confirm,
-        &acc.id,
-        new.as_str(),
-        "/profile/email/confirm",
-        ("email_change_subject", "email_change_body"),
-    )
-    .await;
+    };
+    let to = Recipient::of(owner.as_deref());
+    let what = LinkFor::EmailChange;
+    let sent = contact_proof::send_link(&app, &meta, lang, what, &acc.id, new.as_str(), to).await;
     if let Err(e) = sent {
         let (status, key) = crate::web::form::email_not_sent(&e);
         let v = View::err(status, text(lang, key)).at("email");

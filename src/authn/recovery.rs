@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::contact_proof::{self, LinkPurpose, SendError};
+use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient, SendError};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, session, throttle};
@@ -330,11 +330,10 @@ pub async fn submit(
                     &app,
                     &meta,
                     lang,
-                    LinkPurpose::Recovery,
+                    LinkFor::Recovery,
                     &a.id,
                     email,
-                    "/forgot/email",
-                    ("recovery_email_subject", "recovery_email_body"),
+                    Recipient::Contact,
                 )
                 .await
             }
@@ -348,7 +347,7 @@ pub async fn submit(
     if ev.reason.is_none() {
         match &sent {
             Ok(()) => ev.outcome = "success",
-            Err(e) => ev = ev.reason(e.message_key()),
+            Err(e) => ev = ev.reason(e.reason()),
         }
     }
     if let Err(e) = app.audit.write(ev).await {
@@ -503,6 +502,10 @@ pub async fn reset_submit(
         )
         .await;
     }
+    let hash = match new_hash(&app, &session, &meta, lang, &acc, &password, "sms", None).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     if let Err(e) = otp::consume(&app.eph, Purpose::Recovery, &id).await {
         app.audit.enqueue(fail(e.reason())).await;
         let msg = FieldError::new("code", e.message(lang));
@@ -517,7 +520,7 @@ pub async fn reset_submit(
         )
         .await;
     }
-    let done = complete(&app, &session, &meta, lang, &acc, &password, "sms").await;
+    let done = complete(&app, &session, &meta, lang, &acc, &hash, "sms").await;
     let _ = session.remove::<String>(RECOVERING).await;
     done
 }
@@ -604,10 +607,20 @@ pub async fn email_submit(
         Ok(a) => a,
         Err(e) => return unavailable(&app, lang, &e),
     };
-    let password = params.get("password").unwrap_or("").to_string();
-    if let Some(msg) = check_password(&app, lang, acc.as_ref(), &password) {
+    // The link proves the address it was sent to; it must still be the account's address.
+    let Some(acc) = acc.filter(|a| a.email.as_deref() == Some(peeked.email.as_str())) else {
+        let _ = contact_proof::take_link(&app, LinkPurpose::Recovery, token).await;
         app.audit
-            .enqueue(invalid(Some(peeked.account_id.clone()), "weak_password"))
+            .enqueue(invalid(Some(peeked.account_id.clone()), "email_changed"))
+            .await;
+        return app
+            .pages
+            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+    };
+    let password = params.get("password").unwrap_or("").to_string();
+    if let Some(msg) = check_password(&app, lang, Some(&acc), &password) {
+        app.audit
+            .enqueue(invalid(Some(acc.id.clone()), "weak_password"))
             .await;
         return render_reset(
             &app,
@@ -620,35 +633,44 @@ pub async fn email_submit(
         )
         .await;
     }
-    // Of two concurrent uses exactly one gets here with the link.
-    let link = match contact_proof::take_link(&app, LinkPurpose::Recovery, token).await {
-        Ok(l) => l,
+    let via = "email";
+    let hash = match new_hash(
+        &app,
+        &session,
+        &meta,
+        lang,
+        &acc,
+        &password,
+        via,
+        Some(token),
+    )
+    .await
+    {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    // Of two concurrent uses exactly one gets here with the link (what it stands for was
+    // read above; a link never changes).
+    match contact_proof::take_link(&app, LinkPurpose::Recovery, token).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            app.audit
+                .enqueue(invalid(Some(acc.id.clone()), "invalid_link"))
+                .await;
+            return app
+                .pages
+                .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
+        }
         Err(e) => return unavailable(&app, lang, &e),
-    };
-    let Some(link) = link else {
-        app.audit
-            .enqueue(invalid(Some(peeked.account_id.clone()), "invalid_link"))
-            .await;
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
-    };
-    // The link proves the address it was sent to; it must still be the account's address.
-    let Some(acc) =
-        acc.filter(|a| a.id == link.account_id && a.email.as_deref() == Some(link.email.as_str()))
-    else {
-        app.audit
-            .enqueue(invalid(Some(link.account_id.clone()), "email_changed"))
-            .await;
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
-    };
-    complete(&app, &session, &meta, lang, &acc, &password, "email").await
+    }
+    complete(&app, &session, &meta, lang, &acc, &hash, "email").await
 }
 
-/// Sets the new password and ends everything signed in with the old one.
-async fn complete(
+/// The new password's hash, before the code or link is used up: a reset refused here (too
+/// many from this address, the hasher busy) leaves the proof usable for another try, and the
+/// form keeps the link's `token`.
+#[allow(clippy::too_many_arguments)]
+async fn new_hash(
     app: &Arc<App>,
     session: &Session,
     meta: &RequestMeta,
@@ -656,7 +678,8 @@ async fn complete(
     acc: &Account,
     password: &str,
     via: &'static str,
-) -> Response {
+    token: Option<&str>,
+) -> Result<String, Response> {
     match throttle::allow_per_ip(
         &app.eph,
         "reset",
@@ -674,36 +697,32 @@ async fn complete(
                 .from(meta);
             app.audit.enqueue(ev).await;
             let msg = i18n::text(lang, "too_many_requests").to_string();
-            return render_reset(
-                app,
-                session,
-                lang,
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-                None,
-                Some(msg),
-            )
-            .await;
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            return Err(render_reset(app, session, lang, status, token, None, Some(msg)).await);
         }
-        Err(e) => return unavailable(app, lang, &e),
+        Err(e) => return Err(unavailable(app, lang, &e)),
     }
-    let hash = match app.hasher.hash(password).await {
-        Ok(h) => h,
+    match app.hasher.hash(password).await {
+        Ok(h) => Ok(h),
         Err(_) => {
             let msg = i18n::text(lang, "busy").to_string();
-            return render_reset(
-                app,
-                session,
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                None,
-                Some(msg),
-            )
-            .await;
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            Err(render_reset(app, session, lang, status, token, None, Some(msg)).await)
         }
-    };
-    let stored = account::set_password_hash(&app.db, &acc.id, &hash).await;
+    }
+}
+
+/// Sets the new password (`hash`) and ends everything signed in with the old one.
+async fn complete(
+    app: &Arc<App>,
+    session: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    acc: &Account,
+    hash: &str,
+    via: &'static str,
+) -> Response {
+    let stored = account::set_password_hash(&app.db, &acc.id, hash).await;
     if !matches!(stored, Ok(true)) {
         let ev = Event::new("password_reset", "failure")
             .subject(Some(&acc.id))

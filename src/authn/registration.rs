@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::contact_proof::{self, LinkPurpose, Recipient};
+use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, throttle};
@@ -23,6 +23,7 @@ use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
+use crate::web::sms::CodeFor;
 
 /// The account this browser is registering (set at registration, or after a password login of a
 /// pending account): only it can be confirmed from this browser.
@@ -342,19 +343,21 @@ pub async fn submit(
         return unavailable(&app, lang, &e);
     }
     // A failed send is shown on the confirmation page, where the person can resend.
-    let sms = contact_proof::send_registration_code(
+    let sms = contact_proof::send_code(
         &app,
         &meta,
         lang,
+        CodeFor::Registration,
         &acc.id,
         &reg.phone,
         Recipient::of(phone_owner.as_deref()),
     )
     .await;
-    let mail = contact_proof::send_registration_link(
+    let mail = contact_proof::send_link(
         &app,
         &meta,
         lang,
+        LinkFor::Registration,
         &acc.id,
         reg.email.as_str(),
         Recipient::of(email_owner.as_deref()),
@@ -436,10 +439,11 @@ pub async fn send_confirmation_link(
         tracing::error!(error = %e, "account lookup failed");
         contact_proof::SendError::Store
     })?;
-    contact_proof::send_registration_link(
+    contact_proof::send_link(
         app,
         meta,
         lang,
+        LinkFor::Registration,
         &acc.id,
         email,
         Recipient::of(owner.as_deref()),
@@ -610,10 +614,9 @@ pub async fn confirm_submit(
                 Err(e) => return unavailable(&app, lang, &e),
             };
             let to = Recipient::of(owner.as_deref());
-            return match contact_proof::send_registration_code(
-                &app, &meta, lang, &acc.id, &phone, to,
-            )
-            .await
+            let code_for = CodeFor::Registration;
+            return match contact_proof::send_code(&app, &meta, lang, code_for, &acc.id, &phone, to)
+                .await
             {
                 Ok(()) => {
                     render_confirm(
@@ -682,7 +685,7 @@ pub async fn confirm_submit(
     let target = match outcome {
         Ok(t) => t,
         Err(e) => {
-            let _ = app.audit.write(ev.reason(e.reason())).await;
+            app.audit.enqueue(ev.reason(e.reason())).await;
             let at_code = matches!(
                 e,
                 otp::OtpError::Wrong { .. }
@@ -706,9 +709,8 @@ pub async fn confirm_submit(
     let confirmed = account::confirm_phone(&app.db, &acc.id, &target).await;
     if let Err(AccountError::Duplicate) = confirmed {
         // Confirmed for another account meanwhile: the person holds the phone, so may know.
-        let _ = app
-            .audit
-            .write(ev.reason("phone_confirmed_elsewhere"))
+        app.audit
+            .enqueue(ev.reason("phone_confirmed_elsewhere"))
             .await;
         return render_confirm(
             &app,
@@ -722,7 +724,7 @@ pub async fn confirm_submit(
         .await;
     }
     if !matches!(confirmed, Ok(true)) {
-        let _ = app.audit.write(ev.reason("phone_changed")).await;
+        app.audit.enqueue(ev.reason("phone_changed")).await;
         return render_confirm(
             &app,
             &session,
@@ -794,7 +796,7 @@ pub async fn confirm_email(
         return app.pages.notice(lang, StatusCode::OK, &n, None);
     }
     let Some(link) = link else {
-        let _ = app.audit.write(ev.reason("invalid_link")).await;
+        app.audit.enqueue(ev.reason("invalid_link")).await;
         return app
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -804,7 +806,7 @@ pub async fn confirm_email(
     match account::find_by_id(&app.db, &link.account_id).await {
         Ok(Some(a)) if !a.is_expired_pending(ttl, clock::now()) => {}
         Ok(_) => {
-            let _ = app.audit.write(ev.reason("registration_expired")).await;
+            app.audit.enqueue(ev.reason("registration_expired")).await;
             return app
                 .pages
                 .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);

@@ -81,12 +81,20 @@ pub async fn renew(
 }
 
 pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
+    let now = clock::now();
+    Ok(find_not_ended(db, sid)
+        .await?
+        .filter(|s| s.expires_at > now))
+}
+
+/// A session that was never ended, expired or not: what a sign-in over it or a logout must
+/// still end, since the grants made under it outlive its expiry.
+pub async fn find_not_ended(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT sid, account_id, auth_time, acr, amr, method, expires_at, legal_entity FROM sso_sessions \
-         WHERE sid = $1 AND ended_at IS NULL AND expires_at > $2",
+         WHERE sid = $1 AND ended_at IS NULL",
     )
     .bind(sid)
-    .bind(clock::now())
     .fetch_optional(&db.pool)
     .await?;
     let Some(row) = row else { return Ok(None) };

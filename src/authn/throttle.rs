@@ -303,22 +303,22 @@ pub async fn allow_sms_to(
     Ok(Ok(()))
 }
 
-/// Takes one SMS from each hourly budget, or says which budget is exhausted.
-pub async fn allow_sms(
-    eph: &Ephemeral,
-    limits: &Limits,
-    ip: &str,
-    phone_prefix: &str,
-) -> Result<Result<(), SmsRefused>, StoreError> {
-    if let Err(r) = allow_sms_from(eph, limits, ip).await? {
-        return Ok(Err(r));
-    }
-    allow_sms_to(eph, limits, phone_prefix).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One SMS from each hourly budget, as a code to a person takes it.
+    async fn allow_sms(
+        eph: &Ephemeral,
+        limits: &Limits,
+        ip: &str,
+        phone_prefix: &str,
+    ) -> Result<Result<(), SmsRefused>, StoreError> {
+        if let Err(r) = allow_sms_from(eph, limits, ip).await? {
+            return Ok(Err(r));
+        }
+        allow_sms_to(eph, limits, phone_prefix).await
+    }
 
     fn limits() -> Limits {
         Limits {

@@ -180,6 +180,8 @@ struct FileSettings {
     body_read_timeout_seconds: Option<u64>,
     keep_alive_timeout_seconds: Option<u64>,
     max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
+    write_timeout_seconds: Option<u64>,
     linger_seconds: Option<u64>,
     linger_max_bytes: Option<u64>,
     profile_reauth_seconds: Option<u64>,
@@ -298,6 +300,12 @@ pub struct HttpSettings {
     pub keep_alive_timeout: Duration,
     /// Connections open at once; beyond it new ones wait in the listen queue.
     pub max_connections: usize,
+    /// Connections one peer address may hold at once; more from it are closed at once, so one
+    /// client cannot take every slot.
+    pub max_connections_per_ip: usize,
+    /// An answer whose bytes the client does not take for this long (it stopped reading) ends
+    /// the connection.
+    pub write_timeout: Duration,
     /// After answering before the request body was read (413, 408…): how long, and how many
     /// bytes, to read and discard before closing, so the client reads the answer instead of a
     /// reset (RFC 9112 §9.6).
@@ -470,6 +478,7 @@ impl Settings {
         let secs = |name: &str, file_v: Option<u64>, default: u64| {
             num(name, file_v, default).map(Duration::from_secs)
         };
+        let max_connections = num("VHOD_MAX_CONNECTIONS", file.max_connections, 512)? as usize;
         let http = HttpSettings {
             header_read_timeout: secs(
                 "VHOD_HEADER_READ_TIMEOUT_SECONDS",
@@ -486,7 +495,18 @@ impl Settings {
                 file.keep_alive_timeout_seconds,
                 5,
             )?,
-            max_connections: num("VHOD_MAX_CONNECTIONS", file.max_connections, 512)? as usize,
+            max_connections,
+            // Behind trusted proxies every connection comes from a proxy: no cap of its own.
+            max_connections_per_ip: num(
+                "VHOD_MAX_CONNECTIONS_PER_IP",
+                file.max_connections_per_ip,
+                if trust_forwarded_for {
+                    max_connections as u64
+                } else {
+                    (max_connections as u64 / 8).max(1)
+                },
+            )? as usize,
+            write_timeout: secs("VHOD_WRITE_TIMEOUT_SECONDS", file.write_timeout_seconds, 20)?,
             linger_time: secs("VHOD_LINGER_SECONDS", file.linger_seconds, 2)?,
             linger_max_bytes: num(
                 "VHOD_LINGER_MAX_BYTES",
@@ -804,6 +824,8 @@ mod tests {
         assert_eq!(s.http.body_read_timeout, Duration::from_secs(20));
         assert_eq!(s.http.keep_alive_timeout, Duration::from_secs(5));
         assert_eq!(s.http.max_connections, 512);
+        assert_eq!(s.http.max_connections_per_ip, 64);
+        assert_eq!(s.http.write_timeout, Duration::from_secs(20));
         assert_eq!(s.http.linger_time, Duration::from_secs(2));
         assert_eq!(s.http.linger_max_bytes, 4 * 1024 * 1024);
         assert_eq!(s.trusted_proxies, 1);
@@ -814,7 +836,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.http.max_connections, 64);
+        assert_eq!(s.http.max_connections_per_ip, 8);
         assert_eq!(s.trusted_proxies, 2);
+        let behind_proxies = load("trust_forwarded_for = true", &[]).unwrap();
+        assert_eq!(behind_proxies.http.max_connections_per_ip, 512);
         assert_eq!(s.http.header_read_timeout, Duration::from_secs(3));
         assert!(load("", &[("VHOD_MAX_CONNECTIONS", "0")]).is_err());
         assert!(load("", &[("VHOD_TRUSTED_PROXIES", "0")]).is_err());

@@ -145,7 +145,8 @@ pub async fn end_sso_session(
     client_id: Option<&str>,
     cause: &'static str,
 ) -> Result<(), EndError> {
-    let sso = session::find_active(&app.db, sid).await?;
+    // Expired or not: its grants and its clients' sessions end with it.
+    let sso = session::find_not_ended(&app.db, sid).await?;
     session::end(&app.db, sid).await?;
     let revoked = records::revoke_for_session(&app.db, sid).await?;
     let account = sso.map(|s| s.account_id);

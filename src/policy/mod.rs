@@ -59,6 +59,13 @@ pub fn may_use_profile(account: &Account, facts: &AuthFacts) -> Result<(), Denie
     verdict(account.is_active(), account_acr(account), facts.acr)
 }
 
+/// May the password, entered again, stand in for a fresh sign-in before a contact change?
+/// Only where a password sign-in is enough for the account at all: an employee's account (and
+/// one without a password) signs in afresh, with the assurance it needs.
+pub fn password_reproves_presence(account: &Account) -> bool {
+    account.password_hash.is_some() && account_acr(account) == Acr::Low
+}
+
 fn verdict(active: bool, need: Acr, have: Acr) -> Result<(), Denied> {
     if !active {
         return Err(Denied::Inactive);
@@ -102,6 +109,36 @@ mod tests {
         );
         assert_eq!(verdict(true, Acr::High, Acr::High), Ok(()));
         assert_eq!(verdict(false, Acr::Low, Acr::High), Err(Denied::Inactive));
+    }
+
+    #[test]
+    fn only_a_password_enough_to_sign_in_reproves_presence() {
+        let account = |hash: Option<&str>, roles: &[&str]| Account {
+            id: "a".into(),
+            username: "ivan".into(),
+            password_hash: hash.map(str::to_string),
+            phone: None,
+            phone_verified: false,
+            email: None,
+            email_verified: false,
+            given_name: None,
+            family_name: None,
+            middle_name: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            org: None,
+            status: "active".into(),
+            notify_sms: false,
+            created_at: 0,
+        };
+        assert!(password_reproves_presence(&account(
+            Some("h"),
+            &["applicant"]
+        )));
+        assert!(!password_reproves_presence(&account(None, &["applicant"])));
+        assert!(
+            !password_reproves_presence(&account(Some("h"), &["applicant", "employee"])),
+            "an employee signs in again with a certificate"
+        );
     }
 
     #[test]

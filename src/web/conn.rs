@@ -6,19 +6,25 @@
 //! - headers: hyper's header read timeout, from the connection's start or the end of the
 //!   previous answer to the last header line;
 //! - body: a deadline from the request's head to the last byte of its body, answered 408;
-//! - idle keep-alive: no request in progress and nothing received for a while closes it.
+//! - idle keep-alive: no request in progress and nothing received for a while closes it;
+//! - writes: an answer the client stops taking (a full socket buffer that does not drain)
+//!   ends the connection after the write timeout, during a shutdown too.
+//!
+//! One peer address holds at most `max_connections_per_ip` of the slots: further connections
+//! from it are closed at once, so a single client cannot take them all.
 //!
 //! A connection answered before its request body was read (413, 408, a handler that ignores
 //! the body) is closed the way RFC 9112 §9.6 asks: our side is half-closed after the answer,
 //! and what the client still sends is read and discarded for a bounded time and amount, so
 //! the close does not turn into a reset that destroys the answer before the client reads it.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,6 +55,7 @@ pub async fn serve(
 ) {
     let settings = Arc::new(settings);
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let peers = Arc::new(PerPeer::new(settings.max_connections_per_ip));
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -72,6 +79,12 @@ pub async fn serve(
             },
             _ = &mut stop => break,
         };
+        let Some(held) = peers.enter(peer.ip()) else {
+            // This address holds its share already: closed at once, the slot freed.
+            tracing::debug!(peer = %peer, "too many connections from one address");
+            drop(stream);
+            continue;
+        };
         let conn = Connection {
             router: router.clone(),
             settings: settings.clone(),
@@ -79,6 +92,7 @@ pub async fn serve(
         };
         tokio::spawn(async move {
             conn.run(stream, peer).await;
+            drop(held);
             drop(slot);
         });
     }
@@ -86,6 +100,54 @@ pub async fn serve(
     let _ = closing_tx.send(true);
     // Every connection holds a slot until it has closed.
     let _ = slots.acquire_many(settings.max_connections as u32).await;
+}
+
+/// Connections open per peer address, each at most `cap`.
+struct PerPeer {
+    cap: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerPeer {
+    fn new(cap: usize) -> PerPeer {
+        PerPeer {
+            cap,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one of `ip`'s connections; None when it has `cap` open. The map holds only
+    /// addresses with open connections (at most `max_connections` of them).
+    fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<PeerHeld> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(PeerHeld {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One open connection of a peer address; dropped when it closes.
+struct PeerHeld {
+    peers: Arc<PerPeer>,
+    ip: IpAddr,
+}
+
+impl Drop for PeerHeld {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 struct Connection {
@@ -113,12 +175,23 @@ impl Connection {
             .keep_alive(true)
             .serve_connection(io, service);
         let idle_limit = self.settings.keep_alive_timeout;
+        let write_limit = self.settings.write_timeout;
         let mut closing = false;
         let ended = loop {
-            let check_at = activity.idle_deadline(idle_limit, Instant::now());
+            let now = Instant::now();
+            let check_at = activity.idle_deadline(idle_limit, now);
+            let stall_at = activity.stall_deadline(write_limit, now);
             tokio::select! {
                 // Without shutdown: the socket comes back to us for the closing below.
                 ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
+                // Checked while closing too: a graceful shutdown waits for the answer's bytes.
+                _ = tokio::time::sleep_until(stall_at) => {
+                    if activity.write_stalled(write_limit, Instant::now()) {
+                        // Dropping the connection closes the socket, whatever it still holds.
+                        tracing::debug!(peer = %peer, "the client stopped reading its answer");
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep_until(check_at), if !closing => {
                     if activity.idle_for(idle_limit, Instant::now()) {
                         Pin::new(&mut conn).graceful_shutdown();
@@ -166,6 +239,9 @@ struct Activity {
     in_flight: AtomicUsize,
     /// An answer went out before its request body was read to the end.
     unread_body: AtomicBool,
+    /// 1 + milliseconds from `start` to when a write found the socket full and has not
+    /// completed since; 0 while writes go through.
+    write_blocked: AtomicU64,
 }
 
 impl Activity {
@@ -175,12 +251,48 @@ impl Activity {
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             unread_body: AtomicBool::new(false),
+            write_blocked: AtomicU64::new(0),
+        }
+    }
+
+    fn millis(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// A write was refused for want of room: the stall starts now unless it already had.
+    fn write_waits(&self, now: Instant) {
+        let at = self.millis(now) + 1;
+        let _ = self
+            .write_blocked
+            .compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn write_went_through(&self) {
+        self.write_blocked.store(0, Ordering::Release);
+    }
+
+    /// Has a write waited for room for `limit` or longer?
+    fn write_stalled(&self, limit: Duration, now: Instant) -> bool {
+        match self.write_blocked.load(Ordering::Acquire) {
+            0 => false,
+            at => {
+                let since = self.start + Duration::from_millis(at - 1);
+                now.saturating_duration_since(since) >= limit
+            }
+        }
+    }
+
+    /// When a stall could next be found: `limit` after the waiting write began, or (none
+    /// waiting) `limit` from now.
+    fn stall_deadline(&self, limit: Duration, now: Instant) -> Instant {
+        match self.write_blocked.load(Ordering::Acquire) {
+            0 => now + limit,
+            at => self.start + Duration::from_millis(at - 1) + limit,
         }
     }
 
     fn touch(&self, now: Instant) {
-        let ms = now.saturating_duration_since(self.start).as_millis() as u64;
-        self.last.fetch_max(ms, Ordering::AcqRel);
+        self.last.fetch_max(self.millis(now), Ordering::AcqRel);
     }
 
     fn last(&self) -> Instant {
@@ -240,13 +352,25 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// Notes whether a write went through or waits for room in the socket.
+    fn noted<T>(&self, polled: Poll<T>) -> Poll<T> {
+        match polled {
+            Poll::Pending => self.activity.write_waits(Instant::now()),
+            Poll::Ready(_) => self.activity.write_went_through(),
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.noted(polled)
     }
 
     fn poll_write_vectored(
@@ -254,7 +378,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.noted(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -433,5 +558,45 @@ mod tests {
         a.touch(at(14));
         assert!(!a.idle_for(limit, at(19)), "bytes arrived 4 s ago");
         assert!(a.idle_for(limit, at(20)));
+    }
+
+    #[test]
+    fn a_write_stalls_only_while_it_waits_for_room() {
+        let a = Activity::new();
+        let t0 = a.start;
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let limit = Duration::from_secs(10);
+        assert!(!a.write_stalled(limit, at(100)), "nothing waits");
+        assert_eq!(a.stall_deadline(limit, at(100)), at(110));
+        a.write_waits(at(3));
+        a.write_waits(at(8));
+        assert_eq!(
+            a.stall_deadline(limit, at(9)),
+            at(13),
+            "from the first wait"
+        );
+        assert!(!a.write_stalled(limit, at(12)));
+        assert!(a.write_stalled(limit, at(13)));
+        a.write_went_through();
+        assert!(!a.write_stalled(limit, at(30)), "the client read again");
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let peers = Arc::new(PerPeer::new(2));
+        let (one, two): (IpAddr, IpAddr) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
+        let a = peers.enter(one).expect("first");
+        let b = peers.enter(one).expect("second");
+        assert!(peers.enter(one).is_none(), "a third from the same address");
+        let c = peers.enter(two).expect("another address has its own share");
+        drop(a);
+        let d = peers
+            .enter(one)
+            .expect("a closed connection frees its place");
+        drop((b, c, d));
+        assert!(
+            peers.open.lock().expect("lock").is_empty(),
+            "addresses without connections are forgotten"
+        );
     }
 }

@@ -1116,6 +1116,24 @@ const MESSAGES: &[(&str, &str, &str, &str)] = &[
         "Добры дзень!\n\nХтосьці спрабаваў зарэгістравацца ў сістэме зваротаў з гэтым адрасам электроннай пошты. Уліковы запіс з ім у вас ужо ёсць: калі гэта былі вы, увайдзіце або аднавіце пароль. Калі не, нічога рабіць не трэба: адрас застаецца за вамі.",
         "Hello,\n\nSomeone tried to register in the appeals system with this email address. You already have an account with it: if it was you, sign in or recover your password. If not, there is nothing to do: the address stays yours.",
     ),
+    (
+        "contact_attempt_sms",
+        "{name}: попытка указать ваш номер в другой учётной записи.",
+        "{name}: спроба ўказаць ваш нумар у іншым уліковым запісе.",
+        "{name}: someone tried to add your number to another account.",
+    ),
+    (
+        "contact_attempt_subject",
+        "Попытка указать ваш адрес в другой учётной записи",
+        "Спроба ўказаць ваш адрас у іншым уліковым запісе",
+        "Someone tried to add your address to another account",
+    ),
+    (
+        "contact_attempt_email",
+        "Здравствуйте!\n\nКто-то пытался указать этот адрес электронной почты в другой учётной записи системы обращений. Он подтверждён для вашей учётной записи и остаётся за ней: делать ничего не нужно. Если это были вы, сначала смените адрес в своей учётной записи.",
+        "Добры дзень!\n\nХтосьці спрабаваў указаць гэты адрас электроннай пошты ў іншым уліковым запісе сістэмы зваротаў. Ён пацверджаны для вашага ўліковага запісу і застаецца за ім: рабіць нічога не трэба. Калі гэта былі вы, спачатку змяніце адрас у сваім уліковым запісе.",
+        "Hello,\n\nSomeone tried to add this email address to another account of the appeals system. It is confirmed for your account and stays with it: there is nothing to do. If it was you, first change the address in your own account.",
+    ),
     // certificate hardening
     (
         "cert_err_too_complex",

@@ -346,6 +346,22 @@ impl Deployment {
     }
 }
 
+impl Deployment {
+    /// Direct SQL that changes stored rows, for a test that tampers with them on purpose (an
+    /// expiry in the past); the number of rows changed.
+    pub async fn tamper(&self, sql: &str) -> u64 {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.db_url())
+            .await
+            .expect("db connect");
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("tampering statement")
+            .rows_affected()
+    }
+}
+
 impl Drop for Deployment {
     fn drop(&mut self) {
         if let Some((url, name)) = self.pg.take() {
@@ -415,6 +431,26 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+/// A browser in which the seeded person (USER) has signed in to the client `rp` with the
+/// password (the code redeemed by nobody: the browser's session is what counts).
+pub async fn signed_in_browser(server: &Server) -> Browser {
+    let client = rp(server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let back = browser.sign_in(server, &p.url, USER, PASSWORD).await;
+    code_from(server, &back, &p);
+    browser
+}
+
+/// The CSRF token of a page's forms (its hidden `csrf` field).
+pub fn csrf_in(html: &str) -> String {
+    html.split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
+        .to_string()
 }
 
 pub fn free_port() -> u16 {

@@ -130,11 +130,12 @@ pub async fn complete(
         .map_err(|e| server_error(&e))?;
     let mut renewed = None;
     if let Some(old) = previous {
-        // A session that already expired keeps what outlives a session's expiry by design.
-        let active = session::find_active(&app.db, &old)
+        // Another person's session is ended even when it has expired: the grants made under it
+        // outlive its expiry, and must not outlive the next person's sign-in.
+        let kept = session::find_not_ended(&app.db, &old)
             .await
             .map_err(|e| server_error(&e))?;
-        match active {
+        match kept {
             Some(s) if s.account_id == who.account_id => {
                 renewed = session::renew(&app.db, &old, &who, app.settings.session_ttl)
                     .await
