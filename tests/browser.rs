@@ -526,21 +526,15 @@ impl Drop for Chrome {
         // cannot await, so a helper thread makes the one request), then stop chromedriver.
         if let Some(session) = self.session.take() {
             let url = format!("{}/session/{session}", self.driver_url);
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    reqwest::Client::new()
-                        .delete(&url)
-                        .timeout(Duration::from_secs(20))
-                        .send()
-                        .await
-                        .ok()
-                })
-            })
-            .join();
+            on_helper_thread(async move {
+                reqwest::Client::new()
+                    .delete(&url)
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await
+                    .ok()
+                    .map(drop)
+            });
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -672,19 +666,11 @@ async fn arrive(chrome: &Chrome, server: &Server, web: &WebClient, p: &Pending) 
 // ---------------------------------------------------------------------------------------------
 // Messages from the dev outbox.
 
-fn data_dir(d: &Deployment) -> PathBuf {
-    d.env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .expect("data dir")
-}
-
 /// The newest message on `channel` to `to` after the first `skip` of them, waited for (bounded).
 async fn message(d: &Deployment, channel: Channel, to: &str, skip: usize) -> String {
     let until = Instant::now() + WAIT;
     loop {
-        let mine: Vec<String> = read_outbox(&data_dir(d))
+        let mine: Vec<String> = read_outbox(&d.data_dir())
             .expect("outbox")
             .into_iter()
             .filter(|e| e.channel == channel && e.to == to)
@@ -702,7 +688,7 @@ async fn message(d: &Deployment, channel: Channel, to: &str, skip: usize) -> Str
 }
 
 fn count(d: &Deployment, channel: Channel, to: &str) -> usize {
-    read_outbox(&data_dir(d))
+    read_outbox(&d.data_dir())
         .expect("outbox")
         .iter()
         .filter(|e| e.channel == channel && e.to == to)

@@ -3,30 +3,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-use vhod::notify::{Channel, OutboxEntry, read_outbox};
+use vhod::notify::{Channel, OutboxEntry};
 
 const NEW_PHONE: &str = "+375 (33) 765-43-21";
 const NEW_PHONE_E164: &str = "+375337654321";
 const NEW_EMAIL: &str = "olga@example.by";
 const NEW_PASSWORD: &str = "вясна прыйдзе ў Мінск";
 
-fn data_dir(d: &Deployment) -> PathBuf {
-    d.env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .expect("data dir")
-}
-
-fn outbox(d: &Deployment) -> Vec<OutboxEntry> {
-    read_outbox(&data_dir(d)).expect("outbox")
-}
-
 fn last_to(d: &Deployment, channel: Channel, to: &str) -> Option<OutboxEntry> {
-    outbox(d)
+    d.outbox()
         .into_iter()
         .rev()
         .find(|e| e.channel == channel && e.to == to)
@@ -45,15 +31,6 @@ fn email_link(e: &OutboxEntry) -> String {
         .split_whitespace()
         .find(|w| w.starts_with("http"))
         .expect("a link in the email")
-        .to_string()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    html.split(&marker)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_default()
         .to_string()
 }
 
@@ -381,7 +358,7 @@ async fn registration_input(d: Deployment) {
         1,
         "nothing stored"
     );
-    assert!(outbox(&d).is_empty(), "nothing sent");
+    assert!(d.outbox().is_empty(), "nothing sent");
 }
 both_backends!(registration_refuses_bad_input, super::registration_input);
 
@@ -440,7 +417,8 @@ async fn otp_limits(d: Deployment) {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 429);
-    let sms_count = outbox(&d)
+    let sms_count = d
+        .outbox()
         .iter()
         .filter(|e| e.channel == Channel::Sms)
         .count();
@@ -561,7 +539,8 @@ async fn sms_pumping(d: Deployment) {
             );
         }
     }
-    let sms = outbox(&d)
+    let sms = d
+        .outbox()
         .iter()
         .filter(|e| e.channel == Channel::Sms)
         .count();

@@ -1166,17 +1166,7 @@ both_backends!(
 // ---------------------------------------------------------------------------------------------
 
 fn outbox_to(d: &Deployment, to: &str) -> usize {
-    let dir = d
-        .env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| std::path::PathBuf::from(v))
-        .expect("VHOD_DATA_DIR");
-    vhod::notify::read_outbox(&dir)
-        .expect("outbox")
-        .iter()
-        .filter(|m| m.to == to)
-        .count()
+    d.outbox().iter().filter(|m| m.to == to).count()
 }
 
 async fn post_form(b: &Browser, url: &str, form: &[(&str, &str)]) -> (u16, String) {

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use vhod::notify::{Channel, OutboxEntry};
 
@@ -16,24 +14,12 @@ const OLGA_EMAIL: &str = "olga@example.by";
 const OLGA_PASSWORD: &str = "вясна прыйдзе ў Мінск";
 const NEW_PASSWORD: &str = "зялёны конь шпацыруе па мосце";
 
-fn data_dir(d: &Deployment) -> PathBuf {
-    d.env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .expect("VHOD_DATA_DIR")
-}
-
-fn outbox(d: &Deployment) -> Vec<OutboxEntry> {
-    vhod::notify::read_outbox(&data_dir(d)).unwrap_or_default()
-}
-
 fn last_to(d: &Deployment, channel: Channel, to: &str) -> OutboxEntry {
-    outbox(d)
+    d.outbox()
         .into_iter()
         .rev()
         .find(|m| m.channel == channel && m.to == to)
-        .unwrap_or_else(|| panic!("no {channel:?} message to {to}: {:?}", outbox(d)))
+        .unwrap_or_else(|| panic!("no {channel:?} message to {to}: {:?}", d.outbox()))
 }
 
 fn code_in(body: &str) -> String {
@@ -656,9 +642,11 @@ async fn one_word_for_the_login(d: Deployment) {
             assert!(!html.contains(other), "not {other} on {html}");
         }
         // The login's pattern is told before the person types.
+        // The hint's own element: up to its closing tag.
         let hint = register
             .split("id=\"username-hint\"")
             .nth(1)
+            .and_then(|rest| rest.split("</").next())
             .unwrap_or_else(|| panic!("a login hint: {register}"));
         assert!(hint.contains("3") && hint.contains("64"), "{hint}");
         assert!(register.contains("aria-describedby=\"username-hint\""));

@@ -86,6 +86,19 @@ struct Holder {
 }
 
 impl Holder {
+    /// The same holder presenting `extra` certificates after its own in the PEM.
+    fn with_pem_extra(&self, extra: &[Vec<u8>]) -> Holder {
+        let mut pem_bundle = self.pem.clone();
+        for c in extra {
+            pem_bundle.push_str(&pem(c));
+        }
+        Holder {
+            pem: pem_bundle,
+            leaf: self.leaf.clone(),
+            key: PrivateKey::from_pkcs8_der(&self.key.to_pkcs8_der()).expect("the key"),
+        }
+    }
+
     /// `{"certificate", "signature"}`: detached CMS over `content`, with `extra` certificates
     /// added to the message's `certificates` set.
     fn cms_with(&self, content: &[u8], extra: &[Vec<u8>]) -> Value {
@@ -396,15 +409,7 @@ async fn hostile_pools(backend: Backend) {
     // Within the cap (the PEM carries eight look-alikes): refused as untrusted after a handful
     // of signature checks, not after every ordering of the eight.
     let (attacker, eight) = look_alikes(8);
-    let mut pem_bundle = attacker.pem.clone();
-    for c in &eight {
-        pem_bundle.push_str(&pem(c));
-    }
-    let in_pem = Holder {
-        pem: pem_bundle,
-        leaf: attacker.leaf.clone(),
-        key: PrivateKey::from_pkcs8_der(&attacker.key.to_pkcs8_der()).unwrap(),
-    };
+    let in_pem = attacker.with_pem_extra(&eight);
     let a = attempt(&server, &client).await;
     assert_refused(
         post_login(&server, &a, &in_pem.cms(&a.challenge)).await,
@@ -461,6 +466,16 @@ async fn hostile_pools(backend: Backend) {
     let a = attempt(&server, &client).await;
     assert_refused(
         post_login(&server, &a, &in_pem.cms(&a.challenge)).await,
+        400,
+        "malformed",
+    );
+    // It counts the PEM's certificates and the CMS message's together (besides the leaf,
+    // each once): three look-alikes in one and two in the other are within it alone, five
+    // in all are not.
+    let split = attacker.with_pem_extra(&eight[..3]);
+    let a = attempt(&server, &client).await;
+    assert_refused(
+        post_login(&server, &a, &split.cms_with(&a.challenge, &eight[3..5])).await,
         400,
         "malformed",
     );
@@ -814,14 +829,6 @@ per_backend!(
 // profile offers a fresh sign-in (prompt=login), after which the change goes through.
 // ---------------------------------------------------------------------------------------------
 
-fn csrf_of(html: &str) -> String {
-    html.split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a csrf field")
-        .to_string()
-}
-
 async fn change_email(server: &Server, b: &Browser, csrf: &str) -> (u16, String) {
     let res = b
         .http
@@ -859,15 +866,10 @@ async fn fresh_certificate_sign_in(backend: Backend) {
 
     let page = a.browser.get(&server.url("/profile?ui_locales=en")).await;
     assert_eq!(page.status().as_u16(), 200);
-    let csrf = csrf_of(&page.text().await.expect("profile"));
+    let csrf = csrf_in(&page.text().await.expect("profile"));
     let (status, html) = change_email(&server, &a.browser, &csrf).await;
     assert_eq!(status, 403, "an old sign-in changes no contact: {html}");
-    let link = html
-        .split(r#"href=""#)
-        .filter_map(|r| r.split('"').next())
-        .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"))
-        .find(|h| h.starts_with("/authorize?"))
-        .unwrap_or_else(|| panic!("a sign-in link: {html}"));
+    let link = authorize_link(&html);
     assert_eq!(
         param(&server.url(&link), "prompt").as_deref(),
         Some("login")
@@ -897,17 +899,8 @@ async fn fresh_certificate_sign_in(backend: Backend) {
     );
     let (status, html) = change_email(&server, &again.browser, &csrf).await;
     assert_eq!(status, 200, "a fresh sign-in changes the contact: {html}");
-    let dir = d
-        .env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| std::path::PathBuf::from(v))
-        .expect("VHOD_DATA_DIR");
     assert!(
-        vhod::notify::read_outbox(&dir)
-            .expect("outbox")
-            .iter()
-            .any(|m| m.to == "maria@example.by"),
+        d.outbox().iter().any(|m| m.to == "maria@example.by"),
         "the confirmation link went to the new address"
     );
 }

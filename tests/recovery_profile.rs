@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,25 +17,13 @@ use vhod::notify::{Channel, OutboxEntry};
 const NEW_PASSWORD: &str = "зялёны конь шпацыруе па мосце";
 const OTHER_PASSWORD: &str = "another long passphrase of mine";
 
-fn data_dir(d: &Deployment) -> PathBuf {
-    d.env
-        .iter()
-        .find(|(k, _)| k == "VHOD_DATA_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .expect("VHOD_DATA_DIR")
-}
-
-fn outbox(d: &Deployment) -> Vec<OutboxEntry> {
-    vhod::notify::read_outbox(&data_dir(d)).expect("outbox")
-}
-
 /// The last message sent to `to` by `channel`.
 fn last_to(d: &Deployment, channel: Channel, to: &str) -> OutboxEntry {
-    outbox(d)
+    d.outbox()
         .into_iter()
         .rev()
         .find(|m| m.channel == channel && m.to == to)
-        .unwrap_or_else(|| panic!("no {channel:?} message to {to}: {:?}", outbox(d)))
+        .unwrap_or_else(|| panic!("no {channel:?} message to {to}: {:?}", d.outbox()))
 }
 
 fn code_in(body: &str) -> String {
@@ -59,15 +46,6 @@ fn link_in(body: &str) -> String {
     body.split_whitespace()
         .find(|w| w.starts_with("http"))
         .unwrap_or_else(|| panic!("no link in {body:?}"))
-        .to_string()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    html.split(&marker)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_default()
         .to_string()
 }
 
@@ -294,10 +272,10 @@ async fn recovery_by_sms(d: Deployment) {
     code_flow(&server, &fresh, &client, &[], NEW_PASSWORD).await;
 
     // The code works once: asking again within a minute sends nothing new, the old code fails.
-    let sms_before = outbox(&d).len();
+    let sms_before = d.outbox().len();
     let (status, _) = ask(&server, &b, USER, "sms").await;
     assert_eq!(status, 200);
-    assert_eq!(outbox(&d).len(), sms_before, "no new code within a minute");
+    assert_eq!(d.outbox().len(), sms_before, "no new code within a minute");
     let (status, html) = reset_by_sms(&server, &b, &code, OTHER_PASSWORD).await;
     assert_eq!(status, 400, "{html}");
     assert_eq!(try_password(&server, &client, OTHER_PASSWORD).await, 401);
@@ -425,9 +403,9 @@ async fn no_enumeration(d: Deployment) {
         ("ivan@example.by", "nobody@example.by", "email"),
         (USER, "nobody-here", "email"),
     ] {
-        let sent = outbox(&d).len();
+        let sent = d.outbox().len();
         let (s1, h1) = ask(&server, &Browser::new(), unknown, channel).await;
-        assert_eq!(outbox(&d).len(), sent, "nothing sent for {unknown}");
+        assert_eq!(d.outbox().len(), sent, "nothing sent for {unknown}");
         let (s2, h2) = ask(&server, &Browser::new(), known, channel).await;
         assert_eq!(
             (s1, without_csrf(&h1)),
@@ -662,7 +640,8 @@ async fn profile_contacts_of_another(d: Deployment) {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("/profile/phone/confirm"), "{html}");
     assert!(html.contains("+375 44 ***-**-33"), "{html}");
-    let to_petr: Vec<OutboxEntry> = outbox(&d)
+    let to_petr: Vec<OutboxEntry> = d
+        .outbox()
         .into_iter()
         .filter(|m| m.channel == Channel::Sms && m.to == PETR_PHONE)
         .collect();
@@ -695,7 +674,8 @@ async fn profile_contacts_of_another(d: Deployment) {
     .await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("p***r@example.by"), "{html}");
-    let to_petr: Vec<OutboxEntry> = outbox(&d)
+    let to_petr: Vec<OutboxEntry> = d
+        .outbox()
         .into_iter()
         .filter(|m| m.channel == Channel::Email && m.to == PETR_EMAIL)
         .collect();

@@ -941,15 +941,6 @@ both_trusting!(
     super::employee_needs_a_certificate
 );
 
-/// The sign-in link of a page that asks for one (`href`s are HTML-escaped).
-fn authorize_link(html: &str) -> String {
-    html.split(r#"href=""#)
-        .filter_map(|r| r.split('"').next())
-        .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"))
-        .find(|h| h.starts_with("/authorize?"))
-        .unwrap_or_else(|| panic!("a sign-in link: {html}"))
-}
-
 /// An employee's contacts change only after a fresh certificate sign-in: a password entered
 /// again is no proof for an account whose sign-in needs a certificate.
 async fn employee_contact_change(d: Deployment) {

@@ -233,15 +233,11 @@ pub async fn submit(
     {
         Ok(true) => {}
         Ok(false) => {
-            let _ = app
-                .audit
-                .write(
-                    Event::new("registration", "failure")
-                        .reason("rate_limited")
-                        .method("password")
-                        .from(&meta),
-                )
-                .await;
+            let ev = Event::new("registration", "failure")
+                .reason("rate_limited")
+                .method("password")
+                .from(&meta);
+            app.audit.enqueue(ev).await;
             let msg = i18n::text(lang, "too_many_requests").to_string();
             return render_form(
                 &app,
@@ -384,9 +380,8 @@ async fn login_taken(
     params: &Params,
     username: &str,
 ) -> Response {
-    let _ = app
-        .audit
-        .write(
+    app.audit
+        .enqueue(
             Event::new("registration", "failure")
                 .reason("taken")
                 .method("password")
@@ -762,9 +757,8 @@ pub async fn confirm_submit(
 
 async fn activate(app: &App, account_id: &str, meta: &RequestMeta) {
     if let Ok(true) = account::activate_if_confirmed(&app.db, account_id).await {
-        let _ = app
-            .audit
-            .write(
+        app.audit
+            .enqueue(
                 Event::new("account_activated", "success")
                     .subject(Some(account_id))
                     .from(meta),
@@ -817,9 +811,8 @@ pub async fn confirm_email(
     match account::confirm_email(&app.db, &link.account_id, &link.email).await {
         Ok(true) => {}
         Err(AccountError::Duplicate) => {
-            let _ = app
-                .audit
-                .write(
+            app.audit
+                .enqueue(
                     ev.subject(Some(&link.account_id))
                         .reason("email_confirmed_elsewhere"),
                 )
@@ -832,9 +825,8 @@ pub async fn confirm_email(
             );
         }
         Ok(false) => {
-            let _ = app
-                .audit
-                .write(ev.subject(Some(&link.account_id)).reason("email_changed"))
+            app.audit
+                .enqueue(ev.subject(Some(&link.account_id)).reason("email_changed"))
                 .await;
             return app
                 .pages

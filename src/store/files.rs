@@ -59,8 +59,23 @@ fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
         .mode()
         & 0o777;
     if current != mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("making {} private (mode {mode:o})", path.display()))?;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => {}
+            // A mount point the platform owns (a Kubernetes volume with fsGroup): only its
+            // owner may change it, and its access is the platform's to set. What vhod creates
+            // inside stays private.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{current:o}"),
+                    "cannot make this private (another user owns it): its own permissions apply"
+                );
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("making {} private (mode {mode:o})", path.display()));
+            }
+        }
     }
     Ok(())
 }

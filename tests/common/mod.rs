@@ -282,26 +282,34 @@ impl Deployment {
     }
 
     pub async fn start(&self) -> Server {
-        let port = free_port();
-        self.start_as(port, &format!("http://127.0.0.1:{port}"), &[])
-            .await
+        self.start_with(&[]).await
     }
 
-    /// Starts a server on a free port with extra environment (limits, delays…).
+    /// Starts a server on a free port with extra environment (limits, delays…). A port found
+    /// free can be taken by a parallel test before vhod binds it: then another port is tried.
     pub async fn start_with(&self, extra: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        self.start_as(port, &format!("http://127.0.0.1:{port}"), extra)
-            .await
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            match self
+                .try_start(port, &format!("http://127.0.0.1:{port}"), extra)
+                .await
+            {
+                Ok(server) => return server,
+                Err(log) if log.contains("in use") => failures.push(log),
+                Err(log) => panic!("vhod did not start: {log}"),
+            }
+        }
+        panic!("vhod found no free port: {failures:?}");
     }
 
     /// Polls a COUNT query until it equals `expected` (events written by the batching audit
     /// writer land shortly after the response); returns the last count.
     pub async fn wait_count(&self, sql: &str, expected: i64) -> i64 {
+        // Generous: a busy CI machine may take seconds; a right count returns at once.
+        let deadline = Instant::now() + Duration::from_secs(20);
         let mut n = self.query_count(sql).await;
-        for _ in 0..100 {
-            if n == expected {
-                break;
-            }
+        while n != expected && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
             n = self.query_count(sql).await;
         }
@@ -310,6 +318,19 @@ impl Deployment {
 
     /// Starts a server on `port` with the given issuer (replicas behind one name share it).
     pub async fn start_as(&self, port: u16, issuer: &str, extra: &[(&str, &str)]) -> Server {
+        match self.try_start(port, issuer, extra).await {
+            Ok(server) => server,
+            Err(log) => panic!("vhod did not start: {log}"),
+        }
+    }
+
+    /// Starts a server and waits until it answers; its log when it exited or never answered.
+    async fn try_start(
+        &self,
+        port: u16,
+        issuer: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let log = self.dir.path().join(format!("server-{port}.log"));
         let child = Command::new(bin())
             .arg("serve")
@@ -321,14 +342,14 @@ impl Deployment {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("starting vhod serve");
-        let server = Server {
+        let mut server = Server {
             base: format!("http://127.0.0.1:{port}"),
             issuer: issuer.to_string(),
             child: Some(child),
             log,
         };
-        server.wait_ready().await;
-        server
+        server.wait_ready().await?;
+        Ok(server)
     }
 
     /// Direct SQL against the deployment's database, for assertions about stored state.
@@ -347,6 +368,32 @@ impl Deployment {
 }
 
 impl Deployment {
+    /// The deployment's data directory (the dev outbox, the SQLite database).
+    pub fn data_dir(&self) -> PathBuf {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "VHOD_DATA_DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .expect("VHOD_DATA_DIR")
+    }
+
+    /// Every message in the dev outbox so far (none before the first).
+    pub fn outbox(&self) -> Vec<vhod::notify::OutboxEntry> {
+        vhod::notify::read_outbox(&self.data_dir()).expect("the outbox")
+    }
+
+    /// The messages on `channel` to `to`, oldest first.
+    pub fn sent_to(
+        &self,
+        channel: vhod::notify::Channel,
+        to: &str,
+    ) -> Vec<vhod::notify::OutboxEntry> {
+        self.outbox()
+            .into_iter()
+            .filter(|m| m.channel == channel && m.to == to)
+            .collect()
+    }
+
     /// Direct SQL that changes stored rows, for a test that tampers with them on purpose (an
     /// expiry in the past); the number of rows changed.
     pub async fn tamper(&self, sql: &str) -> u64 {
@@ -365,23 +412,53 @@ impl Deployment {
 impl Drop for Deployment {
     fn drop(&mut self) {
         if let Some((url, name)) = self.pg.take() {
-            // Drop the test database on a helper thread: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
-                })
-            })
-            .join();
+            drop_database(url, name);
         }
     }
+}
+
+/// A PostgreSQL database a test made for itself, dropped when this goes out of scope (a
+/// failing test too).
+pub struct OwnDatabase {
+    /// Where to connect to drop it (another database of the same server).
+    pub admin_url: String,
+    pub name: String,
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        drop_database(self.admin_url.clone(), self.name.clone());
+    }
+}
+
+/// Drops database `name` through `url`, on a helper thread: Drop cannot await.
+fn drop_database(url: String, name: String) {
+    on_helper_thread(async move {
+        let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .ok()
+            .map(drop)
+    });
+}
+
+/// Runs `work` to its end on a thread of its own with its own runtime: for a Drop, which
+/// cannot await, whatever runtime (if any) it is dropped in.
+pub fn on_helper_thread<F>(work: F) -> Option<()>
+where
+    F: std::future::Future<Output = Option<()>> + Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?
+            .block_on(work)
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 pub struct Server {
@@ -392,18 +469,29 @@ pub struct Server {
 }
 
 impl Server {
-    async fn wait_ready(&self) {
+    /// Until /healthz answers; the log if the process exited first (whoever answers on the
+    /// port then is not this server) or never answered.
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            let exited = match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(status)) => status,
+                Some(Err(e)) => return Err(format!("{e}: {}", self.logs())),
+                None => None,
+            };
+            if let Some(status) = exited {
+                self.child = None;
+                return Err(format!("exited ({status}): {}", self.logs()));
+            }
             if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
                 && r.status().is_success()
             {
-                return;
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("vhod did not start: {}", self.logs());
+        Err(format!("no answer in 60 s: {}", self.logs()))
     }
 
     pub fn logs(&self) -> String {
@@ -442,6 +530,15 @@ pub async fn signed_in_browser(server: &Server) -> Browser {
     let back = browser.sign_in(server, &p.url, USER, PASSWORD).await;
     code_from(server, &back, &p);
     browser
+}
+
+/// The sign-in link of a page that asks for one (`href`s are HTML-escaped).
+pub fn authorize_link(html: &str) -> String {
+    html.split(r#"href=""#)
+        .filter_map(|r| r.split('"').next())
+        .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"))
+        .find(|h| h.starts_with("/authorize?"))
+        .unwrap_or_else(|| panic!("a sign-in link: {html}"))
 }
 
 /// The CSRF token of a page's forms (its hidden `csrf` field).
@@ -504,7 +601,8 @@ pub fn param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn hidden(html: &str, name: &str) -> String {
+/// The value of a page's hidden field `name` (empty when there is none).
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     html.split(&marker)
         .nth(1)
