@@ -57,6 +57,7 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
+    crate::web::i18n::load().context("message catalogues")?;
     // Sessions, hashes and the development outbox live there: the service's user only.
     crate::store::files::private_dir(&settings.data_dir)?;
     let http = reqwest::Client::builder()

@@ -15,7 +15,7 @@ use reqwest::header::{
 };
 use serde_json::{Value, json};
 
-// The English texts of the pages (src/web/i18n.rs); every request here asks for English.
+// The English texts of the pages (src/web/messages/en.toml); every request here asks for English.
 const MSG_UNKNOWN_CLIENT: &str = "The application that asked for sign-in is not registered.";
 const MSG_BAD_REDIRECT: &str = "The return address is not registered for this application.";
 const MSG_BAD_REQUEST: &str = "Invalid request.";
