@@ -1,23 +1,33 @@
 //! The audit trail: every sign-in decision, token issuance, reuse detection and logout, with its
-//! reason. Two ways in:
-//! - `write` stores the event before the caller answers (sign-ins, logouts, security events);
-//! - `enqueue` hands it to a batching writer (token issuance on hot paths). The channel is
-//!   bounded, so a slow database pushes back on requests instead of dropping events; on shutdown
-//!   the writer drains everything queued before the process exits.
+//! reason, as one ordered stream.
+//!
+//! Every event goes through one writer, which stores events in the order they reach it, in
+//! batches, and numbers them by the database's own sequence (`audit_events.id`), so replicas
+//! sharing a database keep one order. Two ways to hand it an event:
+//! - [`Audit::write`] waits for the writer's acknowledgement: the caller answers only once its
+//!   event is durable (sign-ins, logouts, security events), and learns when it could not be
+//!   stored (the caller then fails, rather than act unrecorded);
+//! - [`Audit::enqueue`] does not wait (token issuance on hot paths, failures): the writer keeps
+//!   trying until the database takes it. The queue is bounded, so a slow database pushes back
+//!   on requests instead of dropping events; on shutdown the writer drains it.
+
+mod kind;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+pub use kind::{Kind, Outcome};
 
 use crate::clock;
 use crate::store::sql::Db;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Event {
-    pub kind: &'static str,
-    pub outcome: &'static str,
+    pub kind: Kind,
+    pub outcome: Outcome,
     pub reason: Option<String>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
@@ -29,13 +39,23 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: &'static str, outcome: &'static str) -> Event {
+    pub fn new(kind: Kind, outcome: Outcome) -> Event {
         Event {
             kind,
             outcome,
+            reason: None,
+            subject: None,
+            client_id: None,
+            method: None,
+            ip: None,
+            user_agent: None,
+            details: None,
             at_ms: clock::now_millis(),
-            ..Event::default()
         }
+    }
+    /// Success or failure by `ok`.
+    pub fn of(kind: Kind, ok: bool) -> Event {
+        Event::new(kind, Outcome::of(ok))
     }
     pub fn reason(mut self, r: impl Into<String>) -> Self {
         self.reason = Some(r.into());
@@ -62,14 +82,43 @@ impl Event {
         self.details = Some(d);
         self
     }
+    /// The same event as a success (built as a failure while its outcome was unknown).
+    pub fn succeeded(mut self) -> Self {
+        self.outcome = Outcome::Success;
+        self
+    }
+    /// The same event as a failure.
+    pub fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
+    }
 }
 
+/// An event the caller waited for was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit trail is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where an event stands in the trail: its number in the database's sequence.
+pub type Seq = i64;
+
 const BATCH: usize = 256;
+/// The longest pause between attempts while the database refuses events.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// An event on its way to the writer; `ack` when its caller waits.
+struct Queued {
+    event: Event,
+    ack: Option<oneshot::Sender<Result<Seq, AuditError>>>,
+}
 
 #[derive(Clone)]
 pub struct Audit {
+    tx: mpsc::Sender<Queued>,
+    /// For the events of background work that outlives the writer (a shutdown's last moments).
     db: Db,
-    tx: mpsc::Sender<Event>,
 }
 
 pub struct AuditWorker {
@@ -77,16 +126,19 @@ pub struct AuditWorker {
     shutdown: Arc<Notify>,
 }
 
-async fn insert(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
+/// Stores `events` in one transaction, in their order; their sequence numbers.
+async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, sqlx::Error> {
+    use sqlx::Row;
     let mut tx = db.pool.begin().await?;
+    let mut seqs = Vec::with_capacity(events.len());
     for e in events {
-        sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO audit_events (at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(e.at_ms)
-        .bind(e.kind)
-        .bind(e.outcome)
+        .bind(e.kind.as_str())
+        .bind(e.outcome.as_str())
         .bind(&e.reason)
         .bind(&e.subject)
         .bind(&e.client_id)
@@ -94,68 +146,130 @@ async fn insert(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
         .bind(&e.ip)
         .bind(&e.user_agent)
         .bind(e.details.as_ref().map(|d| d.to_string()))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        seqs.push(row.try_get::<i64, _>(0)?);
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(seqs)
 }
 
-/// Writes a batch, retrying until the database takes it: an event is never dropped.
-async fn insert_retrying(db: &Db, events: &[Event]) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match insert(db, events).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(error = %e, n = events.len(), "audit write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+/// Tries to store everything pending, in order. On success every waiting caller gets its
+/// number. On failure the waiting callers are told (they will not act on an unrecorded event,
+/// so their events leave the queue), and the rest stay, in order, for the next attempt.
+async fn flush(db: &Db, pending: &mut Vec<Queued>) -> bool {
+    if pending.is_empty() {
+        return true;
+    }
+    let events: Vec<&Event> = pending.iter().map(|q| &q.event).collect();
+    match insert(db, &events).await {
+        Ok(seqs) => {
+            for (q, seq) in pending.drain(..).zip(seqs) {
+                if let Some(ack) = q.ack {
+                    let _ = ack.send(Ok(seq));
+                }
             }
+            true
         }
+        Err(e) => {
+            tracing::error!(error = %e, n = pending.len(), "audit write failed");
+            let message = e.to_string();
+            pending.retain_mut(|q| match q.ack.take() {
+                Some(ack) => {
+                    let _ = ack.send(Err(AuditError::Unavailable(message.clone())));
+                    false
+                }
+                None => true,
+            });
+            false
+        }
+    }
+}
+
+/// Why the writer woke.
+enum Wake {
+    Received(usize),
+    Retry,
+    Stop,
+}
+
+/// The writer: events in arrival order, stored in batches of at most [`BATCH`]. While the
+/// database refuses them it pauses between attempts (doubling up to [`MAX_RETRY_DELAY`]); a
+/// full batch stops it taking more, so requests feel the pressure instead of memory growing.
+async fn run(db: Db, mut rx: mpsc::Receiver<Queued>, stop: Arc<Notify>) {
+    let mut pending: Vec<Queued> = Vec::with_capacity(BATCH);
+    let mut delay = Duration::ZERO;
+    let (mut stopping, mut closed) = (false, false);
+    loop {
+        if closed && pending.is_empty() {
+            break;
+        }
+        let room = BATCH.saturating_sub(pending.len());
+        let woke = tokio::select! {
+            n = rx.recv_many(&mut pending, room), if room > 0 && !closed => Wake::Received(n),
+            _ = tokio::time::sleep(delay), if !pending.is_empty() => Wake::Retry,
+            _ = stop.notified(), if !stopping => Wake::Stop,
+        };
+        match woke {
+            // Take what was sent before the stop, then finish.
+            Wake::Stop => {
+                stopping = true;
+                rx.close();
+                continue;
+            }
+            Wake::Received(0) => {
+                closed = true;
+                continue;
+            }
+            Wake::Received(_) | Wake::Retry => {}
+        }
+        delay = if flush(&db, &mut pending).await {
+            Duration::ZERO
+        } else {
+            (delay * 2).clamp(Duration::from_millis(50), MAX_RETRY_DELAY)
+        };
     }
 }
 
 impl Audit {
     pub fn start(db: Db) -> (Audit, AuditWorker) {
-        let (tx, mut rx) = mpsc::channel::<Event>(4096);
+        let (tx, rx) = mpsc::channel::<Queued>(4096);
         let shutdown = Arc::new(Notify::new());
-        let stop = shutdown.clone();
-        let wdb = db.clone();
-        let handle = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                tokio::select! {
-                    n = rx.recv_many(&mut batch, BATCH) => {
-                        if n == 0 { break; }
-                        insert_retrying(&wdb, &batch).await;
-                        batch.clear();
-                    }
-                    _ = stop.notified() => {
-                        rx.close();
-                        while rx.recv_many(&mut batch, BATCH).await > 0 {
-                            insert_retrying(&wdb, &batch).await;
-                            batch.clear();
-                        }
-                        break;
-                    }
-                }
-            }
-        });
-        (Audit { db, tx }, AuditWorker { handle, shutdown })
+        let handle = tokio::spawn(run(db.clone(), rx, shutdown.clone()));
+        (Audit { tx, db }, AuditWorker { handle, shutdown })
     }
 
-    /// Stores the event now; the caller answers only after it is durable.
-    pub async fn write(&self, event: Event) -> Result<(), sqlx::Error> {
+    /// Hands the event to the writer and waits until it is stored; its sequence number, or the
+    /// error that kept it out (the caller must then not act as if it were recorded).
+    pub async fn write(&self, event: Event) -> Result<Seq, AuditError> {
         log(&event);
-        insert(&self.db, std::slice::from_ref(&event)).await
+        let (ack, done) = oneshot::channel();
+        let queued = Queued {
+            event,
+            ack: Some(ack),
+        };
+        self.tx
+            .send(queued)
+            .await
+            .map_err(|_| AuditError::Unavailable("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError::Unavailable("the audit writer has stopped".into()))?
     }
 
-    /// Queues the event for the batching writer, waiting for room if the queue is full.
+    /// Hands the event to the writer without waiting for it to be stored (it will be, in its
+    /// order); waits only for room in the queue.
     pub async fn enqueue(&self, event: Event) {
         log(&event);
-        if let Err(mpsc::error::SendError(event)) = self.tx.send(event).await {
-            // Only after shutdown began: write directly rather than lose it.
-            insert_retrying(&self.db, std::slice::from_ref(&event)).await;
+        let queued = Queued { event, ack: None };
+        if let Err(mpsc::error::SendError(q)) = self.tx.send(queued).await {
+            // Only after the writer stopped, at the very end of a shutdown: stored directly,
+            // after everything the writer stored.
+            let mut delay = Duration::from_millis(50);
+            while let Err(e) = insert(&self.db, &[&q.event]).await {
+                tracing::error!(error = %e, "audit write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
         }
     }
 }
@@ -163,8 +277,8 @@ impl Audit {
 fn log(e: &Event) {
     tracing::info!(
         target: "audit",
-        kind = e.kind,
-        outcome = e.outcome,
+        kind = e.kind.as_str(),
+        outcome = e.outcome.as_str(),
         reason = e.reason.as_deref(),
         subject = e.subject.as_deref(),
         client_id = e.client_id.as_deref(),
@@ -178,5 +292,101 @@ impl AuditWorker {
     pub async fn finish(self) {
         self.shutdown.notify_one();
         let _ = self.handle.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::test_db;
+
+    /// The stored (reason, kind) rows in their sequence.
+    async fn stored(db: &Db) -> Vec<(i64, String, String)> {
+        use sqlx::Row;
+        sqlx::query("SELECT id, kind, reason FROM audit_events ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get::<Option<String>, _>(2).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn event(n: usize) -> Event {
+        Event::new(Kind::Login, Outcome::Failure).reason(format!("e{n}"))
+    }
+
+    #[tokio::test]
+    async fn events_are_stored_in_the_order_they_were_handed_over() {
+        let (_dir, db) = test_db().await;
+        let (audit, worker) = Audit::start(db.clone());
+        for n in 0..5 {
+            audit.enqueue(event(n)).await;
+        }
+        let seq = audit.write(event(5)).await.expect("stored");
+        audit.enqueue(event(6)).await;
+        worker.finish().await;
+        let rows = stored(&db).await;
+        let reasons: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+        assert_eq!(reasons, ["e0", "e1", "e2", "e3", "e4", "e5", "e6"]);
+        assert_eq!(rows[5].0, seq, "the acknowledged number is the stored one");
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(rows.iter().all(|r| r.1 == "login"));
+    }
+
+    /// While the database refuses events, a caller who waits is told (and its event is not
+    /// stored later behind its back); queued events are kept, in order, and stored once the
+    /// database takes them again.
+    #[tokio::test]
+    async fn refused_events_fail_their_waiting_caller_and_queued_ones_wait() {
+        let (_dir, db) = test_db().await;
+        let (audit, worker) = Audit::start(db.clone());
+        audit.write(event(0)).await.expect("stored");
+        sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_away")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        audit.enqueue(event(1)).await;
+        let refused = audit.write(event(2)).await;
+        assert!(
+            matches!(refused, Err(AuditError::Unavailable(_))),
+            "{refused:?}"
+        );
+        audit.enqueue(event(3)).await;
+        sqlx::query("ALTER TABLE audit_events_away RENAME TO audit_events")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        audit.write(event(4)).await.expect("stored again");
+        worker.finish().await;
+        let reasons: Vec<String> = stored(&db).await.into_iter().map(|r| r.2).collect();
+        assert_eq!(reasons, ["e0", "e1", "e3", "e4"]);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_stores_everything_queued() {
+        let (_dir, db) = test_db().await;
+        let (audit, worker) = Audit::start(db.clone());
+        for n in 0..600 {
+            audit.enqueue(event(n)).await;
+        }
+        worker.finish().await;
+        assert_eq!(stored(&db).await.len(), 600);
+        assert!(
+            audit.write(event(600)).await.is_err(),
+            "the writer has stopped"
+        );
+        audit.enqueue(event(601)).await;
+        let last = stored(&db).await.pop().expect("rows");
+        assert_eq!(
+            last.2, "e601",
+            "background work's late events are still stored"
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::otp::{self, OtpError, Purpose};
 use super::throttle::{self, SmsRefused};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::contact::PhoneNumber;
 use crate::notify::Message;
 use crate::server::App;
@@ -188,7 +188,7 @@ async fn send_code_with(
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
     let purpose = code_for.purpose();
-    let ev = Event::new("sms_code", "success")
+    let ev = Event::new(Kind::SmsCode, Outcome::Success)
         .subject(Some(subject))
         .from(meta)
         .details(serde_json::json!({
@@ -278,7 +278,7 @@ async fn send_now(notifier: &crate::notify::Notifier, msg: &Message) -> Result<(
 /// `ev` with the outcome of its send.
 fn outcome(mut ev: Event, result: Result<(), &SendError>) -> Event {
     if let Err(e) = result {
-        ev.outcome = "failure";
+        ev.outcome = Outcome::Failure;
         ev = ev.reason(e.reason());
     }
     ev
@@ -318,7 +318,7 @@ pub async fn send_notice_email(
 }
 
 fn notice_event(meta: &RequestMeta, kind: &'static str, subject: &str, channel: &str) -> Event {
-    Event::new("notice", "success")
+    Event::new(Kind::Notice, Outcome::Success)
         .subject(Some(subject))
         .method(channel)
         .from(meta)
@@ -422,7 +422,7 @@ pub async fn send_link(
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
     let purpose = what.purpose();
-    let ev = Event::new("email_link", "success")
+    let ev = Event::new(Kind::EmailLink, Outcome::Success)
         .subject(Some(account_id))
         .from(meta)
         .details(serde_json::json!({

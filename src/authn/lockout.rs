@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::contact_proof;
 use super::throttle;
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account;
 use crate::identity::contact::PhoneNumber;
 use crate::server::App;
@@ -74,7 +74,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
     {
         tracing::warn!(error = %e, "could not release the lock-out notice budget");
     }
-    let ev = Event::new("account_locked", "success")
+    let ev = Event::new(Kind::AccountLocked, Outcome::Success)
         .subject(Some(account_id))
         .from(meta)
         .details(serde_json::json!({

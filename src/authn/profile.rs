@@ -19,7 +19,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::throttle::{Gate, LoginKey};
 use super::{Acr, browser, lockout, session, throttle};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::oidc::params::{Params, RequestParams};
@@ -270,7 +270,7 @@ async fn require_presence(
         let v = refuse(StatusCode::FORBIDDEN, "profile_reauth_needed");
         return Err(render(app, s, lang, acc, v).await);
     }
-    let ev = Event::new("profile_reauth", "failure")
+    let ev = Event::new(Kind::ProfileReauth, Outcome::Failure)
         .subject(Some(&acc.id))
         .method("password")
         .from(meta);
@@ -340,7 +340,7 @@ async fn require_presence(
         return Err(unavailable(app, lang, &e));
     }
     let mut ok = ev;
-    ok.outcome = "success";
+    ok.outcome = Outcome::Success;
     if let Err(e) = app.audit.write(ok).await {
         return Err(unavailable(app, lang, &e));
     }
@@ -389,7 +389,7 @@ pub async fn notifications(
     if let Err(e) = account::set_notify_sms(&app.db, &acc.id, on).await {
         return unavailable(&app, lang, &e);
     }
-    let ev = Event::new("profile_notifications", "success")
+    let ev = Event::new(Kind::ProfileNotifications, Outcome::Success)
         .subject(Some(&acc.id))
         .from(&meta)
         .details(json!({"notify_sms": on}));
@@ -466,7 +466,7 @@ pub async fn phone_confirm(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let ev = Event::new("change_phone", "failure")
+    let ev = Event::new(Kind::ChangePhone, Outcome::Failure)
         .subject(Some(&acc.id))
         .from(&meta);
     let target = match otp::verify(&app.eph, Purpose::Phone, &acc.id, field(&params, "code")).await
@@ -507,7 +507,7 @@ pub async fn phone_confirm(
         "to": new,
         "old_told": told,
     }));
-    ok.outcome = "success";
+    ok.outcome = Outcome::Success;
     if let Err(e) = app.audit.write(ok).await {
         return unavailable(&app, lang, &e);
     }
@@ -588,7 +588,7 @@ pub async fn email_confirm(
             Ok(l) => l,
             Err(e) => return unavailable(&app, lang, &e),
         };
-    let ev = Event::new("change_email", "failure").from(&meta);
+    let ev = Event::new(Kind::ChangeEmail, Outcome::Failure).from(&meta);
     if link.is_none()
         && let Some(n) = crate::web::form::remembered(&session).await
     {
@@ -644,7 +644,7 @@ pub async fn email_confirm(
         "to": new,
         "old_told": told,
     }));
-    ok.outcome = "success";
+    ok.outcome = Outcome::Success;
     if let Err(e) = app.audit.write(ok).await {
         return unavailable(&app, lang, &e);
     }

@@ -16,7 +16,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient, SendError};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, session, throttle};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::oidc::grants::records;
@@ -271,7 +271,7 @@ pub async fn submit(
         Ok(a) => a,
         Err(e) => return unavailable(&app, lang, &e),
     };
-    let mut ev = Event::new("recovery_request", "failure")
+    let mut ev = Event::new(Kind::RecoveryRequest, Outcome::Failure)
         .subject(acc.as_ref().map(|a| a.id.clone()))
         .method(channel)
         .from(&meta);
@@ -346,7 +346,7 @@ pub async fn submit(
     let code_sent = ev.reason.is_none() && sent.is_ok();
     if ev.reason.is_none() {
         match &sent {
-            Ok(()) => ev.outcome = "success",
+            Ok(()) => ev.outcome = Outcome::Success,
             Err(e) => ev = ev.reason(e.reason()),
         }
     }
@@ -430,7 +430,7 @@ pub async fn reset_submit(
     // refusal for the account's own data would tell that the login names one.
     let password = params.get("password").unwrap_or("").to_string();
     if let Some(msg) = check_password(&app, lang, None, &password) {
-        let ev = Event::new("password_reset", "failure")
+        let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(acc.as_ref().map(|a| a.id.clone()))
             .method("sms")
             .reason("weak_password")
@@ -450,7 +450,7 @@ pub async fn reset_submit(
     let outcome = otp::check(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
     let subject = acc.as_ref().map(|a| a.id.clone());
     let fail = |reason: &str| {
-        Event::new("password_reset", "failure")
+        Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(subject.clone())
             .method("sms")
             .reason(reason)
@@ -586,7 +586,7 @@ pub async fn email_submit(
         Err(e) => return unavailable(&app, lang, &e),
     }
     let invalid = |subject: Option<String>, reason: &str| {
-        Event::new("password_reset", "failure")
+        Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(subject)
             .method("email")
             .reason(reason)
@@ -690,7 +690,7 @@ async fn new_hash(
     {
         Ok(true) => {}
         Ok(false) => {
-            let ev = Event::new("password_reset", "failure")
+            let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
                 .subject(Some(&acc.id))
                 .method(via)
                 .reason("rate_limited")
@@ -724,7 +724,7 @@ async fn complete(
 ) -> Response {
     let stored = account::set_password_hash(&app.db, &acc.id, hash).await;
     if !matches!(stored, Ok(true)) {
-        let ev = Event::new("password_reset", "failure")
+        let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(Some(&acc.id))
             .method(via)
             .reason("store_failed")
@@ -776,7 +776,7 @@ async fn complete(
     {
         notified.push("email");
     }
-    let ev = Event::new("password_reset", "success")
+    let ev = Event::new(Kind::PasswordReset, Outcome::Success)
         .subject(Some(&acc.id))
         .method(via)
         .from(meta)

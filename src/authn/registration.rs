@@ -14,7 +14,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, throttle};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::clock;
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
@@ -233,7 +233,7 @@ pub async fn submit(
     {
         Ok(true) => {}
         Ok(false) => {
-            let ev = Event::new("registration", "failure")
+            let ev = Event::new(Kind::Registration, Outcome::Failure)
                 .reason("rate_limited")
                 .method("password")
                 .from(&meta);
@@ -325,7 +325,7 @@ pub async fn submit(
     if let Err(e) = app
         .audit
         .write(
-            Event::new("registration", "success")
+            Event::new(Kind::Registration, Outcome::Success)
                 .subject(Some(&acc.id))
                 .method("password")
                 .from(&meta)
@@ -382,7 +382,7 @@ async fn login_taken(
 ) -> Response {
     app.audit
         .enqueue(
-            Event::new("registration", "failure")
+            Event::new(Kind::Registration, Outcome::Failure)
                 .reason("taken")
                 .method("password")
                 .from(meta),
@@ -667,16 +667,9 @@ pub async fn confirm_submit(
     }
     let code = field(&params, "code");
     let outcome = otp::verify(&app.eph, Purpose::Phone, &acc.id, code).await;
-    let ev = Event::new(
-        "confirm_phone",
-        if outcome.is_ok() {
-            "success"
-        } else {
-            "failure"
-        },
-    )
-    .subject(Some(&acc.id))
-    .from(&meta);
+    let ev = Event::of(Kind::ConfirmPhone, outcome.is_ok())
+        .subject(Some(&acc.id))
+        .from(&meta);
     let target = match outcome {
         Ok(t) => t,
         Err(e) => {
@@ -759,7 +752,7 @@ async fn activate(app: &App, account_id: &str, meta: &RequestMeta) {
     if let Ok(true) = account::activate_if_confirmed(&app.db, account_id).await {
         app.audit
             .enqueue(
-                Event::new("account_activated", "success")
+                Event::new(Kind::AccountActivated, Outcome::Success)
                     .subject(Some(account_id))
                     .from(meta),
             )
@@ -782,7 +775,7 @@ pub async fn confirm_email(
             Ok(l) => l,
             Err(e) => return unavailable(&app, lang, &e),
         };
-    let ev = Event::new("confirm_email", "failure").from(&meta);
+    let ev = Event::new(Kind::ConfirmEmail, Outcome::Failure).from(&meta);
     if link.is_none()
         && let Some(n) = crate::web::form::remembered(&session).await
     {
@@ -835,7 +828,7 @@ pub async fn confirm_email(
         Err(e) => return unavailable(&app, lang, &e),
     }
     let mut ok = ev.subject(Some(&link.account_id));
-    ok.outcome = "success";
+    ok.outcome = Outcome::Success;
     if let Err(e) = app.audit.write(ok).await {
         return unavailable(&app, lang, &e);
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::password::{self, PasswordFailure};
 use super::throttle::{self, Gate};
 use super::{browser, lockout, registration, transaction};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::oidc::authorize::resume;
 use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
@@ -300,7 +300,7 @@ pub async fn password_login(
 
     let limits = &app.settings.limits;
     let audit_failure = |reason: &'static str, subject: Option<String>| {
-        Event::new("login", "failure")
+        Event::new(Kind::Login, Outcome::Failure)
             .reason(reason)
             .subject(subject)
             .client(&tx.request.client_id)

@@ -549,6 +549,7 @@ pub async fn set_notify_sms(db: &Db, id: &str, on: bool) -> Result<bool, sqlx::E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sql::test_db;
 
     #[test]
     fn phone_logins_in_common_writings_are_one_number() {
@@ -576,14 +577,6 @@ mod tests {
         ] {
             assert_eq!(normalize_phone(w), None, "{w}");
         }
-    }
-
-    async fn test_db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        (dir, db)
     }
 
     fn person(username: &str, phone: &str, email: &str, verified: bool) -> NewAccount {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::Event;
+use crate::audit::{Event, Kind};
 use crate::server::App;
 use crate::tokens::mint;
 
@@ -47,17 +47,10 @@ pub fn notify(app: Arc<App>, sid: String, sub: String) {
                 }
             };
             let outcome = deliver(&app.http, &uri, &token).await;
-            let mut ev = Event::new(
-                "backchannel_logout",
-                if outcome.is_ok() {
-                    "success"
-                } else {
-                    "failure"
-                },
-            )
-            .subject(Some(&sub))
-            .client(client.id.as_str())
-            .details(serde_json::json!({"sid": sid}));
+            let mut ev = Event::of(Kind::BackchannelLogout, outcome.is_ok())
+                .subject(Some(&sub))
+                .client(client.id.as_str())
+                .details(serde_json::json!({"sid": sid}));
             if let Err(reason) = outcome {
                 ev = ev.reason(reason);
             }

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use super::grants::records;
 use super::id_token_hint;
 use super::params::{Params, RequestParams};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{browser, session};
 use crate::identity::redirect_uri::RedirectUri;
 use crate::server::App;
@@ -150,7 +150,7 @@ pub async fn end_sso_session(
     session::end(&app.db, sid).await?;
     let revoked = records::revoke_for_session(&app.db, sid).await?;
     let account = sso.map(|s| s.account_id);
-    let mut ev = Event::new("logout", "success")
+    let mut ev = Event::new(Kind::Logout, Outcome::Success)
         .subject(account.clone())
         .from(meta)
         .details(json!({"sid": sid, "grants_revoked": revoked, "cause": cause}));

@@ -110,6 +110,17 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// An event that had to be recorded before the answer was not: the answer is not given.
+impl From<crate::audit::AuditError> for OAuthError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        tracing::error!(error = %e, "audit failure");
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is unavailable, try again",
+        )
+    }
+}
+
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()

@@ -13,7 +13,7 @@ use super::client_auth;
 use super::error::OAuthError;
 use super::grants::records;
 use super::params::{Params, RequestParams};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::server::App;
 use crate::web::RequestMeta;
 
@@ -46,7 +46,7 @@ async fn handle(
             records::revoke_access_token(&app.db, &claims.jti, claims.exp).await?;
             app.audit
                 .write(
-                    Event::new("token_revoked", "success")
+                    Event::new(Kind::TokenRevoked, Outcome::Success)
                         .reason("access_token")
                         .subject(Some(claims.sub))
                         .client(client_id)
@@ -63,7 +63,7 @@ async fn handle(
         records::revoke(&app.db, &grant.id, "revoked_by_client").await?;
         app.audit
             .write(
-                Event::new("token_revoked", "success")
+                Event::new(Kind::TokenRevoked, Outcome::Success)
                     .reason("refresh_token")
                     .subject(Some(grant.account_id))
                     .client(client_id)

@@ -10,7 +10,7 @@ use super::client_auth;
 use super::error::{OAuthError, json_no_store};
 use super::grants::{self, GrantCtx};
 use super::params::RequestParams;
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::server::App;
 use crate::web::RequestMeta;
 
@@ -38,7 +38,7 @@ async fn handle(
         Err(e) => {
             app.audit
                 .enqueue(
-                    Event::new("client_auth", "failure")
+                    Event::new(Kind::ClientAuth, Outcome::Failure)
                         .reason(e.description.clone())
                         .from(meta)
                         .details(serde_json::json!({"endpoint": "token"})),

@@ -205,3 +205,14 @@ fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
     let create = query.split('&').any(|p| p == "mode=rwc");
     super::files::private_database(std::path::Path::new(path), create)
 }
+
+/// A migrated SQLite database in a temporary directory, for the tests beside the code (the
+/// directory goes when the first half of the pair is dropped).
+#[cfg(test)]
+pub async fn test_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = Db::connect(&url).await.expect("SQLite");
+    db.migrate().await.expect("migrations");
+    (dir, db)
+}

@@ -23,7 +23,7 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::{ResolveError, authenticated, challenge, resolve};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::authn::throttle::{self, Gate};
 use crate::authn::{browser, transaction};
 use crate::clock;
@@ -221,7 +221,7 @@ pub async fn login(
             let leaf = certificate
                 .as_deref()
                 .and_then(|c| leaf_of_bundle(c.as_bytes()));
-            let event = Event::new("login", "failure")
+            let event = Event::new(Kind::Login, Outcome::Failure)
                 .reason(e.reason.as_str())
                 .client(&tx.request.client_id)
                 .method("certificate")
@@ -249,13 +249,13 @@ pub async fn login(
     };
     if resolved.linked || resolved.created {
         let kind = if resolved.linked {
-            "certificate_linked"
+            Kind::CertificateLinked
         } else {
-            "account_created"
+            Kind::AccountCreated
         };
         app.audit
             .enqueue(
-                Event::new(kind, "success")
+                Event::new(kind, Outcome::Success)
                     .subject(Some(&resolved.account_id))
                     .method("certificate")
                     .from(&meta)

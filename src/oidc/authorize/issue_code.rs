@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error_redirect_url;
 use super::request::AuthorizationRequest;
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::authn::AuthFacts;
 use crate::authn::session::SsoSession;
 use crate::identity::redirect_uri::RedirectUri;
@@ -78,7 +78,7 @@ pub async fn code_redirect_url(
     }
     app.audit
         .enqueue(
-            Event::new("code_issued", "success")
+            Event::new(Kind::CodeIssued, Outcome::Success)
                 .subject(Some(&sso.account_id))
                 .client(&req.client_id)
                 .method(&sso.method)

@@ -19,7 +19,7 @@ use tower_sessions::Session;
 use self::checks::{Check, Ctx};
 use self::decide::Decision;
 use self::request::AuthorizationRequest;
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{browser, transaction};
 use crate::identity::client::Client;
 use crate::identity::redirect_uri::RedirectUri;
@@ -123,7 +123,7 @@ pub async fn authorize(
     if let Err(e) = checked {
         app.audit
             .enqueue(
-                Event::new("authorize", "failure")
+                Event::new(Kind::Authorize, Outcome::Failure)
                     .reason(e.code.as_str())
                     .client(client.id.as_str())
                     .from(&meta)

@@ -12,7 +12,7 @@ use tower_sessions::Session;
 
 use super::error_redirect_url;
 use super::issue_code::code_redirect_url;
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{Authenticated, browser, session, transaction};
 use crate::identity::account;
 use crate::oidc::end_session;
@@ -96,7 +96,7 @@ pub async fn complete(
         Err(e) => return Err(server_error(&e)),
     };
 
-    let event = Event::new("login", "success")
+    let event = Event::new(Kind::Login, Outcome::Success)
         .subject(Some(&acc.id))
         .client(client.id.as_str())
         .method(who.method)
@@ -111,7 +111,7 @@ pub async fn complete(
     let verdict = policy::may_sign_in(&acc, &client, &who.facts, &tx.request.acr_values);
     if let Err(denied @ Denied::Inactive) = &verdict {
         let mut ev = event.reason(denied.reason()).details(details(None, false));
-        ev.outcome = "failure";
+        ev.outcome = Outcome::Failure;
         app.audit.write(ev).await.map_err(|e| server_error(&e))?;
         let _ = transaction::finish(&app.eph, tx_id).await;
         let _ = browser::remove_transaction(browser_session, tx_id).await;

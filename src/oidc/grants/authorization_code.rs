@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::records::{self, GrantRecord};
 use super::{Grant, GrantCtx, TokenResponse, person_tokens};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::client::GrantType;
 use crate::oidc::authorize::checks::{is_valid_verifier, s256};
 use crate::oidc::authorize::issue_code::{CodeGrant, code_key, used_code_key};
@@ -82,7 +82,7 @@ impl Grant for AuthorizationCode {
         ctx.app
             .audit
             .enqueue(
-                Event::new("token_issued", "success")
+                Event::new(Kind::TokenIssued, Outcome::Success)
                     .reason("authorization_code")
                     .subject(Some(&record.account_id))
                     .client(ctx.client.id.as_str())
@@ -108,7 +108,7 @@ async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
         Ok(_) => {}
         Err(e) => return e.into(),
     }
-    let event = Event::new("code_reuse", "failure")
+    let event = Event::new(Kind::CodeReuse, Outcome::Failure)
         .reason("authorization code redeemed twice; its grant is revoked")
         .client(ctx.client.id.as_str())
         .from(ctx.meta)

@@ -2,7 +2,7 @@
 //! refresh token; and no SQL on the request path (the client is in memory, the audit is batched).
 
 use super::{Grant, GrantCtx, TokenResponse, narrow_scope};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::client::{GrantType, OIDC_SCOPES};
 use crate::oidc::error::OAuthError;
 use crate::tokens::mint;
@@ -43,7 +43,7 @@ impl Grant for ClientCredentials {
         ctx.app
             .audit
             .enqueue(
-                Event::new("token_issued", "success")
+                Event::new(Kind::TokenIssued, Outcome::Success)
                     .reason("client_credentials")
                     .subject(Some(ctx.client.id.as_str()))
                     .client(ctx.client.id.as_str())

@@ -2,7 +2,7 @@
 
 use super::records::{self, RefreshOutcome};
 use super::{Grant, GrantCtx, TokenResponse, narrow_scope, person_tokens};
-use crate::audit::Event;
+use crate::audit::{Event, Kind, Outcome};
 use crate::identity::client::GrantType;
 use crate::oidc::error::OAuthError;
 
@@ -24,7 +24,7 @@ impl Grant for RefreshToken {
                 ctx.app
                     .audit
                     .enqueue(
-                        Event::new("token_issued", "success")
+                        Event::new(Kind::TokenIssued, Outcome::Success)
                             .reason("refresh_token")
                             .subject(Some(&grant.account_id))
                             .client(ctx.client.id.as_str())
@@ -43,7 +43,7 @@ impl Grant for RefreshToken {
                 ctx.app
                     .audit
                     .write(
-                        Event::new("refresh_reuse", "failure")
+                        Event::new(Kind::RefreshReuse, Outcome::Failure)
                             .reason(
                                 "a used refresh token was presented again; the grant is revoked",
                             )
