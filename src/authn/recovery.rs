@@ -15,11 +15,10 @@ use tower_sessions::Session;
 use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient, SendError};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
-use super::{browser, session, throttle};
+use super::{browser, throttle};
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
-use crate::oidc::grants::records;
 use crate::oidc::params::RequestParams;
 use crate::secrets;
 use crate::server::App;
@@ -722,8 +721,10 @@ async fn complete(
     hash: &str,
     via: &'static str,
 ) -> Response {
-    let stored = account::set_password_hash(&app.db, &acc.id, hash).await;
-    if !matches!(stored, Ok(true)) {
+    // The new password, the end of every session and of every grant: together or not at all.
+    let stored =
+        crate::store::units::reset_password(&app.db, &acc.id, hash, crate::clock::now()).await;
+    let Ok(Some(reset)) = stored else {
         let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(Some(&acc.id))
             .method(via)
@@ -734,15 +735,8 @@ async fn complete(
             Err(e) => unavailable(app, lang, &e),
             Ok(_) => unavailable(app, lang, &"the account disappeared"),
         };
-    }
-    let sids = match session::end_all_for_account(&app.db, &acc.id).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(app, lang, &e),
     };
-    let revoked = match records::revoke_for_account(&app.db, &acc.id, "password_reset").await {
-        Ok(n) => n,
-        Err(e) => return unavailable(app, lang, &e),
-    };
+    let (sids, revoked) = (reset.sessions_ended, reset.grants_revoked);
     let logins: Vec<&str> = std::iter::once(acc.username.as_str())
         .chain(acc.phone.as_deref())
         .collect();

@@ -124,15 +124,3 @@ pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
             .await?;
     Ok(done.rows_affected() == 1)
 }
-
-/// Ends every active session of an account (after a password reset); returns their ids.
-pub async fn end_all_for_account(db: &Db, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "UPDATE sso_sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL RETURNING sid",
-    )
-    .bind(clock::now())
-    .bind(account_id)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
-}

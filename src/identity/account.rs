@@ -503,16 +503,6 @@ pub async fn activate_if_confirmed(db: &Db, id: &str) -> Result<bool, sqlx::Erro
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_password_hash(db: &Db, id: &str, hash: &str) -> Result<bool, AccountError> {
-    update(
-        db,
-        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
-        id,
-        hash,
-    )
-    .await
-}
-
 /// A new phone number, already proven by a code.
 pub async fn change_phone(db: &Db, id: &str, phone: &str) -> Result<bool, AccountError> {
     update(

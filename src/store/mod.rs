@@ -1,10 +1,12 @@
 //! Storage: `sql` (durable: SQLite embedded, PostgreSQL in production) and `ephemeral`
-//! (short-lived shared state: in-process or Redis). `sessions` adapts them to tower-sessions.
+//! (short-lived shared state: in-process or Redis). `sessions` adapts them to tower-sessions;
+//! `units` holds the writes that span several aggregates, each one transaction.
 
 pub mod ephemeral;
 pub mod files;
 pub mod sessions;
 pub mod sql;
+pub mod units;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

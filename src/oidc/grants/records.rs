@@ -252,21 +252,3 @@ pub async fn sweep(db: &Db) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
-
-/// Revokes every grant of an account (with its refresh and access tokens), e.g. after a
-/// password reset; returns how many were still active.
-pub async fn revoke_for_account(
-    db: &Db,
-    account_id: &str,
-    reason: &str,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(clock::now())
-    .bind(reason)
-    .bind(account_id)
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected())
-}
