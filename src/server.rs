@@ -29,6 +29,8 @@ use crate::{authn, dev, web};
 /// Everything a request may need; built once, shared by all requests.
 pub struct App {
     pub settings: Settings,
+    /// The time decisions are taken at (the database's own: one clock for both).
+    pub clock: crate::clock::Clock,
     pub db: Db,
     pub eph: Ephemeral,
     pub clients: ClientRegistry,
@@ -123,6 +125,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     let pages = Pages::with_face(settings.face.clone());
     let app = Arc::new(App {
         settings,
+        clock: db.clock.clone(),
         db,
         eph,
         clients,

@@ -226,7 +226,7 @@ async fn recently_proven(app: &App, s: &Session) -> Result<bool, String> {
     Ok(policy::recently_proven(
         sso.facts.auth_time,
         reentered_at,
-        crate::clock::now(),
+        app.clock.now(),
         app.settings.profile_reauth_seconds,
     ))
 }
@@ -334,7 +334,7 @@ async fn require_presence(
         .unwrap_or_default();
     let mark = Reentered {
         sid,
-        at: crate::clock::now(),
+        at: app.clock.now(),
     };
     if let Err(e) = s.insert(REENTERED, mark).await {
         return Err(unavailable(app, lang, &e));

@@ -203,7 +203,7 @@ async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> 
         account::find_by_login(&app.db, login).await?
     };
     let ttl = app.settings.limits.pending_account_ttl;
-    Ok(found.filter(|a| !a.is_expired_pending(ttl, crate::clock::now())))
+    Ok(found.filter(|a| !a.is_expired_pending(ttl, app.clock.now())))
 }
 
 /// The recovery subject of a login that names no account: stable for the login, never an
@@ -722,8 +722,7 @@ async fn complete(
     via: &'static str,
 ) -> Response {
     // The new password, the end of every session and of every grant: together or not at all.
-    let stored =
-        crate::store::units::reset_password(&app.db, &acc.id, hash, crate::clock::now()).await;
+    let stored = crate::store::units::reset_password(&app.db, &acc.id, hash, app.clock.now()).await;
     let Ok(Some(reset)) = stored else {
         let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(Some(&acc.id))

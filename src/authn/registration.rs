@@ -15,7 +15,6 @@ use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, throttle};
 use crate::audit::{Event, Kind, Outcome};
-use crate::clock;
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::oidc::params::{Params, RequestParams};
@@ -251,7 +250,7 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&app, lang, &e),
     }
-    let (ttl, now) = (limits.pending_account_ttl, clock::now());
+    let (ttl, now) = (limits.pending_account_ttl, app.clock.now());
     // An expired registration holds nothing: the one with this login name makes way.
     if let Err(e) = account::delete_expired_pending(&app.db, ttl, now, Some(&reg.username)).await {
         return unavailable(&app, lang, &e);
@@ -462,7 +461,7 @@ async fn registering(app: &App, session: &Session) -> Result<Option<Account>, Re
     let ttl = app.settings.limits.pending_account_ttl;
     account::find_by_id(&app.db, &id)
         .await
-        .map(|a| a.filter(|a| !a.is_expired_pending(ttl, clock::now())))
+        .map(|a| a.filter(|a| !a.is_expired_pending(ttl, app.clock.now())))
         .map_err(|e| unavailable(app, Lang::Ru, &e))
 }
 
@@ -791,7 +790,7 @@ pub async fn confirm_email(
     // A registration that expired unconfirmed is gone, whatever its links say.
     let ttl = app.settings.limits.pending_account_ttl;
     match account::find_by_id(&app.db, &link.account_id).await {
-        Ok(Some(a)) if !a.is_expired_pending(ttl, clock::now()) => {}
+        Ok(Some(a)) if !a.is_expired_pending(ttl, app.clock.now()) => {}
         Ok(_) => {
             app.audit.enqueue(ev.reason("registration_expired")).await;
             return app

@@ -4,8 +4,8 @@
 use sqlx::Row;
 
 use super::{Acr, AuthFacts, Authenticated, LegalEntity};
+use crate::secrets;
 use crate::store::sql::Db;
-use crate::{clock, secrets};
 
 #[derive(Debug, Clone)]
 pub struct SsoSession {
@@ -18,7 +18,7 @@ pub struct SsoSession {
 
 pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession, sqlx::Error> {
     let sid = secrets::random_id();
-    let now = clock::now();
+    let now = db.clock.now();
     let expires_at = now + ttl as i64;
     sqlx::query(
         "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at, legal_entity) \
@@ -54,7 +54,7 @@ pub async fn renew(
     who: &Authenticated,
     ttl: u64,
 ) -> Result<Option<SsoSession>, sqlx::Error> {
-    let now = clock::now();
+    let now = db.clock.now();
     let expires_at = now + ttl as i64;
     let done = sqlx::query(
         "UPDATE sso_sessions SET auth_time = $1, acr = $2, amr = $3, method = $4, expires_at = $5, legal_entity = $6 \
@@ -81,7 +81,7 @@ pub async fn renew(
 }
 
 pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
-    let now = clock::now();
+    let now = db.clock.now();
     Ok(find_not_ended(db, sid)
         .await?
         .filter(|s| s.expires_at > now))
@@ -118,9 +118,72 @@ pub async fn find_not_ended(db: &Db, sid: &str) -> Result<Option<SsoSession>, sq
 pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
     let done =
         sqlx::query("UPDATE sso_sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-            .bind(clock::now())
+            .bind(db.clock.now())
             .bind(sid)
             .execute(&db.pool)
             .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::sql::test_db;
+
+    fn who(account_id: &str, auth_time: i64) -> Authenticated {
+        Authenticated {
+            account_id: account_id.into(),
+            facts: AuthFacts {
+                auth_time,
+                acr: Acr::Low,
+                amr: vec!["pwd".into()],
+                legal_entity: None,
+            },
+            method: "password",
+        }
+    }
+
+    async fn with_account(db: &Db, id: &str) {
+        sqlx::query(
+            "INSERT INTO accounts (id, username, status, created_at, updated_at) \
+             VALUES ($1, $1, 'active', 1, 1)",
+        )
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .expect("an account");
+    }
+
+    /// A session lives exactly its lifetime, by the database's clock; an expired one is not
+    /// renewed, though it stays findable (not ended) for what must still end it.
+    #[tokio::test]
+    async fn a_session_expires_at_its_lifetime_and_is_not_renewed_after() {
+        let (_dir, db) = test_db().await;
+        let clock = Clock::at(1_800_000_000);
+        let db = db.with_clock(clock.clone());
+        with_account(&db, "a").await;
+        let s = create(&db, &who("a", clock.now()), 100)
+            .await
+            .expect("created");
+        assert_eq!(s.expires_at, 1_800_000_100);
+        clock.advance(99);
+        assert!(find_active(&db, &s.sid).await.unwrap().is_some());
+        let renewed = renew(&db, &s.sid, &who("a", clock.now()), 100)
+            .await
+            .unwrap();
+        assert_eq!(renewed.map(|r| r.expires_at), Some(1_800_000_199));
+        clock.advance(100);
+        assert!(find_active(&db, &s.sid).await.unwrap().is_none(), "expired");
+        assert!(
+            renew(&db, &s.sid, &who("a", clock.now()), 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "an expired session is not brought back"
+        );
+        assert!(find_not_ended(&db, &s.sid).await.unwrap().is_some());
+        assert!(end(&db, &s.sid).await.unwrap(), "ended now");
+        assert!(find_not_ended(&db, &s.sid).await.unwrap().is_none());
+    }
 }

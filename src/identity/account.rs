@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::secrets;
 use crate::store::sql::Db;
-use crate::{clock, secrets};
 
 pub const ROLES: [&str; 3] = ["applicant", "employee", "admin"];
 
@@ -182,7 +182,7 @@ impl Account {
 
 pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
     let mut conn = db.pool.acquire().await?;
-    let id = insert(&mut conn, new).await?;
+    let id = insert(&mut conn, new, db.clock.now()).await?;
     drop(conn);
     find_by_id(db, &id)
         .await?
@@ -194,6 +194,7 @@ pub async fn create(db: &Db, new: NewAccount) -> Result<Account, AccountError> {
 pub async fn insert(
     conn: &mut sqlx::AnyConnection,
     new: NewAccount,
+    now: i64,
 ) -> Result<String, AccountError> {
     let username = normalize_username(&new.username);
     if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_control()) {
@@ -230,7 +231,6 @@ pub async fn insert(
         }
     }
     let id = secrets::random_id();
-    let now = clock::now();
     let verified = i64::from(new.verified);
     let result = sqlx::query(
         "INSERT INTO accounts (id, username, password_hash, phone, phone_verified, email, \
@@ -370,7 +370,7 @@ pub async fn delete_expired_pending(
 /// The upkeep sweep: deletes registrations that expired unconfirmed, and folds the case of
 /// email addresses migration 0005 could not (non-ASCII capitals). Returns what it did.
 pub async fn upkeep(db: &Db, pending_ttl: u64) -> Result<(u64, u64), sqlx::Error> {
-    let expired = delete_expired_pending(db, pending_ttl, clock::now(), None).await?;
+    let expired = delete_expired_pending(db, pending_ttl, db.clock.now(), None).await?;
     let folded = fold_legacy_emails(db).await?;
     Ok((expired, folded))
 }
@@ -448,7 +448,7 @@ pub async fn fold_legacy_emails(db: &Db) -> Result<u64, sqlx::Error> {
 async fn update(db: &Db, sql: &str, id: &str, value: &str) -> Result<bool, AccountError> {
     let done = sqlx::query(sql)
         .bind(value)
-        .bind(clock::now())
+        .bind(db.clock.now())
         .bind(id)
         .execute(&db.pool)
         .await;
@@ -496,7 +496,7 @@ pub async fn activate_if_confirmed(db: &Db, id: &str) -> Result<bool, sqlx::Erro
         "UPDATE accounts SET status = 'active', updated_at = $1 WHERE id = $2 AND status = 'pending' \
          AND phone_verified = 1 AND email_verified = 1",
     )
-    .bind(clock::now())
+    .bind(db.clock.now())
     .bind(id)
     .execute(&db.pool)
     .await?;
@@ -529,7 +529,7 @@ pub async fn change_email(db: &Db, id: &str, email: &str) -> Result<bool, Accoun
 pub async fn set_notify_sms(db: &Db, id: &str, on: bool) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE accounts SET notify_sms = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(on))
-        .bind(clock::now())
+        .bind(db.clock.now())
         .bind(id)
         .execute(&db.pool)
         .await?;
@@ -674,7 +674,7 @@ mod tests {
     #[tokio::test]
     async fn legacy_addresses_are_folded_and_the_oldest_keeps_its_confirmation() {
         let (_dir, db) = test_db().await;
-        let now = clock::now();
+        let now = crate::clock::now();
         for (id, email, verified, created) in [
             ("a", "Олег@example.by", 1, now - 20),
             ("b", "олег@example.by", 1, now - 10),

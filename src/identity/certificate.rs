@@ -14,7 +14,6 @@
 use sqlx::Row;
 
 use super::account::{self, Account, AccountError, NewAccount};
-use crate::clock;
 use crate::pki::cert::Cert;
 use crate::pki::profile::CertIdentity;
 use crate::secrets;
@@ -100,6 +99,7 @@ async fn insert_identity(
     key: &IdentityKey,
     identity: &CertIdentity,
     account_id: &str,
+    now: i64,
 ) -> Result<(), LinkError> {
     let r = sqlx::query(
         "INSERT INTO certificate_identities (identity, account_id, created_at, profile, anchor_key) \
@@ -107,7 +107,7 @@ async fn insert_identity(
     )
     .bind(key.as_str())
     .bind(account_id)
-    .bind(clock::now())
+    .bind(now)
     .bind(&identity.profile)
     .bind(&identity.anchor_key)
     .execute(conn)
@@ -127,7 +127,7 @@ pub async fn link(
     account_id: &str,
 ) -> Result<(), LinkError> {
     let mut conn = db.pool.acquire().await?;
-    insert_identity(&mut conn, key, identity, account_id).await
+    insert_identity(&mut conn, key, identity, account_id, db.clock.now()).await
 }
 
 /// Letters of a name in Latin after ICAO Doc 9303 (the transliteration of Belarusian and
@@ -231,13 +231,13 @@ pub async fn create_account(
             verified: true,
             ..NewAccount::default()
         };
-        let id = match account::insert(&mut tx, new).await {
+        let id = match account::insert(&mut tx, new, db.clock.now()).await {
             Ok(id) => id,
             Err(AccountError::Duplicate) if tries < 3 => continue,
             Err(AccountError::Sql(e)) => return Err(e.into()),
             Err(e) => return Err(LinkError::Sql(sqlx::Error::Protocol(e.to_string()))),
         };
-        insert_identity(&mut tx, key, identity, &id).await?;
+        insert_identity(&mut tx, key, identity, &id, db.clock.now()).await?;
         tx.commit().await?;
         break id;
     };

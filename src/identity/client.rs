@@ -14,10 +14,10 @@ use sqlx::any::AnyRow;
 use super::redirect_uri::RedirectUri;
 use crate::authn::Acr;
 use crate::config::{ClientSpec, Localized};
+use crate::secrets;
 use crate::store::sql::Db;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
-use crate::{clock, secrets};
 
 /// Scopes every client may ask for unless registered with a narrower list.
 pub const OIDC_SCOPES: [&str; 6] = [
@@ -333,7 +333,7 @@ pub async fn save(
     replace: bool,
 ) -> Result<(), ClientError> {
     let row = validate(spec, allow_http).map_err(ClientError::Invalid)?;
-    let now = clock::now();
+    let now = db.clock.now();
     let conflict = if replace {
         "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
          redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \

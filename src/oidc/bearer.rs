@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, header};
 use super::error::OAuthError;
 use super::grants::records;
 use super::params::Params;
-use crate::clock;
 use crate::server::App;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::jws;
@@ -52,7 +51,7 @@ pub async fn validate(app: &App, token: &str) -> Result<AccessTokenClaims, OAuth
     if claims.iss != app.settings.issuer {
         return Err(OAuthError::invalid_token("token from another issuer"));
     }
-    if claims.exp <= clock::now() {
+    if claims.exp <= app.clock.now() {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
     if records::is_access_token_revoked(&app.db, &claims.jti).await? {

@@ -13,7 +13,6 @@ use serde::Deserialize;
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::clock;
 use crate::identity::client::{Client, ClientAuth};
 use crate::server::App;
 use crate::tokens::jws;
@@ -149,7 +148,7 @@ async fn verify_assertion(
             "client assertion audience is not this provider",
         ));
     }
-    let now = clock::now();
+    let now = app.clock.now();
     check_times(&claims, now).map_err(OAuthError::invalid_client)?;
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(OAuthError::invalid_client("client assertion needs a jti"));

@@ -113,7 +113,8 @@ impl BrowserSessionStore {
         }
     }
 
-    /// Deletes expired SQL sessions (Redis expires its own).
+    /// Deletes expired SQL sessions (Redis expires its own). Browser sessions keep the system's
+    /// time: tower-sessions dates their expiry by it.
     pub async fn sweep(&self) -> Result<()> {
         if let BrowserSessionStore::Sql(db) = self {
             sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")

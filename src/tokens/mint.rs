@@ -7,8 +7,8 @@ use crate::authn::AuthFacts;
 use crate::config::Settings;
 use crate::identity::account::Account;
 use crate::identity::client::Client;
+use crate::secrets;
 use crate::server::App;
-use crate::{clock, secrets};
 
 /// Signs with the active key of `alg`.
 fn sign<C: serde::Serialize>(
@@ -43,7 +43,7 @@ pub struct AccessSpec<'a> {
 
 pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError> {
     let s: &Settings = &app.settings;
-    let now = clock::now();
+    let now = app.clock.now();
     let jti = match spec.grant_id {
         Some(g) => format!("{g}.{}", secrets::random_id()),
         None => secrets::random_id(),
@@ -97,7 +97,7 @@ fn at_hash(alg: SigningAlg, token: &str) -> String {
 
 pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
     let s = &app.settings;
-    let now = clock::now();
+    let now = app.clock.now();
     let claims = IdTokenClaims {
         iss: s.issuer.clone(),
         sub: spec.account.id.clone(),
@@ -129,7 +129,7 @@ pub enum MintError {
 /// no nonce, typ logout+jwt, short-lived.
 pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<String, MintError> {
     use super::claims::{BACKCHANNEL_LOGOUT_EVENT, LogoutTokenClaims};
-    let now = clock::now();
+    let now = app.clock.now();
     let claims = LogoutTokenClaims {
         iss: app.settings.issuer.clone(),
         aud: client.id.as_str().to_string(),

@@ -12,7 +12,6 @@
 pub mod challenge;
 pub mod routes;
 
-use crate::clock;
 use crate::identity::account;
 use crate::identity::certificate::{self, IdentityKey, LinkError};
 use crate::pki::trust::Validated;
@@ -138,12 +137,12 @@ pub async fn resolve(
     }
 }
 
-/// The login result: acr high, amr after the kind of credential.
-pub fn authenticated(account_id: String, v: &Validated) -> Authenticated {
+/// The login result at `now`: acr high, amr after the kind of credential.
+pub fn authenticated(account_id: String, v: &Validated, now: i64) -> Authenticated {
     Authenticated {
         account_id,
         facts: AuthFacts {
-            auth_time: clock::now(),
+            auth_time: now,
             acr: Acr::High,
             amr: vec![v.identity.kind.amr().to_string()],
             legal_entity: v.identity.unp.as_ref().map(|unp| LegalEntity {

@@ -26,7 +26,6 @@ use super::{ResolveError, authenticated, challenge, resolve};
 use crate::audit::{Event, Kind, Outcome};
 use crate::authn::throttle::{self, Gate};
 use crate::authn::{browser, transaction};
-use crate::clock;
 use crate::oidc::authorize::resume;
 use crate::pki::cert::leaf_of_bundle;
 use crate::pki::verify::{Proof, verify_signed};
@@ -263,7 +262,7 @@ pub async fn login(
             )
             .await;
     }
-    let who = authenticated(resolved.account_id, &validated);
+    let who = authenticated(resolved.account_id, &validated, app.clock.now());
     match resume::complete(&app, &session, &tx.id, who, &meta).await {
         Ok(url) => Json(json!({"redirect": url})).into_response(),
         Err(e) => answer(e.status(), e.key(), "the sign-in cannot continue"),
@@ -310,7 +309,7 @@ async fn check(
         Some(body.certificate.as_bytes()),
         proof,
         &challenge,
-        clock::now(),
+        app.clock.now(),
         &app.http,
     )
     .await

@@ -4,7 +4,6 @@ pub mod hasher;
 pub mod policy;
 
 use super::{Acr, AuthFacts, Authenticated};
-use crate::clock;
 use crate::config::Limits;
 use crate::identity::account;
 use crate::store::sql::Db;
@@ -82,7 +81,7 @@ pub async fn authenticate(
         return fail(None, PasswordFailure::TooLong);
     }
     let found = match account::find_by_login(db, login).await {
-        Ok(a) => a.filter(|a| !a.is_expired_pending(limits.pending_account_ttl, clock::now())),
+        Ok(a) => a.filter(|a| !a.is_expired_pending(limits.pending_account_ttl, db.clock.now())),
         Err(e) => {
             tracing::error!(error = %e, "account lookup failed");
             return fail(None, PasswordFailure::Internal);
@@ -114,7 +113,7 @@ pub async fn authenticate(
         result: Ok(Authenticated {
             account_id: acc.id,
             facts: AuthFacts {
-                auth_time: clock::now(),
+                auth_time: db.clock.now(),
                 acr: Acr::Low,
                 amr: vec!["pwd".into()],
                 legal_entity: None,

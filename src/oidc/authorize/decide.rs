@@ -5,7 +5,6 @@ use tower_sessions::Session;
 use super::request::{AuthorizationRequest, Prompt};
 use crate::authn::browser;
 use crate::authn::session::{self, SsoSession};
-use crate::clock;
 use crate::identity::account;
 use crate::identity::client::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -23,15 +22,15 @@ pub enum Decision {
     Refuse(OAuthError),
 }
 
-/// Why the session cannot be used as it is.
-fn needs_login(req: &AuthorizationRequest, s: &SsoSession) -> bool {
+/// Why the session cannot be used as it is, at `now`.
+fn needs_login(req: &AuthorizationRequest, s: &SsoSession, now: i64) -> bool {
     if req.prompt == Prompt::Login {
         return true;
     }
     // max_age=0 always demands a fresh sign-in: within the same second the elapsed time is 0,
     // which is not greater than 0, yet the client asked for an authentication made now.
     if let Some(max_age) = req.max_age
-        && (max_age == 0 || clock::now() - s.facts.auth_time > max_age)
+        && (max_age == 0 || now - s.facts.auth_time > max_age)
     {
         return true;
     }
@@ -58,7 +57,7 @@ pub async fn decide(
         None => None,
     };
     let usable = match sso {
-        Some(s) if !needs_login(req, &s) => Some(s),
+        Some(s) if !needs_login(req, &s, app.clock.now()) => Some(s),
         _ => None,
     };
     let Some(s) = usable else {
@@ -100,18 +99,21 @@ mod tests {
     use super::*;
     use crate::authn::{Acr, AuthFacts};
 
+    /// The moment every decision here is taken at.
+    const NOW: i64 = 1_800_000_000;
+
     fn session(auth_age: i64) -> SsoSession {
         SsoSession {
             sid: "s".into(),
             account_id: "alice".into(),
             facts: AuthFacts {
-                auth_time: clock::now() - auth_age,
+                auth_time: NOW - auth_age,
                 acr: Acr::Low,
                 amr: vec!["pwd".into()],
                 legal_entity: None,
             },
             method: "password".into(),
-            expires_at: clock::now() + 3600,
+            expires_at: NOW + 3600,
         }
     }
 
@@ -121,32 +123,32 @@ mod tests {
 
     #[test]
     fn a_fresh_session_is_used() {
-        assert!(!needs_login(&request(), &session(10)));
+        assert!(!needs_login(&request(), &session(10), NOW));
     }
 
     #[test]
     fn prompt_login_forces_authentication() {
         let mut r = request();
         r.prompt = Prompt::Login;
-        assert!(needs_login(&r, &session(0)));
+        assert!(needs_login(&r, &session(0), NOW));
     }
 
     #[test]
     fn max_age_counts_from_the_last_authentication() {
         let mut r = request();
         r.max_age = Some(60);
-        assert!(!needs_login(&r, &session(30)));
-        assert!(needs_login(&r, &session(61)));
+        assert!(!needs_login(&r, &session(30), NOW));
+        assert!(needs_login(&r, &session(61), NOW));
         r.max_age = Some(0);
-        assert!(needs_login(&r, &session(1)));
+        assert!(needs_login(&r, &session(1), NOW));
     }
 
     #[test]
     fn id_token_hint_for_someone_else_forces_authentication() {
         let mut r = request();
         r.id_token_hint_sub = Some("bob".into());
-        assert!(needs_login(&r, &session(0)));
+        assert!(needs_login(&r, &session(0), NOW));
         r.id_token_hint_sub = Some("alice".into());
-        assert!(!needs_login(&r, &session(0)));
+        assert!(!needs_login(&r, &session(0), NOW));
     }
 }

@@ -9,7 +9,7 @@ use crate::identity::client::GrantType;
 use crate::oidc::authorize::checks::{is_valid_verifier, s256};
 use crate::oidc::authorize::issue_code::{CodeGrant, code_key, used_code_key};
 use crate::oidc::error::OAuthError;
-use crate::{clock, secrets};
+use crate::secrets;
 
 pub struct AuthorizationCode;
 
@@ -73,7 +73,7 @@ impl Grant for AuthorizationCode {
             sid: Some(grant.sid.clone()),
             scope: grant.scope.clone(),
             facts: grant.facts.clone(),
-            expires_at: clock::now() + ctx.app.settings.refresh_token_ttl as i64,
+            expires_at: ctx.app.clock.now() + ctx.app.settings.refresh_token_ttl as i64,
         };
         let with_refresh = ctx.client.allows_grant(GrantType::RefreshToken);
         let refresh = records::create(&ctx.app.db, &record, with_refresh).await?;

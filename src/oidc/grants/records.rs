@@ -5,8 +5,8 @@
 use sqlx::Row;
 
 use crate::authn::{Acr, AuthFacts, LegalEntity};
+use crate::secrets;
 use crate::store::sql::Db;
-use crate::{clock, secrets};
 
 #[derive(Debug, Clone)]
 pub struct GrantRecord {
@@ -43,6 +43,7 @@ async fn insert_refresh(
     conn: &mut sqlx::AnyConnection,
     grant_id: &str,
     grant_expires_at: i64,
+    now: i64,
 ) -> Result<String, sqlx::Error> {
     let token = secrets::random_token();
     sqlx::query(
@@ -50,7 +51,7 @@ async fn insert_refresh(
     )
     .bind(secrets::token_hash(&token))
     .bind(grant_id)
-    .bind(clock::now())
+    .bind(now)
     .bind(grant_expires_at)
     .execute(conn)
     .await?;
@@ -76,13 +77,13 @@ pub async fn create(
     .bind(grant.facts.auth_time)
     .bind(grant.facts.acr.as_str())
     .bind(serde_json::to_string(&grant.facts.amr).unwrap_or_else(|_| "[]".into()))
-    .bind(clock::now())
+    .bind(db.clock.now())
     .bind(grant.expires_at)
     .bind(LegalEntity::to_column(&grant.facts.legal_entity))
     .execute(&mut *tx)
     .await?;
     let token = if with_refresh {
-        Some(insert_refresh(&mut tx, &grant.id, grant.expires_at).await?)
+        Some(insert_refresh(&mut tx, &grant.id, grant.expires_at, db.clock.now()).await?)
     } else {
         None
     };
@@ -124,7 +125,7 @@ pub async fn use_refresh(
     client_id: &str,
 ) -> Result<RefreshOutcome, sqlx::Error> {
     let hash = secrets::token_hash(token);
-    let now = clock::now();
+    let now = db.clock.now();
     let mut tx = db.pool.begin().await?;
     let marked = sqlx::query(
         "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
@@ -143,7 +144,8 @@ pub async fn use_refresh(
         .fetch_one(&mut *tx)
         .await?;
         let grant = grant_from_row(&row)?;
-        let new_token = insert_refresh(&mut tx, &grant.id, grant.expires_at).await?;
+        let new_token =
+            insert_refresh(&mut tx, &grant.id, grant.expires_at, db.clock.now()).await?;
         tx.commit().await?;
         return Ok(RefreshOutcome::Rotated { grant, new_token });
     }
@@ -177,7 +179,7 @@ pub async fn find_by_refresh(db: &Db, token: &str) -> Result<Option<GrantRecord>
          WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND g.revoked_at IS NULL"
     ))
     .bind(secrets::token_hash(token))
-    .bind(clock::now())
+    .bind(db.clock.now())
     .fetch_optional(&db.pool)
     .await?;
     row.map(|r| grant_from_row(&r)).transpose()
@@ -185,7 +187,7 @@ pub async fn find_by_refresh(db: &Db, token: &str) -> Result<Option<GrantRecord>
 
 pub async fn revoke(db: &Db, grant_id: &str, reason: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-        .bind(clock::now())
+        .bind(db.clock.now())
         .bind(reason)
         .bind(grant_id)
         .execute(&db.pool)
@@ -199,7 +201,7 @@ pub async fn revoke_for_session(db: &Db, sid: &str) -> Result<u64, sqlx::Error> 
         "UPDATE grants SET revoked_at = $1, revoked_reason = 'logout' WHERE sid = $2 AND revoked_at IS NULL \
          AND (' ' || scope || ' ') NOT LIKE '% offline_access %'",
     )
-    .bind(clock::now())
+    .bind(db.clock.now())
     .bind(sid)
     .execute(&db.pool)
     .await?;
@@ -241,7 +243,7 @@ pub async fn is_access_token_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::E
 
 /// Housekeeping: rows whose every token has expired.
 pub async fn sweep(db: &Db) -> Result<(), sqlx::Error> {
-    let now = clock::now();
+    let now = db.clock.now();
     sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
         .bind(now)
         .execute(&db.pool)
