@@ -13,6 +13,7 @@ use crate::audit::{Event, Kind, Outcome};
 use crate::identity::contact::PhoneNumber;
 use crate::notify::Message;
 use crate::server::App;
+use crate::store::ephemeral::{Key, keys};
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
 use crate::web::sms::{self, CodeFor};
@@ -357,12 +358,8 @@ pub struct EmailLink {
     pub purpose: LinkPurpose,
 }
 
-fn link_key(purpose: LinkPurpose, token: &str) -> String {
-    format!(
-        "email-link:{}:{}",
-        purpose.as_str(),
-        secrets::token_hash(token)
-    )
+fn link_key(purpose: LinkPurpose, token: &str) -> Key {
+    keys::email_link(purpose.as_str(), token)
 }
 
 /// What an emailed link is for; each has its own page and wording.
@@ -431,7 +428,7 @@ pub async fn send_link(
         }));
     let prepared = async {
         // As with SMS codes: at most one email of a kind per account and minute.
-        let wait = format!("email-wait:{}:{account_id}", purpose.as_str());
+        let wait = keys::email_wait(purpose.as_str(), account_id);
         if !app
             .eph
             .put_if_absent(&wait, b"1", otp::RESEND_INTERVAL)

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets;
 use crate::store::StoreError;
-use crate::store::ephemeral::Ephemeral;
+use crate::store::ephemeral::keys::{self, DAY, OtpPart};
+use crate::store::ephemeral::{Ephemeral, Key};
 
 pub const CODE_TTL: Duration = Duration::from_secs(300);
 pub const MAX_ATTEMPTS: u64 = 5;
 pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
-const DAY: Duration = Duration::from_secs(86_400);
 
 /// What a code confirms; codes of one purpose never satisfy another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +102,8 @@ struct Stored {
 /// The target of a decoy code starts with this (a phone number never does).
 const DECOY: &str = "decoy:";
 
-fn key(kind: &str, purpose: Purpose, subject: &str) -> String {
-    format!("otp-{kind}:{}:{subject}", purpose.as_str())
+fn key(part: OtpPart, purpose: Purpose, subject: &str) -> Key {
+    keys::otp(part, purpose.as_str(), subject)
 }
 
 fn digest(salt: &str, code: &str) -> String {
@@ -131,12 +131,12 @@ pub async fn issue(
     daily_cap: u64,
 ) -> Result<String, OtpError> {
     if !eph
-        .put_if_absent(&key("wait", purpose, subject), b"1", RESEND_INTERVAL)
+        .put_if_absent(&key(OtpPart::Wait, purpose, subject), b"1", RESEND_INTERVAL)
         .await?
     {
         return Err(OtpError::TooSoon);
     }
-    if eph.incr(&format!("otp-day:{target}"), DAY).await? > daily_cap {
+    if eph.incr(&keys::otp_today(target), DAY).await? > daily_cap {
         return Err(OtpError::DailyCap);
     }
     let code = random_code();
@@ -146,8 +146,8 @@ pub async fn issue(
         salt,
         target: target.to_string(),
     };
-    eph.delete(&key("tries", purpose, subject)).await?;
-    eph.put_json(&key("code", purpose, subject), &stored, CODE_TTL)
+    eph.delete(&key(OtpPart::Tries, purpose, subject)).await?;
+    eph.put_json(&key(OtpPart::Code, purpose, subject), &stored, CODE_TTL)
         .await?;
     Ok(code)
 }
@@ -191,10 +191,12 @@ pub async fn check(
     subject: &str,
     code: &str,
 ) -> Result<String, OtpError> {
-    let code_key = key("code", purpose, subject);
+    let code_key = key(OtpPart::Code, purpose, subject);
     // Every attempt counts, atomically, before the comparison: concurrent guesses cannot
     // exceed the limit.
-    let tries = eph.incr(&key("tries", purpose, subject), CODE_TTL).await?;
+    let tries = eph
+        .incr(&key(OtpPart::Tries, purpose, subject), CODE_TTL)
+        .await?;
     if tries > MAX_ATTEMPTS {
         eph.delete(&code_key).await?;
         return Err(OtpError::TooManyAttempts);
@@ -224,10 +226,14 @@ pub async fn check(
 /// Uses up a code that [`check`] accepted.
 pub async fn consume(eph: &Ephemeral, purpose: Purpose, subject: &str) -> Result<(), OtpError> {
     // Single use: of two concurrent correct submissions only one takes the code.
-    if eph.take(&key("code", purpose, subject)).await?.is_none() {
+    if eph
+        .take(&key(OtpPart::Code, purpose, subject))
+        .await?
+        .is_none()
+    {
         return Err(OtpError::Expired);
     }
-    eph.delete(&key("tries", purpose, subject)).await?;
+    eph.delete(&key(OtpPart::Tries, purpose, subject)).await?;
     Ok(())
 }
 

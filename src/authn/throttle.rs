@@ -17,18 +17,13 @@ use crate::config::Limits;
 use crate::identity::account;
 use crate::secrets;
 use crate::store::StoreError;
-use crate::store::ephemeral::Ephemeral;
+use crate::store::ephemeral::keys::{DAY, HOUR};
+use crate::store::ephemeral::{Ephemeral, Key, keys};
 
-const HOUR: Duration = Duration::from_secs(3600);
-const DAY: Duration = Duration::from_secs(86_400);
 /// Consecutive failures are forgotten after a day without any.
 const FAILURE_MEMORY: Duration = DAY;
 /// The longest delay is this many times the base (the 7th consecutive failure on).
 const MAX_DELAY_FACTOR: u32 = 16;
-
-fn ip_lock(ip: &str) -> String {
-    format!("lock:ip:{ip}")
-}
 
 /// Where a login's failures count: the submitted identifier, normalised as account lookup
 /// normalises it, then hashed (the store never holds what was typed).
@@ -49,19 +44,19 @@ enum Counted<'a> {
 }
 
 impl Counted<'_> {
-    fn suffix(&self) -> String {
+    fn stored(&self) -> keys::Counted<'_> {
         match self {
-            Counted::Login(k) => format!("login:{}", k.0),
-            Counted::Account(id) => format!("acct:{id}"),
+            Counted::Login(k) => keys::Counted::Login(&k.0),
+            Counted::Account(id) => keys::Counted::Account(id),
         }
     }
 
-    fn lock_key(&self) -> String {
-        format!("lock:{}", self.suffix())
+    fn lock_key(&self) -> Key {
+        keys::lock(self.stored())
     }
 
-    fn fail_key(&self) -> String {
-        format!("fail:{}", self.suffix())
+    fn fail_key(&self) -> Key {
+        keys::failures(self.stored())
     }
 }
 
@@ -74,7 +69,7 @@ pub enum Gate {
 
 /// Before any password work: is this address locked out?
 pub async fn login_gate(eph: &Ephemeral, ip: &str) -> Result<Gate, StoreError> {
-    Ok(if eph.get(&ip_lock(ip)).await?.is_some() {
+    Ok(if eph.get(&keys::address_lock(ip)).await?.is_some() {
         Gate::IpLocked
     } else {
         Gate::Open
@@ -159,8 +154,8 @@ async fn count(eph: &Ephemeral, limits: &Limits, what: Counted<'_>) -> Result<Fa
 
 async fn count_ip(eph: &Ephemeral, limits: &Limits, ip: &str) -> Result<(), StoreError> {
     let window = Duration::from_secs(limits.lockout_seconds);
-    if eph.incr(&format!("fail:ip:{ip}"), window).await? >= limits.ip_failure_limit {
-        eph.put(&ip_lock(ip), b"1", window).await?;
+    if eph.incr(&keys::address_failures(ip), window).await? >= limits.ip_failure_limit {
+        eph.put(&keys::address_lock(ip), b"1", window).await?;
     }
     Ok(())
 }
@@ -237,8 +232,8 @@ pub async fn forget_today(eph: &Ephemeral, what: &str, subject: &str) -> Result<
     eph.delete(&once_key(what, subject)).await
 }
 
-fn once_key(what: &str, subject: &str) -> String {
-    format!("once:{what}:{}", secrets::token_hash(subject))
+fn once_key(what: &str, subject: &str) -> Key {
+    keys::once_today(what, subject)
 }
 
 /// Takes one request from a per-IP hourly budget (`what`: registration, password reset…);
@@ -249,7 +244,7 @@ pub async fn allow_per_ip(
     ip: &str,
     per_hour: u64,
 ) -> Result<bool, StoreError> {
-    Ok(eph.incr(&format!("rate:{what}:{ip}"), HOUR).await? <= per_hour)
+    Ok(eph.incr(&keys::per_address_hour(what, ip), HOUR).await? <= per_hour)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -278,7 +273,7 @@ pub async fn allow_sms_from(
     limits: &Limits,
     ip: &str,
 ) -> Result<Result<(), SmsRefused>, StoreError> {
-    if eph.incr(&format!("sms:ip:{ip}"), HOUR).await? > limits.sms_per_ip_hour {
+    if eph.incr(&keys::sms_from(ip), HOUR).await? > limits.sms_per_ip_hour {
         return Ok(Err(SmsRefused::Ip));
     }
     Ok(Ok(()))
@@ -290,14 +285,10 @@ pub async fn allow_sms_to(
     limits: &Limits,
     phone_prefix: &str,
 ) -> Result<Result<(), SmsRefused>, StoreError> {
-    if eph
-        .incr(&format!("sms:prefix:{phone_prefix}"), HOUR)
-        .await?
-        > limits.sms_per_prefix_hour
-    {
+    if eph.incr(&keys::sms_to(phone_prefix), HOUR).await? > limits.sms_per_prefix_hour {
         return Ok(Err(SmsRefused::Prefix));
     }
-    if eph.incr("sms:global", HOUR).await? > limits.sms_global_hour {
+    if eph.incr(&keys::sms_all(), HOUR).await? > limits.sms_global_hour {
         return Ok(Err(SmsRefused::Global));
     }
     Ok(Ok(()))

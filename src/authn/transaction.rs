@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oidc::authorize::request::AuthorizationRequest;
 use crate::store::StoreError;
-use crate::store::ephemeral::Ephemeral;
+use crate::store::ephemeral::{Ephemeral, Key, keys};
 use crate::{clock, secrets};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,8 +23,8 @@ pub struct LoginTransaction {
     pub step_up: Option<String>,
 }
 
-fn key(id: &str) -> String {
-    format!("tx:{id}")
+fn key(id: &str) -> Key {
+    keys::login_transaction(id)
 }
 
 pub fn valid_id(id: &str) -> bool {

@@ -154,7 +154,7 @@ async fn verify_assertion(
         return Err(OAuthError::invalid_client("client assertion needs a jti"));
     }
     // Each assertion is accepted once (RFC 7523 §3 item 7), remembered until it expires.
-    let key = format!("assertion:{id}:{}", crate::secrets::token_hash(&claims.jti));
+    let key = crate::store::ephemeral::keys::client_assertion(id, &claims.jti);
     let ttl = Duration::from_secs((claims.exp - now + 60) as u64);
     if !app.eph.put_if_absent(&key, b"1", ttl).await? {
         return Err(OAuthError::invalid_client(

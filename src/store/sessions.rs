@@ -16,9 +16,8 @@ use sqlx::Row;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
 
-use super::ephemeral::Ephemeral;
+use super::ephemeral::{Ephemeral, Key, keys};
 use super::sql::Db;
-use crate::secrets;
 
 #[derive(Clone)]
 pub enum BrowserSessionStore {
@@ -35,8 +34,8 @@ impl std::fmt::Debug for BrowserSessionStore {
     }
 }
 
-fn storage_key(id: &Id) -> String {
-    format!("sess:{}", secrets::token_hash(&id.to_string()))
+fn storage_key(id: &Id) -> Key {
+    keys::browser_session(&id.to_string())
 }
 
 /// What is kept of a session: its data and when it expires (Unix seconds). Records of another
@@ -102,7 +101,7 @@ impl BrowserSessionStore {
                      ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
                 };
                 let done = sqlx::query(sql)
-                    .bind(&key)
+                    .bind(key.as_str())
                     .bind(&data)
                     .bind(expires)
                     .execute(&db.pool)
@@ -154,7 +153,7 @@ impl SessionStore for BrowserSessionStore {
                 .map(|b| String::from_utf8_lossy(&b).into_owned()),
             BrowserSessionStore::Sql(db) => {
                 sqlx::query("SELECT data FROM web_sessions WHERE id = $1 AND expires_at > $2")
-                    .bind(&key)
+                    .bind(key.as_str())
                     .bind(crate::clock::now())
                     .fetch_optional(&db.pool)
                     .await
@@ -180,7 +179,7 @@ impl SessionStore for BrowserSessionStore {
         match self {
             BrowserSessionStore::Ephemeral(eph) => eph.delete(&key).await.map_err(backend),
             BrowserSessionStore::Sql(db) => sqlx::query("DELETE FROM web_sessions WHERE id = $1")
-                .bind(&key)
+                .bind(key.as_str())
                 .execute(&db.pool)
                 .await
                 .map(|_| ())

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use crate::secrets;
 use crate::store::StoreError;
-use crate::store::ephemeral::Ephemeral;
+use crate::store::ephemeral::{Ephemeral, Key, keys};
 
 pub const TTL_SECS: u64 = 120;
 
-fn key(tx_id: &str) -> String {
-    format!("certch:{tx_id}")
+fn key(tx_id: &str) -> Key {
+    keys::certificate_challenge(tx_id)
 }
 
 /// Issues a new challenge for the transaction, replacing any earlier one; returns its bytes.

@@ -14,6 +14,7 @@ use crate::authn::session::SsoSession;
 use crate::identity::redirect_uri::RedirectUri;
 use crate::secrets;
 use crate::server::App;
+use crate::store::ephemeral::keys;
 use crate::web::RequestMeta;
 
 /// What a code stands for, read back by the authorization_code grant.
@@ -27,15 +28,6 @@ pub struct CodeGrant {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub facts: AuthFacts,
-}
-
-pub fn code_key(code: &str) -> String {
-    format!("code:{}", secrets::token_hash(code))
-}
-
-/// Marks a redeemed code with the grant it produced, so a second redemption can revoke it.
-pub fn used_code_key(code: &str) -> String {
-    format!("code-used:{}", secrets::token_hash(code))
 }
 
 pub async fn redirect_with_code(
@@ -68,7 +60,7 @@ pub async fn code_redirect_url(
     let stored = app
         .eph
         .put_json(
-            &code_key(&code),
+            &keys::authorization_code(&code),
             &grant,
             Duration::from_secs(app.settings.code_ttl),
         )

@@ -7,9 +7,10 @@ use super::{Grant, GrantCtx, TokenResponse, person_tokens};
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::client::GrantType;
 use crate::oidc::authorize::checks::{is_valid_verifier, s256};
-use crate::oidc::authorize::issue_code::{CodeGrant, code_key, used_code_key};
+use crate::oidc::authorize::issue_code::CodeGrant;
 use crate::oidc::error::OAuthError;
 use crate::secrets;
+use crate::store::ephemeral::keys;
 
 pub struct AuthorizationCode;
 
@@ -44,13 +45,22 @@ impl Grant for AuthorizationCode {
         if code.len() > 128 {
             return Err(OAuthError::invalid_grant("the code is invalid or expired"));
         }
-        let Some(grant) = ctx.app.eph.take_json::<CodeGrant>(&code_key(code)).await? else {
+        let Some(grant) = ctx
+            .app
+            .eph
+            .take_json::<CodeGrant>(&keys::authorization_code(code))
+            .await?
+        else {
             return Err(replayed(ctx, code).await);
         };
         let grant_id = secrets::random_id();
         ctx.app
             .eph
-            .put(&used_code_key(code), grant_id.as_bytes(), USED_CODE_MEMORY)
+            .put(
+                &keys::redeemed_code(code),
+                grant_id.as_bytes(),
+                USED_CODE_MEMORY,
+            )
             .await?;
 
         // The code is consumed whatever happens next: a failed redemption cannot be retried.
@@ -98,7 +108,7 @@ impl Grant for AuthorizationCode {
 /// produced (RFC 6749 §4.1.2: "SHOULD revoke all tokens previously issued based on that code").
 async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
     let generic = OAuthError::invalid_grant("the code is invalid or expired");
-    let marker = match ctx.app.eph.get(&used_code_key(code)).await {
+    let marker = match ctx.app.eph.get(&keys::redeemed_code(code)).await {
         Ok(Some(m)) => m,
         Ok(None) => return generic,
         Err(e) => return e.into(),

@@ -4,6 +4,7 @@
 //!
 //! An enum rather than a trait object: two known backends, no boxing of futures on hot paths.
 
+pub mod keys;
 mod memory;
 mod redis_store;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use keys::Key;
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 
@@ -36,59 +38,59 @@ impl Ephemeral {
         matches!(self, Ephemeral::Redis(_))
     }
 
-    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+    pub async fn put(&self, key: &Key, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         match self {
             Ephemeral::Memory(m) => {
-                m.put(key, value, ttl);
+                m.put(key.as_str(), value, ttl);
                 Ok(())
             }
-            Ephemeral::Redis(r) => r.put(key, value, ttl).await,
+            Ephemeral::Redis(r) => r.put(key.as_str(), value, ttl).await,
         }
     }
 
     /// Stores only if the key is absent; true when this call stored it (replay caches, locks).
     pub async fn put_if_absent(
         &self,
-        key: &str,
+        key: &Key,
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         match self {
-            Ephemeral::Memory(m) => Ok(m.put_if_absent(key, value, ttl)),
-            Ephemeral::Redis(r) => r.put_if_absent(key, value, ttl).await,
+            Ephemeral::Memory(m) => Ok(m.put_if_absent(key.as_str(), value, ttl)),
+            Ephemeral::Redis(r) => r.put_if_absent(key.as_str(), value, ttl).await,
         }
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
-            Ephemeral::Memory(m) => Ok(m.get(key)),
-            Ephemeral::Redis(r) => r.get(key).await,
+            Ephemeral::Memory(m) => Ok(m.get(key.as_str())),
+            Ephemeral::Redis(r) => r.get(key.as_str()).await,
         }
     }
 
     /// Atomically reads and deletes: of two concurrent takers exactly one gets the value.
-    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
-            Ephemeral::Memory(m) => Ok(m.take(key)),
-            Ephemeral::Redis(r) => r.take(key).await,
+            Ephemeral::Memory(m) => Ok(m.take(key.as_str())),
+            Ephemeral::Redis(r) => r.take(key.as_str()).await,
         }
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    pub async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         match self {
             Ephemeral::Memory(m) => {
-                m.delete(key);
+                m.delete(key.as_str());
                 Ok(())
             }
-            Ephemeral::Redis(r) => r.delete(key).await,
+            Ephemeral::Redis(r) => r.delete(key.as_str()).await,
         }
     }
 
     /// Increments a counter that lives `window` from its first increment; returns the new count.
-    pub async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+    pub async fn incr(&self, key: &Key, window: Duration) -> Result<u64, StoreError> {
         match self {
-            Ephemeral::Memory(m) => Ok(m.incr(key, window)),
-            Ephemeral::Redis(r) => r.incr(key, window).await,
+            Ephemeral::Memory(m) => Ok(m.incr(key.as_str(), window)),
+            Ephemeral::Redis(r) => r.incr(key.as_str(), window).await,
         }
     }
 
@@ -101,7 +103,7 @@ impl Ephemeral {
 
     pub async fn put_json<T: Serialize>(
         &self,
-        key: &str,
+        key: &Key,
         value: &T,
         ttl: Duration,
     ) -> Result<(), StoreError> {
@@ -109,11 +111,11 @@ impl Ephemeral {
         self.put(key, &bytes, ttl).await
     }
 
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         decode(self.get(key).await?)
     }
 
-    pub async fn take_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub async fn take_json<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         decode(self.take(key).await?)
     }
 }
