@@ -22,13 +22,13 @@ use super::{Acr, browser, lockout, session, throttle};
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
-use crate::oidc::params::{Params, RequestParams};
 use crate::policy::{self, Denied};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 use crate::web::pages::Notice;
+use crate::web::params::{Params, RequestParams};
 use crate::web::sms::CodeFor;
 
 /// The new number a code was sent to (masked, for display) while the change is pending.
@@ -99,7 +99,9 @@ fn sign_in_url(app: &App, lang: Lang, extra: &[(&str, &str)]) -> Option<String> 
     use crate::config::PROFILE_CLIENT;
     let client = app.clients.get(PROFILE_CLIENT)?;
     let redirect = client.redirect_uris.first()?.as_str().to_string();
-    let challenge = crate::oidc::authorize::checks::s256(&crate::secrets::random_token());
+    // PKCE is required of the public profile client; its code is never redeemed, so the
+    // challenge is random (a verifier's digest has the same shape).
+    let challenge = crate::secrets::b64url(&crate::secrets::random_bytes::<32>());
     let state = format!("{}.{}", lang.code(), crate::secrets::random_id());
     let mut query = vec![
         ("response_type", "code"),
@@ -190,7 +192,7 @@ async fn post_start(
     app: &App,
     s: &Session,
     headers: &HeaderMap,
-    params: Result<Params, crate::oidc::params::ParamError>,
+    params: Result<Params, crate::web::params::ParamError>,
 ) -> Result<(Params, Lang, Account), Response> {
     let Ok(params) = params else {
         let lang = Lang::negotiate(None, headers);

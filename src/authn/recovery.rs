@@ -19,13 +19,13 @@ use super::{browser, throttle};
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
-use crate::oidc::params::RequestParams;
 use crate::secrets;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
 use crate::web::pages::Notice;
+use crate::web::params::RequestParams;
 use crate::web::sms::CodeFor;
 
 /// The account this browser is recovering by SMS (a random id when none was found, so that the

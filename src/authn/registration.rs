@@ -17,11 +17,11 @@ use super::{browser, throttle};
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
-use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
+use crate::web::params::{Params, RequestParams};
 use crate::web::sms::CodeFor;
 
 /// The account this browser is registering (set at registration, or after a password login of a

@@ -16,10 +16,10 @@ use super::throttle::{self, Gate};
 use super::{browser, lockout, registration, transaction};
 use crate::audit::{Event, Kind, Outcome};
 use crate::oidc::authorize::resume;
-use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::params::{Params, RequestParams};
 
 struct LoginView<'a> {
     tx: &'a str,

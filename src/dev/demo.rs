@@ -16,12 +16,12 @@ use tower_sessions::Session;
 use super::DEMO_CLIENT;
 use crate::oidc::authorize::checks::s256;
 use crate::oidc::grants::{self, GrantCtx};
-use crate::oidc::params::{Params, RequestParams};
 use crate::oidc::{bearer, id_token_hint};
 use crate::secrets;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::params::{Params, RequestParams};
 
 #[derive(Serialize, Deserialize)]
 struct Pending {

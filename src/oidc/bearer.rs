@@ -5,10 +5,10 @@ use axum::http::{HeaderMap, header};
 
 use super::error::OAuthError;
 use super::grants::records;
-use super::params::Params;
 use crate::server::App;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::jws;
+use crate::web::params::Params;
 
 /// The bearer token of a request: Authorization header (RFC 6750 §2.1) or, on a form POST,
 /// the `access_token` body parameter (§2.2) — never both.

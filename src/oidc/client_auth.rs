@@ -12,10 +12,10 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use super::error::OAuthError;
-use super::params::Params;
 use crate::identity::client::{Client, ClientAuth};
 use crate::server::App;
 use crate::tokens::jws;
+use crate::web::params::Params;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// How far ahead a client assertion may expire; longer-lived assertions are refused.

@@ -12,13 +12,13 @@ use tower_sessions::Session;
 
 use super::grants::records;
 use super::id_token_hint;
-use super::params::{Params, RequestParams};
 use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{browser, session};
 use crate::identity::redirect_uri::RedirectUri;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::params::{Params, RequestParams};
 
 struct Validated {
     redirect: Option<String>,

@@ -110,6 +110,18 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<crate::web::params::Missing> for OAuthError {
+    fn from(e: crate::web::params::Missing) -> Self {
+        OAuthError::invalid_request(e.to_string())
+    }
+}
+
+impl From<crate::web::params::ParamError> for OAuthError {
+    fn from(e: crate::web::params::ParamError) -> Self {
+        OAuthError::invalid_request(e.to_string())
+    }
+}
+
 /// An event that had to be recorded before the answer was not: the answer is not given.
 impl From<crate::audit::AuditError> for OAuthError {
     fn from(e: crate::audit::AuditError) -> Self {

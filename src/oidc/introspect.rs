@@ -15,10 +15,10 @@ use super::bearer;
 use super::client_auth;
 use super::error::{OAuthError, json_no_store};
 use super::grants::records;
-use super::params::{Params, RequestParams};
 use crate::identity::client::Client;
 use crate::server::App;
 use crate::tokens::claims::AccessTokenClaims;
+use crate::web::params::{Params, RequestParams};
 
 pub async fn introspect(
     State(app): State<Arc<App>>,
@@ -34,7 +34,7 @@ pub async fn introspect(
 async fn handle(
     app: &App,
     headers: &HeaderMap,
-    params: Result<Params, super::params::ParamError>,
+    params: Result<Params, crate::web::params::ParamError>,
 ) -> Result<Value, OAuthError> {
     let params = params?;
     let authed = client_auth::authenticate(app, headers, &params, "/introspect").await?;

@@ -13,7 +13,6 @@ pub mod grants;
 pub mod id_token_hint;
 pub mod introspect;
 pub mod jwks;
-pub mod params;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -12,10 +12,10 @@ use super::bearer;
 use super::client_auth;
 use super::error::OAuthError;
 use super::grants::records;
-use super::params::{Params, RequestParams};
 use crate::audit::{Event, Kind, Outcome};
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::params::{Params, RequestParams};
 
 pub async fn revoke(
     State(app): State<Arc<App>>,
@@ -33,7 +33,7 @@ async fn handle(
     app: &App,
     meta: &RequestMeta,
     headers: &HeaderMap,
-    params: Result<Params, super::params::ParamError>,
+    params: Result<Params, crate::web::params::ParamError>,
 ) -> Result<(), OAuthError> {
     let params = params?;
     let authed = client_auth::authenticate(app, headers, &params, "/revoke").await?;

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use super::client_auth;
 use super::error::{OAuthError, json_no_store};
 use super::grants::{self, GrantCtx};
-use super::params::RequestParams;
 use crate::audit::{Event, Kind, Outcome};
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::params::RequestParams;
 
 pub async fn token(
     State(app): State<Arc<App>>,
@@ -30,7 +30,7 @@ async fn handle(
     app: &App,
     meta: &RequestMeta,
     headers: &HeaderMap,
-    params: Result<super::params::Params, super::params::ParamError>,
+    params: Result<crate::web::params::Params, crate::web::params::ParamError>,
 ) -> Result<grants::TokenResponse, OAuthError> {
     let params = params?;
     let authed = match client_auth::authenticate(app, headers, &params, "/token").await {

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::bearer;
 use super::error::{BearerError, ErrorCode, OAuthError, json_no_store};
-use super::params::RequestParams;
 use crate::identity::account;
 use crate::server::App;
+use crate::web::params::RequestParams;
 
 pub async fn userinfo(
     State(app): State<Arc<App>>,
@@ -28,12 +28,12 @@ async fn handle(
     app: &App,
     method: &Method,
     headers: &HeaderMap,
-    params: Result<super::params::Params, super::params::ParamError>,
+    params: Result<crate::web::params::Params, crate::web::params::ParamError>,
 ) -> Result<serde_json::Value, OAuthError> {
     // A POST without a form body is fine when the token is in the header.
     let params = match (method, params) {
         (_, Ok(p)) => Some(p),
-        (&Method::POST, Err(super::params::ParamError::ContentType)) => None,
+        (&Method::POST, Err(crate::web::params::ParamError::ContentType)) => None,
         (_, Err(e)) => return Err(e.into()),
     };
     let token = bearer::extract(headers, params.as_ref())?;

@@ -4,8 +4,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::i18n::Lang;
-use crate::oidc::params::Params;
 use crate::server::App;
+use crate::web::params::Params;
 
 /// A text field, trimmed; empty when absent. Never for passwords, which are taken as typed.
 pub fn field<'a>(p: &'a Params, name: &str) -> &'a str {

@@ -6,6 +6,7 @@ pub mod form;
 pub mod headers;
 pub mod i18n;
 pub mod pages;
+pub mod params;
 pub mod sms;
 
 use std::net::{IpAddr, SocketAddr};

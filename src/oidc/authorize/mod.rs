@@ -24,10 +24,10 @@ use crate::authn::{browser, transaction};
 use crate::identity::client::Client;
 use crate::identity::redirect_uri::RedirectUri;
 use crate::oidc::error::OAuthError;
-use crate::oidc::params::{Params, RequestParams};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
+use crate::web::params::{Params, RequestParams};
 
 /// In the order of OIDC Core §3.1.2.1–2.
 const PIPELINE: [Check; 11] = [

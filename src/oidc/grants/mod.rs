@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::identity::client::{Client, GrantType};
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::oidc::params::Params;
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::params::Params;
 
 /// RFC 6749 §5.1 (+ OIDC Core §3.1.3.3 id_token).
 #[derive(Debug, Serialize)]

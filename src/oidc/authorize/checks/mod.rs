@@ -26,8 +26,8 @@ pub use scope::check_scope;
 use super::request::AuthorizationRequest;
 use crate::identity::client::Client;
 use crate::oidc::error::OAuthError;
-use crate::oidc::params::Params;
 use crate::server::App;
+use crate::web::params::Params;
 
 /// What every check sees.
 pub struct Ctx<'a> {

@@ -1,5 +1,5 @@
-//! Request parameters of the protocol endpoints: from the query (GET) or an
-//! `application/x-www-form-urlencoded` body (POST).
+//! Request parameters of the protocol endpoints and the pages' forms: from the query (GET) or
+//! an `application/x-www-form-urlencoded` body (POST).
 //!
 //! Parsed strictly rather than with serde_urlencoded/form_urlencoded: those decode invalid UTF-8
 //! lossily and let a repeated parameter silently win, while RFC 6749 §3.1 requires us to refuse
@@ -11,8 +11,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, header};
 use percent_encoding::percent_decode;
-
-use super::error::OAuthError;
 
 pub const MAX_PARAMS: usize = 64;
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
@@ -31,12 +29,6 @@ pub enum ParamError {
     ContentType,
     #[error("the request body could not be read (too large?)")]
     Body,
-}
-
-impl From<ParamError> for OAuthError {
-    fn from(e: ParamError) -> Self {
-        OAuthError::invalid_request(e.to_string())
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,15 +79,19 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    pub fn require(&self, name: &str) -> Result<&str, Missing> {
+        self.get(name).ok_or_else(|| Missing(name.to_string()))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
         self.map.iter()
     }
 }
+
+/// A required parameter that was not sent (each kind of endpoint answers it its own way).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is required")]
+pub struct Missing(pub String);
 
 /// The extractor never rejects: each endpoint maps a `ParamError` its own way (JSON error,
 /// error page), so the mapping stays in one place per kind of endpoint.
