@@ -903,68 +903,8 @@ async fn legacy_database(
     backend: Backend,
     d: &Deployment,
 ) -> Option<(String, Option<OwnDatabase>)> {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    use std::borrow::Cow;
-    sqlx::any::install_default_drivers();
-    let (url, pg_name, files): (String, Option<OwnDatabase>, [&'static str; 3]) = match backend {
-        Backend::Sqlite => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                d.dir.path().join("legacy.db").display()
-            ),
-            None,
-            [
-                include_str!("../migrations/sqlite/0001_core.sql"),
-                include_str!("../migrations/sqlite/0002_citizens.sql"),
-                include_str!("../migrations/sqlite/0003_certificates.sql"),
-            ],
-        ),
-        Backend::Shared => {
-            let base = std::env::var("VHOD_TEST_DATABASE_URL").ok()?;
-            let name = format!("vhod_legacy_{}", random_suffix());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-                .await
-                .expect("PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            let (root, _) = base.rsplit_once('/').expect("a database name");
-            (
-                format!("{root}/{name}"),
-                Some(OwnDatabase {
-                    admin_url: base.clone(),
-                    name,
-                }),
-                [
-                    include_str!("../migrations/postgres/0001_core.sql"),
-                    include_str!("../migrations/postgres/0002_citizens.sql"),
-                    include_str!("../migrations/postgres/0003_certificates.sql"),
-                ],
-            )
-        }
-    };
-    let migrations: Vec<Migration> = files
-        .iter()
-        .zip(1i64..)
-        .map(|(sql, v)| {
-            Migration::new(
-                v,
-                Cow::Borrowed("legacy"),
-                MigrationType::Simple,
-                Cow::Borrowed(*sql),
-                false,
-            )
-        })
-        .collect();
-    let migrator = Migrator {
-        migrations: Cow::Owned(migrations),
-        ignore_missing: false,
-        locking: true,
-        no_tx: false,
-    };
+    let (url, pg_name) = database_at_migration(backend, d, 3).await?;
     let pool = sqlx::AnyPool::connect(&url).await.expect("legacy database");
-    migrator.run(&pool).await.expect("migrations 1-3");
     // Rows as the old code stored them: emails in any case (unique only case-sensitively),
     // a pending registration holding a phone number, a session referring to an account.
     let now = std::time::SystemTime::now()

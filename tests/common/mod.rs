@@ -266,9 +266,15 @@ impl Deployment {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(&[], args)
+    }
+
+    /// A `vhod` command with extra environment (another database…).
+    pub fn cli_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
         Command::new(bin())
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
             .output()
             .expect("running vhod")
     }
@@ -415,6 +421,96 @@ impl Drop for Deployment {
             drop_database(url, name);
         }
     }
+}
+
+/// The migrations of each backend, in order, as they are compiled into vhod.
+const SQLITE_MIGRATIONS: [&str; 7] = [
+    include_str!("../../migrations/sqlite/0001_core.sql"),
+    include_str!("../../migrations/sqlite/0002_citizens.sql"),
+    include_str!("../../migrations/sqlite/0003_certificates.sql"),
+    include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
+    include_str!("../../migrations/sqlite/0005_contacts.sql"),
+    include_str!("../../migrations/sqlite/0006_http_hardening.sql"),
+    include_str!("../../migrations/sqlite/0007_pages.sql"),
+];
+const POSTGRES_MIGRATIONS: [&str; 7] = [
+    include_str!("../../migrations/postgres/0001_core.sql"),
+    include_str!("../../migrations/postgres/0002_citizens.sql"),
+    include_str!("../../migrations/postgres/0003_certificates.sql"),
+    include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
+    include_str!("../../migrations/postgres/0005_contacts.sql"),
+    include_str!("../../migrations/postgres/0006_http_hardening.sql"),
+    include_str!("../../migrations/postgres/0007_pages.sql"),
+];
+
+/// A database of its own (not the deployment's) as a release that had applied the first
+/// `count` migrations left it, with sqlx's bookkeeping, so that vhod applies the rest itself
+/// when it starts: its URL, and the PostgreSQL database to drop afterwards. None when the
+/// backend is not configured.
+pub async fn database_at_migration(
+    backend: Backend,
+    d: &Deployment,
+    count: usize,
+) -> Option<(String, Option<OwnDatabase>)> {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use std::borrow::Cow;
+    sqlx::any::install_default_drivers();
+    let (url, own, files): (String, Option<OwnDatabase>, &[&'static str]) = match backend {
+        Backend::Sqlite => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                d.dir.path().join("earlier.db").display()
+            ),
+            None,
+            &SQLITE_MIGRATIONS[..count],
+        ),
+        Backend::Shared => {
+            let base = std::env::var("VHOD_TEST_DATABASE_URL").ok()?;
+            let name = format!("vhod_earlier_{}", random_suffix());
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let (root, _) = base.rsplit_once('/').expect("a database name");
+            let own = OwnDatabase {
+                admin_url: base.clone(),
+                name: name.clone(),
+            };
+            (
+                format!("{root}/{name}"),
+                Some(own),
+                &POSTGRES_MIGRATIONS[..count],
+            )
+        }
+    };
+    let migrations: Vec<Migration> = files
+        .iter()
+        .zip(1i64..)
+        .map(|(sql, v)| {
+            Migration::new(
+                v,
+                Cow::Borrowed("earlier"),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect();
+    let migrator = Migrator {
+        migrations: Cow::Owned(migrations),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    let pool = sqlx::AnyPool::connect(&url)
+        .await
+        .expect("the earlier database");
+    migrator.run(&pool).await.expect("the earlier migrations");
+    pool.close().await;
+    Some((url, own))
 }
 
 /// A PostgreSQL database a test made for itself, dropped when this goes out of scope (a
