@@ -298,7 +298,7 @@ impl AuditWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::test_db;
+    use crate::store::sql::test_dbs;
 
     /// The stored (reason, kind) rows in their sequence.
     async fn stored(db: &Db) -> Vec<(i64, String, String)> {
@@ -324,7 +324,12 @@ mod tests {
 
     #[tokio::test]
     async fn events_are_stored_in_the_order_they_were_handed_over() {
-        let (_dir, db) = test_db().await;
+        for t in test_dbs().await {
+            events_are_stored_in_the_order_they_were_handed_over_on(t.db.clone()).await;
+        }
+    }
+
+    async fn events_are_stored_in_the_order_they_were_handed_over_on(db: Db) {
         let (audit, worker) = Audit::start(db.clone());
         for n in 0..5 {
             audit.enqueue(event(n)).await;
@@ -345,7 +350,12 @@ mod tests {
     /// database takes them again.
     #[tokio::test]
     async fn refused_events_fail_their_waiting_caller_and_queued_ones_wait() {
-        let (_dir, db) = test_db().await;
+        for t in test_dbs().await {
+            refused_events_fail_their_waiting_caller_and_queued_ones_wait_on(t.db.clone()).await;
+        }
+    }
+
+    async fn refused_events_fail_their_waiting_caller_and_queued_ones_wait_on(db: Db) {
         let (audit, worker) = Audit::start(db.clone());
         audit.write(event(0)).await.expect("stored");
         sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_away")
@@ -371,7 +381,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_shutdown_stores_everything_queued() {
-        let (_dir, db) = test_db().await;
+        for t in test_dbs().await {
+            a_shutdown_stores_everything_queued_on(t.db.clone()).await;
+        }
+    }
+
+    async fn a_shutdown_stores_everything_queued_on(db: Db) {
         let (audit, worker) = Audit::start(db.clone());
         for n in 0..600 {
             audit.enqueue(event(n)).await;

@@ -129,7 +129,7 @@ pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::store::sql::test_db;
+    use crate::store::sql::test_dbs;
 
     fn who(account_id: &str, auth_time: i64) -> Authenticated {
         Authenticated {
@@ -159,7 +159,12 @@ mod tests {
     /// renewed, though it stays findable (not ended) for what must still end it.
     #[tokio::test]
     async fn a_session_expires_at_its_lifetime_and_is_not_renewed_after() {
-        let (_dir, db) = test_db().await;
+        for t in test_dbs().await {
+            expires_at_its_lifetime(t.db.clone()).await;
+        }
+    }
+
+    async fn expires_at_its_lifetime(db: Db) {
         let clock = Clock::at(1_800_000_000);
         let db = db.with_clock(clock.clone());
         with_account(&db, "a").await;

@@ -229,3 +229,80 @@ pub async fn test_db() -> (tempfile::TempDir, Db) {
     db.migrate().await.expect("migrations");
     (dir, db)
 }
+
+/// A database for the store tests beside the code, dropped with this (a PostgreSQL one with
+/// it, on a helper thread: Drop cannot await).
+#[cfg(test)]
+pub struct TestDb {
+    pub db: Db,
+    _dir: Option<tempfile::TempDir>,
+    /// (where to connect to drop it, its name)
+    pg: Option<(String, String)>,
+}
+
+#[cfg(test)]
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::AnyConnection::connect(&admin).await.ok()?;
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    conn.execute(drop.as_str()).await.ok().map(|_| ())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Every backend the store tests run against: SQLite always, and PostgreSQL (a database of
+/// its own) when `VHOD_TEST_DATABASE_URL` names a server, as in CI, which sets
+/// `VHOD_TEST_REQUIRE_SERVERS` so that an unreachable server fails the tests instead of
+/// skipping them. One suite, every backend, as Ory Hydra runs its manager tests.
+#[cfg(test)]
+pub async fn test_dbs() -> Vec<TestDb> {
+    let (dir, db) = test_db().await;
+    let mut all = vec![TestDb {
+        db,
+        _dir: Some(dir),
+        pg: None,
+    }];
+    match std::env::var("VHOD_TEST_DATABASE_URL") {
+        Ok(base) => {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&base)
+                .await
+                .expect("VHOD_TEST_DATABASE_URL: PostgreSQL");
+            let name = format!("vhod_unit_{}", crate::secrets::random_id().to_lowercase());
+            let name: String = name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("a test database");
+            let (root, _) = base.rsplit_once('/').expect("a database name in the URL");
+            let db = Db::connect(&format!("{root}/{name}"))
+                .await
+                .expect("the test database");
+            db.migrate().await.expect("migrations");
+            all.push(TestDb {
+                db,
+                _dir: None,
+                pg: Some((base, name)),
+            });
+        }
+        Err(_) => assert!(
+            std::env::var_os("VHOD_TEST_REQUIRE_SERVERS").is_none(),
+            "VHOD_TEST_REQUIRE_SERVERS is set but VHOD_TEST_DATABASE_URL is not"
+        ),
+    }
+    all
+}

@@ -82,10 +82,11 @@ async fn finish<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::test_db;
+    use crate::store::sql::{Backend, test_dbs};
+    use sqlx::Executor;
 
     async fn exec(db: &Db, sql: &str) {
-        sqlx::query(sql).execute(&db.pool).await.expect(sql);
+        (&db.pool).execute(sql).await.expect(sql);
     }
 
     async fn one(db: &Db, sql: &str) -> Option<String> {
@@ -130,9 +131,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_reset_ends_sessions_and_grants_with_the_password() {
-        let (_dir, db) = test_db().await;
-        signed_in(&db).await;
-        let done = reset_password(&db, "a", "new", 100).await.expect("stored");
+        for t in test_dbs().await {
+            reset_ends_everything(&t.db).await;
+        }
+    }
+
+    async fn reset_ends_everything(db: &Db) {
+        signed_in(db).await;
+        let done = reset_password(db, "a", "new", 100).await.expect("stored");
         assert_eq!(
             done,
             Some(PasswordReset {
@@ -141,37 +147,66 @@ mod tests {
             })
         );
         assert_eq!(
-            one(&db, "SELECT password_hash FROM accounts")
+            one(db, "SELECT password_hash FROM accounts")
                 .await
                 .as_deref(),
             Some("new")
         );
         let ended = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at = 100";
-        assert_eq!(count(&db, ended).await, 1);
+        assert_eq!(count(db, ended).await, 1);
         let revoked = "SELECT COUNT(*) FROM grants WHERE revoked_reason = 'password_reset'";
-        assert_eq!(count(&db, revoked).await, 1);
-        assert_eq!(reset_password(&db, "nobody", "x", 100).await.unwrap(), None);
+        assert_eq!(count(db, revoked).await, 1);
+        assert_eq!(reset_password(db, "nobody", "x", 100).await.unwrap(), None);
     }
 
     /// A write that fails half-way (a trigger stands in for a database that breaks): the
     /// account keeps its old password, its sessions and its grants.
     async fn broken_at(table: &str) {
-        let (_dir, db) = test_db().await;
-        signed_in(&db).await;
-        let trigger = format!(
-            "CREATE TRIGGER broken BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, 'injected'); END"
-        );
-        exec(&db, &trigger).await;
+        for t in test_dbs().await {
+            let db = &t.db;
+            signed_in(db).await;
+            break_updates_of(db, table).await;
+            still_as_before(db, table).await;
+        }
+    }
+
+    /// Every UPDATE of `table` fails from now on.
+    async fn break_updates_of(db: &Db, table: &str) {
+        match db.backend {
+            Backend::Sqlite => {
+                let trigger = format!(
+                    "CREATE TRIGGER broken BEFORE UPDATE ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                );
+                exec(db, &trigger).await;
+            }
+            Backend::Postgres => {
+                exec(
+                    db,
+                    "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+                )
+                .await;
+                let trigger = format!(
+                    "CREATE TRIGGER broken BEFORE UPDATE ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION broken()"
+                );
+                exec(db, &trigger).await;
+            }
+        }
+    }
+
+    async fn still_as_before(db: &Db, table: &str) {
         assert!(
-            reset_password(&db, "a", "new", 100).await.is_err(),
+            reset_password(db, "a", "new", 100).await.is_err(),
             "{table}"
         );
-        let hash = one(&db, "SELECT password_hash FROM accounts").await;
+        let hash = one(db, "SELECT password_hash FROM accounts").await;
         assert_eq!(hash.as_deref(), Some("old"), "{table}");
         let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
-        assert_eq!(count(&db, open).await, 1, "{table}");
+        assert_eq!(count(db, open).await, 1, "{table}");
         let live = "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL";
-        assert_eq!(count(&db, live).await, 1, "{table}");
+        assert_eq!(count(db, live).await, 1, "{table}");
     }
 
     #[tokio::test]
