@@ -12,6 +12,7 @@
 //!   on requests instead of dropping events; on shutdown the writer drains it.
 
 mod kind;
+mod reason;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 pub use kind::{Kind, Outcome};
+pub use reason::{Reason, ReasonCode};
 
 use crate::clock;
 use crate::store::sql::Db;
@@ -28,7 +30,7 @@ use crate::store::sql::Db;
 pub struct Event {
     pub kind: Kind,
     pub outcome: Outcome,
-    pub reason: Option<String>,
+    pub reason: Option<&'static str>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub method: Option<String>,
@@ -57,8 +59,8 @@ impl Event {
     pub fn of(kind: Kind, ok: bool) -> Event {
         Event::new(kind, Outcome::of(ok))
     }
-    pub fn reason(mut self, r: impl Into<String>) -> Self {
-        self.reason = Some(r.into());
+    pub fn reason(mut self, r: impl ReasonCode) -> Self {
+        self.reason = Some(r.code());
         self
     }
     pub fn subject(mut self, s: Option<impl Into<String>>) -> Self {
@@ -139,7 +141,7 @@ async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, sqlx::Error> {
         .bind(e.at_ms)
         .bind(e.kind.as_str())
         .bind(e.outcome.as_str())
-        .bind(&e.reason)
+        .bind(e.reason)
         .bind(&e.subject)
         .bind(&e.client_id)
         .bind(&e.method)
@@ -279,7 +281,7 @@ fn log(e: &Event) {
         target: "audit",
         kind = e.kind.as_str(),
         outcome = e.outcome.as_str(),
-        reason = e.reason.as_deref(),
+        reason = e.reason,
         subject = e.subject.as_deref(),
         client_id = e.client_id.as_deref(),
         method = e.method.as_deref(),
@@ -300,10 +302,10 @@ mod tests {
     use super::*;
     use crate::store::sql::test_dbs;
 
-    /// The stored (reason, kind) rows in their sequence.
+    /// The stored (id, kind, subject) rows in their sequence.
     async fn stored(db: &Db) -> Vec<(i64, String, String)> {
         use sqlx::Row;
-        sqlx::query("SELECT id, kind, reason FROM audit_events ORDER BY id")
+        sqlx::query("SELECT id, kind, subject FROM audit_events ORDER BY id")
             .fetch_all(&db.pool)
             .await
             .unwrap()
@@ -319,7 +321,7 @@ mod tests {
     }
 
     fn event(n: usize) -> Event {
-        Event::new(Kind::Login, Outcome::Failure).reason(format!("e{n}"))
+        Event::new(Kind::Login, Outcome::Failure).subject(Some(format!("e{n}")))
     }
 
     #[tokio::test]

@@ -280,7 +280,7 @@ async fn send_now(notifier: &crate::notify::Notifier, msg: &Message) -> Result<(
 fn outcome(mut ev: Event, result: Result<(), &SendError>) -> Event {
     if let Err(e) = result {
         ev.outcome = Outcome::Failure;
-        ev = ev.reason(e.reason());
+        ev = ev.reason(e);
     }
     ev
 }
@@ -492,6 +492,12 @@ pub async fn take_link(
         return Ok(None);
     }
     app.eph.take_json(&link_key(purpose, token)).await
+}
+
+impl crate::audit::ReasonCode for SendError {
+    fn code(&self) -> &'static str {
+        self.reason()
+    }
 }
 
 #[cfg(test)]

@@ -237,6 +237,12 @@ pub async fn consume(eph: &Ephemeral, purpose: Purpose, subject: &str) -> Result
     Ok(())
 }
 
+impl crate::audit::ReasonCode for OtpError {
+    fn code(&self) -> &'static str {
+        self.reason()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

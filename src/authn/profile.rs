@@ -19,7 +19,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::throttle::{Gate, LoginKey};
 use super::{Acr, browser, lockout, session, throttle};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::policy::{self, Denied};
@@ -280,8 +280,8 @@ async fn require_presence(
     let ip_locked = throttle::login_gate(&app.eph, &meta.ip).await;
     let account_locked = throttle::account_locked(&app.eph, &acc.id).await;
     let locked = match (ip_locked, account_locked) {
-        (Ok(Gate::IpLocked), _) => Some("ip_locked"),
-        (_, Ok(true)) => Some("account_locked"),
+        (Ok(Gate::IpLocked), _) => Some(Reason::IpLocked),
+        (_, Ok(true)) => Some(Reason::AccountLocked),
         (Ok(Gate::Open), Ok(false)) => None,
         (Err(e), _) | (_, Err(e)) => return Err(unavailable(app, lang, &e)),
     };
@@ -309,7 +309,7 @@ async fn require_presence(
         }
     };
     if !verified {
-        if let Err(e) = app.audit.write(ev.reason("wrong_password")).await {
+        if let Err(e) = app.audit.write(ev.reason(Reason::WrongPassword)).await {
             return Err(unavailable(app, lang, &e));
         }
         let limits = &app.settings.limits;
@@ -475,7 +475,7 @@ pub async fn phone_confirm(
     {
         Ok(t) => t,
         Err(e) => {
-            app.audit.enqueue(ev.reason(e.reason())).await;
+            app.audit.enqueue(ev.reason(&e)).await;
             let v = View::err(StatusCode::BAD_REQUEST, e.message(lang)).at("code");
             return render(&app, &session, lang, &acc, v).await;
         }
@@ -485,7 +485,7 @@ pub async fn phone_confirm(
         Ok(true) => {}
         Ok(false) => return unavailable(&app, lang, &"the account disappeared"),
         Err(AccountError::Duplicate) => {
-            app.audit.enqueue(ev.reason("taken")).await;
+            app.audit.enqueue(ev.reason(Reason::Taken)).await;
             let v = View::err(StatusCode::CONFLICT, text(lang, "taken"));
             return render(&app, &session, lang, &acc, v).await;
         }
@@ -598,7 +598,7 @@ pub async fn email_confirm(
         return app.pages.notice(lang, StatusCode::OK, &n, None);
     }
     let Some(link) = link else {
-        app.audit.enqueue(ev.reason("invalid_link")).await;
+        app.audit.enqueue(ev.reason(Reason::InvalidLink)).await;
         return app
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -607,7 +607,7 @@ pub async fn email_confirm(
     let acc = match account::find_by_id(&app.db, &link.account_id).await {
         Ok(Some(a)) => a,
         Ok(None) => {
-            app.audit.enqueue(ev.reason("unknown_account")).await;
+            app.audit.enqueue(ev.reason(Reason::UnknownAccount)).await;
             return app
                 .pages
                 .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -616,7 +616,7 @@ pub async fn email_confirm(
     };
     // A registration link is not a change of address (and is refused here).
     if acc.email.as_deref() == Some(link.email.as_str()) {
-        app.audit.enqueue(ev.reason("same_address")).await;
+        app.audit.enqueue(ev.reason(Reason::SameAddress)).await;
         return app
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -625,7 +625,7 @@ pub async fn email_confirm(
         Ok(true) => {}
         Ok(false) => return unavailable(&app, lang, &"the account disappeared"),
         Err(AccountError::Duplicate) => {
-            app.audit.enqueue(ev.reason("taken")).await;
+            app.audit.enqueue(ev.reason(Reason::Taken)).await;
             return app.pages.error(lang, StatusCode::CONFLICT, "taken", None);
         }
         Err(e) => return unavailable(&app, lang, &e),

@@ -16,7 +16,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient, SendError};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, throttle};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
 use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::secrets;
@@ -278,7 +278,7 @@ pub async fn submit(
         match throttle::allow_sms_from(&app.eph, &app.settings.limits, &meta.ip).await {
             Ok(Ok(())) => {}
             Ok(Err(refused)) => {
-                if let Err(e) = app.audit.write(ev.reason(refused.reason())).await {
+                if let Err(e) = app.audit.write(ev.reason(refused)).await {
                     return unavailable(&app, lang, &e);
                 }
                 let msg = i18n::text(lang, "sms_limit").to_string();
@@ -298,7 +298,7 @@ pub async fn submit(
     }
     let sent: Result<(), SendError> = match (&acc, channel) {
         (None, _) => {
-            ev = ev.reason("unknown_account");
+            ev = ev.reason(Reason::UnknownAccount);
             Ok(())
         }
         (Some(a), "sms") => match a
@@ -319,7 +319,7 @@ pub async fn submit(
                 .await
             }
             None => {
-                ev = ev.reason("no_verified_phone");
+                ev = ev.reason(Reason::NoVerifiedPhone);
                 Ok(())
             }
         },
@@ -337,7 +337,7 @@ pub async fn submit(
                 .await
             }
             None => {
-                ev = ev.reason("no_verified_email");
+                ev = ev.reason(Reason::NoVerifiedEmail);
                 Ok(())
             }
         },
@@ -346,7 +346,7 @@ pub async fn submit(
     if ev.reason.is_none() {
         match &sent {
             Ok(()) => ev.outcome = Outcome::Success,
-            Err(e) => ev = ev.reason(e.reason()),
+            Err(e) => ev = ev.reason(e),
         }
     }
     if let Err(e) = app.audit.write(ev).await {
@@ -432,7 +432,7 @@ pub async fn reset_submit(
         let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(acc.as_ref().map(|a| a.id.clone()))
             .method("sms")
-            .reason("weak_password")
+            .reason(Reason::WeakPassword)
             .from(&meta);
         app.audit.enqueue(ev).await;
         return render_reset(
@@ -448,7 +448,7 @@ pub async fn reset_submit(
     }
     let outcome = otp::check(&app.eph, Purpose::Recovery, &id, field(&params, "code")).await;
     let subject = acc.as_ref().map(|a| a.id.clone());
-    let fail = |reason: &str| {
+    let fail = |reason: &dyn ReasonCode| {
         Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(subject.clone())
             .method("sms")
@@ -458,7 +458,7 @@ pub async fn reset_submit(
     let target = match outcome {
         Ok(t) => t,
         Err(e) => {
-            app.audit.enqueue(fail(e.reason())).await;
+            app.audit.enqueue(fail(&e)).await;
             let msg = FieldError::new("code", e.message(lang));
             return render_reset(
                 &app,
@@ -474,7 +474,7 @@ pub async fn reset_submit(
     };
     // The code proves the number it was sent to; it must still be the account's number.
     let Some(acc) = acc.filter(|a| a.phone.as_deref() == Some(target.as_str())) else {
-        app.audit.enqueue(fail("phone_changed")).await;
+        app.audit.enqueue(fail(&Reason::PhoneChanged)).await;
         let msg = code_problem(lang, "otp_expired");
         return render_reset(
             &app,
@@ -489,7 +489,7 @@ pub async fn reset_submit(
     };
     // The code is proven: now the account's own data, the code staying valid for a retry.
     if let Some(msg) = check_password(&app, lang, Some(&acc), &password) {
-        app.audit.enqueue(fail("weak_password")).await;
+        app.audit.enqueue(fail(&Reason::WeakPassword)).await;
         return render_reset(
             &app,
             &session,
@@ -506,7 +506,7 @@ pub async fn reset_submit(
         Err(r) => return r,
     };
     if let Err(e) = otp::consume(&app.eph, Purpose::Recovery, &id).await {
-        app.audit.enqueue(fail(e.reason())).await;
+        app.audit.enqueue(fail(&e)).await;
         let msg = FieldError::new("code", e.message(lang));
         return render_reset(
             &app,
@@ -584,7 +584,7 @@ pub async fn email_submit(
         }
         Err(e) => return unavailable(&app, lang, &e),
     }
-    let invalid = |subject: Option<String>, reason: &str| {
+    let invalid = |subject: Option<String>, reason: &dyn ReasonCode| {
         Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(subject)
             .method("email")
@@ -597,7 +597,7 @@ pub async fn email_submit(
         Err(e) => return unavailable(&app, lang, &e),
     };
     let Some(peeked) = peeked else {
-        app.audit.enqueue(invalid(None, "invalid_link")).await;
+        app.audit.enqueue(invalid(None, &Reason::InvalidLink)).await;
         return app
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -610,7 +610,10 @@ pub async fn email_submit(
     let Some(acc) = acc.filter(|a| a.email.as_deref() == Some(peeked.email.as_str())) else {
         let _ = contact_proof::take_link(&app, LinkPurpose::Recovery, token).await;
         app.audit
-            .enqueue(invalid(Some(peeked.account_id.clone()), "email_changed"))
+            .enqueue(invalid(
+                Some(peeked.account_id.clone()),
+                &Reason::EmailChanged,
+            ))
             .await;
         return app
             .pages
@@ -619,7 +622,7 @@ pub async fn email_submit(
     let password = params.get("password").unwrap_or("").to_string();
     if let Some(msg) = check_password(&app, lang, Some(&acc), &password) {
         app.audit
-            .enqueue(invalid(Some(acc.id.clone()), "weak_password"))
+            .enqueue(invalid(Some(acc.id.clone()), &Reason::WeakPassword))
             .await;
         return render_reset(
             &app,
@@ -654,7 +657,7 @@ pub async fn email_submit(
         Ok(Some(_)) => {}
         Ok(None) => {
             app.audit
-                .enqueue(invalid(Some(acc.id.clone()), "invalid_link"))
+                .enqueue(invalid(Some(acc.id.clone()), &Reason::InvalidLink))
                 .await;
             return app
                 .pages
@@ -692,7 +695,7 @@ async fn new_hash(
             let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
                 .subject(Some(&acc.id))
                 .method(via)
-                .reason("rate_limited")
+                .reason(Reason::RateLimited)
                 .from(meta);
             app.audit.enqueue(ev).await;
             let msg = i18n::text(lang, "too_many_requests").to_string();
@@ -727,7 +730,7 @@ async fn complete(
         let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(Some(&acc.id))
             .method(via)
-            .reason("store_failed")
+            .reason(Reason::StoreFailed)
             .from(meta);
         app.audit.enqueue(ev).await;
         return match stored {

@@ -14,7 +14,7 @@ use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
 use super::{browser, throttle};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::server::App;
@@ -233,7 +233,7 @@ pub async fn submit(
         Ok(true) => {}
         Ok(false) => {
             let ev = Event::new(Kind::Registration, Outcome::Failure)
-                .reason("rate_limited")
+                .reason(Reason::RateLimited)
                 .method("password")
                 .from(&meta);
             app.audit.enqueue(ev).await;
@@ -382,7 +382,7 @@ async fn login_taken(
     app.audit
         .enqueue(
             Event::new(Kind::Registration, Outcome::Failure)
-                .reason("taken")
+                .reason(Reason::Taken)
                 .method("password")
                 .from(meta),
         )
@@ -672,7 +672,7 @@ pub async fn confirm_submit(
     let target = match outcome {
         Ok(t) => t,
         Err(e) => {
-            app.audit.enqueue(ev.reason(e.reason())).await;
+            app.audit.enqueue(ev.reason(&e)).await;
             let at_code = matches!(
                 e,
                 otp::OtpError::Wrong { .. }
@@ -697,7 +697,7 @@ pub async fn confirm_submit(
     if let Err(AccountError::Duplicate) = confirmed {
         // Confirmed for another account meanwhile: the person holds the phone, so may know.
         app.audit
-            .enqueue(ev.reason("phone_confirmed_elsewhere"))
+            .enqueue(ev.reason(Reason::PhoneConfirmedElsewhere))
             .await;
         return render_confirm(
             &app,
@@ -711,7 +711,7 @@ pub async fn confirm_submit(
         .await;
     }
     if !matches!(confirmed, Ok(true)) {
-        app.audit.enqueue(ev.reason("phone_changed")).await;
+        app.audit.enqueue(ev.reason(Reason::PhoneChanged)).await;
         return render_confirm(
             &app,
             &session,
@@ -782,7 +782,7 @@ pub async fn confirm_email(
         return app.pages.notice(lang, StatusCode::OK, &n, None);
     }
     let Some(link) = link else {
-        app.audit.enqueue(ev.reason("invalid_link")).await;
+        app.audit.enqueue(ev.reason(Reason::InvalidLink)).await;
         return app
             .pages
             .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -792,7 +792,9 @@ pub async fn confirm_email(
     match account::find_by_id(&app.db, &link.account_id).await {
         Ok(Some(a)) if !a.is_expired_pending(ttl, app.clock.now()) => {}
         Ok(_) => {
-            app.audit.enqueue(ev.reason("registration_expired")).await;
+            app.audit
+                .enqueue(ev.reason(Reason::RegistrationExpired))
+                .await;
             return app
                 .pages
                 .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
@@ -806,7 +808,7 @@ pub async fn confirm_email(
             app.audit
                 .enqueue(
                     ev.subject(Some(&link.account_id))
-                        .reason("email_confirmed_elsewhere"),
+                        .reason(Reason::EmailConfirmedElsewhere),
                 )
                 .await;
             return app.pages.error(
@@ -818,7 +820,10 @@ pub async fn confirm_email(
         }
         Ok(false) => {
             app.audit
-                .enqueue(ev.subject(Some(&link.account_id)).reason("email_changed"))
+                .enqueue(
+                    ev.subject(Some(&link.account_id))
+                        .reason(Reason::EmailChanged),
+                )
                 .await;
             return app
                 .pages

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::password::{self, PasswordFailure};
 use super::throttle::{self, Gate};
 use super::{browser, lockout, registration, transaction};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
 use crate::oidc::authorize::resume;
 use crate::server::App;
 use crate::web::RequestMeta;
@@ -299,7 +299,7 @@ pub async fn password_login(
     }
 
     let limits = &app.settings.limits;
-    let audit_failure = |reason: &'static str, subject: Option<String>| {
+    let audit_failure = |reason: &dyn ReasonCode, subject: Option<String>| {
         Event::new(Kind::Login, Outcome::Failure)
             .reason(reason)
             .subject(subject)
@@ -310,7 +310,11 @@ pub async fn password_login(
     match throttle::login_gate(&app.eph, &meta.ip).await {
         Ok(Gate::Open) => {}
         Ok(Gate::IpLocked) => {
-            if let Err(e) = app.audit.write(audit_failure("ip_locked", None)).await {
+            if let Err(e) = app
+                .audit
+                .write(audit_failure(&Reason::IpLocked, None))
+                .await
+            {
                 tracing::error!(error = %e, "audit write failed");
                 return app.pages.error(
                     lang,
@@ -359,10 +363,10 @@ pub async fn password_login(
         }
         result => {
             let failure = result.err().unwrap_or(PasswordFailure::WrongPassword);
-            let reason = if locked {
-                "account_locked"
+            let reason: &dyn ReasonCode = if locked {
+                &Reason::AccountLocked
             } else {
-                failure.reason()
+                &failure
             };
             if let Err(e) = app
                 .audit

@@ -294,6 +294,12 @@ pub async fn allow_sms_to(
     Ok(Ok(()))
 }
 
+impl crate::audit::ReasonCode for SmsRefused {
+    fn code(&self) -> &'static str {
+        self.reason()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{Event, Kind};
+use crate::audit::{Event, Kind, Reason};
 use crate::server::App;
 use crate::tokens::mint;
 
@@ -51,8 +51,10 @@ pub fn notify(app: Arc<App>, sid: String, sub: String) {
                 .subject(Some(&sub))
                 .client(client.id.as_str())
                 .details(serde_json::json!({"sid": sid}));
-            if let Err(reason) = outcome {
-                ev = ev.reason(reason);
+            if let Err(why) = outcome {
+                ev = ev
+                    .reason(Reason::NotDelivered)
+                    .details(serde_json::json!({"sid": sid, "error": why}));
             }
             app.audit.enqueue(ev).await;
         }

@@ -203,3 +203,9 @@ impl IntoResponse for BearerError {
         no_store(res)
     }
 }
+
+impl crate::audit::ReasonCode for ErrorCode {
+    fn code(&self) -> &'static str {
+        self.as_str()
+    }
+}

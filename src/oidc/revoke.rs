@@ -12,7 +12,7 @@ use super::bearer;
 use super::client_auth;
 use super::error::OAuthError;
 use super::grants::records;
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::params::{Params, RequestParams};
@@ -47,7 +47,7 @@ async fn handle(
             app.audit
                 .write(
                     Event::new(Kind::TokenRevoked, Outcome::Success)
-                        .reason("access_token")
+                        .reason(Reason::AccessToken)
                         .subject(Some(claims.sub))
                         .client(client_id)
                         .from(meta),
@@ -64,7 +64,7 @@ async fn handle(
         app.audit
             .write(
                 Event::new(Kind::TokenRevoked, Outcome::Success)
-                    .reason("refresh_token")
+                    .reason(Reason::RefreshToken)
                     .subject(Some(grant.account_id))
                     .client(client_id)
                     .from(meta)

@@ -39,9 +39,12 @@ async fn handle(
             app.audit
                 .enqueue(
                     Event::new(Kind::ClientAuth, Outcome::Failure)
-                        .reason(e.description.clone())
+                        .reason(e.code)
                         .from(meta)
-                        .details(serde_json::json!({"endpoint": "token"})),
+                        .details(serde_json::json!({
+                            "endpoint": "token",
+                            "description": e.description,
+                        })),
                 )
                 .await;
             return Err(e);

@@ -24,6 +24,13 @@ pub mod oids;
 pub mod profile;
 pub mod signature;
 pub mod trust;
+
+impl crate::audit::ReasonCode for Reason {
+    fn code(&self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[cfg(test)]
 mod validation_tests;
 pub mod verify;

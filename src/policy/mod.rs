@@ -93,6 +93,12 @@ pub fn may_sign_in(
     verdict(account.is_active(), need, facts.acr)
 }
 
+impl crate::audit::ReasonCode for Denied {
+    fn code(&self) -> &'static str {
+        self.reason()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

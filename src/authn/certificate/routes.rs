@@ -221,7 +221,7 @@ pub async fn login(
                 .as_deref()
                 .and_then(|c| leaf_of_bundle(c.as_bytes()));
             let event = Event::new(Kind::Login, Outcome::Failure)
-                .reason(e.reason.as_str())
+                .reason(e.reason)
                 .client(&tx.request.client_id)
                 .method("certificate")
                 .from(&meta)

@@ -122,3 +122,9 @@ pub async fn authenticate(
         }),
     }
 }
+
+impl crate::audit::ReasonCode for PasswordFailure {
+    fn code(&self) -> &'static str {
+        self.reason()
+    }
+}

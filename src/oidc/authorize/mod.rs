@@ -124,7 +124,7 @@ pub async fn authorize(
         app.audit
             .enqueue(
                 Event::new(Kind::Authorize, Outcome::Failure)
-                    .reason(e.code.as_str())
+                    .reason(e.code)
                     .client(client.id.as_str())
                     .from(&meta)
                     .details(serde_json::json!({"description": e.description})),

@@ -110,7 +110,7 @@ pub async fn complete(
 
     let verdict = policy::may_sign_in(&acc, &client, &who.facts, &tx.request.acr_values);
     if let Err(denied @ Denied::Inactive) = &verdict {
-        let mut ev = event.reason(denied.reason()).details(details(None, false));
+        let mut ev = event.reason(denied).details(details(None, false));
         ev.outcome = Outcome::Failure;
         app.audit.write(ev).await.map_err(|e| server_error(&e))?;
         let _ = transaction::finish(&app.eph, tx_id).await;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::records::{self, GrantRecord};
 use super::{Grant, GrantCtx, TokenResponse, person_tokens};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::client::GrantType;
 use crate::oidc::authorize::checks::{is_valid_verifier, s256};
 use crate::oidc::authorize::issue_code::CodeGrant;
@@ -93,7 +93,7 @@ impl Grant for AuthorizationCode {
             .audit
             .enqueue(
                 Event::new(Kind::TokenIssued, Outcome::Success)
-                    .reason("authorization_code")
+                    .reason(Reason::AuthorizationCode)
                     .subject(Some(&record.account_id))
                     .client(ctx.client.id.as_str())
                     .from(ctx.meta)
@@ -119,7 +119,7 @@ async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
         Err(e) => return e.into(),
     }
     let event = Event::new(Kind::CodeReuse, Outcome::Failure)
-        .reason("authorization code redeemed twice; its grant is revoked")
+        .reason(Reason::AuthorizationCodeReused)
         .client(ctx.client.id.as_str())
         .from(ctx.meta)
         .details(serde_json::json!({"grant": grant_id}));

@@ -2,7 +2,7 @@
 //! refresh token; and no SQL on the request path (the client is in memory, the audit is batched).
 
 use super::{Grant, GrantCtx, TokenResponse, narrow_scope};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::client::{GrantType, OIDC_SCOPES};
 use crate::oidc::error::OAuthError;
 use crate::tokens::mint;
@@ -44,7 +44,7 @@ impl Grant for ClientCredentials {
             .audit
             .enqueue(
                 Event::new(Kind::TokenIssued, Outcome::Success)
-                    .reason("client_credentials")
+                    .reason(Reason::ClientCredentials)
                     .subject(Some(ctx.client.id.as_str()))
                     .client(ctx.client.id.as_str())
                     .from(ctx.meta)

@@ -2,7 +2,7 @@
 
 use super::records::{self, RefreshOutcome};
 use super::{Grant, GrantCtx, TokenResponse, narrow_scope, person_tokens};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::client::GrantType;
 use crate::oidc::error::OAuthError;
 
@@ -25,7 +25,7 @@ impl Grant for RefreshToken {
                     .audit
                     .enqueue(
                         Event::new(Kind::TokenIssued, Outcome::Success)
-                            .reason("refresh_token")
+                            .reason(Reason::RefreshToken)
                             .subject(Some(&grant.account_id))
                             .client(ctx.client.id.as_str())
                             .from(ctx.meta)
@@ -44,9 +44,7 @@ impl Grant for RefreshToken {
                     .audit
                     .write(
                         Event::new(Kind::RefreshReuse, Outcome::Failure)
-                            .reason(
-                                "a used refresh token was presented again; the grant is revoked",
-                            )
+                            .reason(Reason::RefreshTokenReused)
                             .subject(Some(account_id))
                             .client(ctx.client.id.as_str())
                             .from(ctx.meta)
