@@ -424,8 +424,9 @@ async fn otp_limits(d: Deployment) {
         .count();
     assert_eq!(sms_count, 1, "no second SMS within a minute");
     assert!(
-        d.query_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'confirm_phone' AND outcome = 'failure'"
+        d.wait_at_least(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'confirm_phone' AND outcome = 'failure'",
+            5
         )
         .await
             >= 5

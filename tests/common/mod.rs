@@ -322,6 +322,18 @@ impl Deployment {
         n
     }
 
+    /// Polls a COUNT query until it reaches at least `at_least` (events queued for the audit
+    /// writer land shortly after the response); returns the last count.
+    pub async fn wait_at_least(&self, sql: &str, at_least: i64) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut n = self.query_count(sql).await;
+        while n < at_least && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            n = self.query_count(sql).await;
+        }
+        n
+    }
+
     /// Starts a server on `port` with the given issuer (replicas behind one name share it).
     pub async fn start_as(&self, port: u16, issuer: &str, extra: &[(&str, &str)]) -> Server {
         match self.try_start(port, issuer, extra).await {
