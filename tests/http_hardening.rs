@@ -1289,22 +1289,24 @@ async fn profile_reauthentication(d: Deployment) {
             (res.status().as_u16(), res.text().await.expect("body"))
         }
     };
+    let change_phone = || {
+        let (b, url, csrf) = (&browser, server.url("/profile/phone"), csrf.clone());
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("ui_locales", "en"),
+                ("phone", "+375 33 111-22-33"),
+            ];
+            post_form(b, &url, &form).await
+        }
+    };
     let (status, html) = send(email(None)).await;
     assert_eq!(status, 403, "{html}");
     assert!(html.contains(MSG_REAUTH), "{html}");
     let (status, html) = send(email(Some("not my password"))).await;
     assert_eq!(status, 403, "{html}");
     assert!(html.contains(MSG_REAUTH_FAILED), "{html}");
-    let (status, html) = post_form(
-        &browser,
-        &server.url("/profile/phone"),
-        &[
-            ("csrf", csrf.as_str()),
-            ("ui_locales", "en"),
-            ("phone", "+375 33 111-22-33"),
-        ],
-    )
-    .await;
+    let (status, html) = change_phone().await;
     assert_eq!(status, 403, "phone changes too: {html}");
     assert_eq!(outbox_to(&d, "ivan.new@example.by"), 0, "nothing sent yet");
     assert_eq!(outbox_to(&d, "+375331112233"), 0, "nothing sent yet");
@@ -1321,16 +1323,7 @@ async fn profile_reauthentication(d: Deployment) {
     assert_eq!(status, 200, "{html}");
     assert_eq!(outbox_to(&d, "ivan.new@example.by"), 1, "the link went out");
     // The password just entered counts as a fresh sign-in for the next change.
-    let (status, html) = post_form(
-        &browser,
-        &server.url("/profile/phone"),
-        &[
-            ("csrf", csrf.as_str()),
-            ("ui_locales", "en"),
-            ("phone", "+375 33 111-22-33"),
-        ],
-    )
-    .await;
+    let (status, html) = change_phone().await;
     assert_eq!(status, 200, "{html}");
     assert_eq!(outbox_to(&d, "+375331112233"), 1, "the code went out");
 }

@@ -27,7 +27,8 @@ pub struct Db {
 }
 
 /// Migrations are compiled into the binary so `vhod` stays one file to deploy.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+/// (version, description, SQL), in order; tests build databases of earlier releases from them.
+pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "core",
@@ -64,7 +65,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_pages.sql"),
     ),
 ];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "core",

@@ -271,24 +271,24 @@ impl Activity {
         self.write_blocked.store(0, Ordering::Release);
     }
 
+    /// Since when a write has waited for room, if one does.
+    fn blocked_since(&self) -> Option<Instant> {
+        match self.write_blocked.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(self.start + Duration::from_millis(at - 1)),
+        }
+    }
+
     /// Has a write waited for room for `limit` or longer?
     fn write_stalled(&self, limit: Duration, now: Instant) -> bool {
-        match self.write_blocked.load(Ordering::Acquire) {
-            0 => false,
-            at => {
-                let since = self.start + Duration::from_millis(at - 1);
-                now.saturating_duration_since(since) >= limit
-            }
-        }
+        self.blocked_since()
+            .is_some_and(|since| now.saturating_duration_since(since) >= limit)
     }
 
     /// When a stall could next be found: `limit` after the waiting write began, or (none
     /// waiting) `limit` from now.
     fn stall_deadline(&self, limit: Duration, now: Instant) -> Instant {
-        match self.write_blocked.load(Ordering::Acquire) {
-            0 => now + limit,
-            at => self.start + Duration::from_millis(at - 1) + limit,
-        }
+        self.blocked_since().unwrap_or(now) + limit
     }
 
     fn touch(&self, now: Instant) {

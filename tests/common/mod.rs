@@ -312,22 +312,20 @@ impl Deployment {
     /// Polls a COUNT query until it equals `expected` (events written by the batching audit
     /// writer land shortly after the response); returns the last count.
     pub async fn wait_count(&self, sql: &str, expected: i64) -> i64 {
-        // Generous: a busy CI machine may take seconds; a right count returns at once.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut n = self.query_count(sql).await;
-        while n != expected && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            n = self.query_count(sql).await;
-        }
-        n
+        self.wait_for(sql, |n| n == expected).await
     }
 
-    /// Polls a COUNT query until it reaches at least `at_least` (events queued for the audit
-    /// writer land shortly after the response); returns the last count.
+    /// Polls a COUNT query until it reaches at least `at_least`; returns the last count.
     pub async fn wait_at_least(&self, sql: &str, at_least: i64) -> i64 {
+        self.wait_for(sql, |n| n >= at_least).await
+    }
+
+    /// Polls a COUNT query until `done` holds of it, for at most 20 s (generous: a busy CI
+    /// machine may take seconds; a count already right returns at once); the last count.
+    async fn wait_for(&self, sql: &str, done: impl Fn(i64) -> bool) -> i64 {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut n = self.query_count(sql).await;
-        while n < at_least && Instant::now() < deadline {
+        while !done(n) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
             n = self.query_count(sql).await;
         }
@@ -435,26 +433,6 @@ impl Drop for Deployment {
     }
 }
 
-/// The migrations of each backend, in order, as they are compiled into vhod.
-const SQLITE_MIGRATIONS: [&str; 7] = [
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-    include_str!("../../migrations/sqlite/0002_citizens.sql"),
-    include_str!("../../migrations/sqlite/0003_certificates.sql"),
-    include_str!("../../migrations/sqlite/0004_certificate_scopes.sql"),
-    include_str!("../../migrations/sqlite/0005_contacts.sql"),
-    include_str!("../../migrations/sqlite/0006_http_hardening.sql"),
-    include_str!("../../migrations/sqlite/0007_pages.sql"),
-];
-const POSTGRES_MIGRATIONS: [&str; 7] = [
-    include_str!("../../migrations/postgres/0001_core.sql"),
-    include_str!("../../migrations/postgres/0002_citizens.sql"),
-    include_str!("../../migrations/postgres/0003_certificates.sql"),
-    include_str!("../../migrations/postgres/0004_certificate_scopes.sql"),
-    include_str!("../../migrations/postgres/0005_contacts.sql"),
-    include_str!("../../migrations/postgres/0006_http_hardening.sql"),
-    include_str!("../../migrations/postgres/0007_pages.sql"),
-];
-
 /// A database of its own (not the deployment's) as a release that had applied the first
 /// `count` migrations left it, with sqlx's bookkeeping, so that vhod applies the rest itself
 /// when it starts: its URL, and the PostgreSQL database to drop afterwards. None when the
@@ -467,7 +445,8 @@ pub async fn database_at_migration(
     use sqlx::migrate::{Migration, MigrationType, Migrator};
     use std::borrow::Cow;
     sqlx::any::install_default_drivers();
-    let (url, own, files): (String, Option<OwnDatabase>, &[&'static str]) = match backend {
+    use vhod::store::sql::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    let (url, own, files): (String, Option<OwnDatabase>, _) = match backend {
         Backend::Sqlite => (
             format!(
                 "sqlite://{}?mode=rwc",
@@ -500,11 +479,10 @@ pub async fn database_at_migration(
     };
     let migrations: Vec<Migration> = files
         .iter()
-        .zip(1i64..)
-        .map(|(sql, v)| {
+        .map(|(v, description, sql)| {
             Migration::new(
-                v,
-                Cow::Borrowed("earlier"),
+                *v,
+                Cow::Borrowed(*description),
                 MigrationType::Simple,
                 Cow::Borrowed(*sql),
                 false,
@@ -651,11 +629,9 @@ pub fn authorize_link(html: &str) -> String {
 
 /// The CSRF token of a page's forms (its hidden `csrf` field).
 pub fn csrf_in(html: &str) -> String {
-    html.split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
-        .to_string()
+    let token = hidden(html, "csrf");
+    assert!(!token.is_empty(), "no CSRF field in {html}");
+    token
 }
 
 pub fn free_port() -> u16 {
