@@ -370,7 +370,7 @@ fn spawn_upkeep(app: Arc<App>) {
             if let Err(e) = app.sessions.sweep().await {
                 tracing::warn!(error = %e, "session sweep failed");
             }
-            if let Err(e) = oidc::grants::records::sweep(&app.db).await {
+            if let Err(e) = app.db.grants().sweep().await {
                 tracing::warn!(error = %e, "token sweep failed");
             }
             let pending_ttl = app.settings.limits.pending_account_ttl;

@@ -24,6 +24,8 @@ pub use kind::{Kind, Outcome};
 pub use reason::{Reason, ReasonCode};
 
 use crate::clock;
+use crate::store::StoreError;
+use crate::store::audit_log::AuditRow;
 use crate::store::sql::Db;
 
 #[derive(Debug, Clone)]
@@ -129,31 +131,28 @@ pub struct AuditWorker {
 }
 
 /// Stores `events` in one transaction, in their order; their sequence numbers.
-async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, sqlx::Error> {
-    use sqlx::Row;
-    let mut tx = db.pool.begin().await?;
-    let mut seqs = Vec::with_capacity(events.len());
-    for e in events {
-        let row = sqlx::query(
-            "INSERT INTO audit_events (at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(e.at_ms)
-        .bind(e.kind.as_str())
-        .bind(e.outcome.as_str())
-        .bind(e.reason)
-        .bind(&e.subject)
-        .bind(&e.client_id)
-        .bind(&e.method)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(e.details.as_ref().map(|d| d.to_string()))
-        .fetch_one(&mut *tx)
-        .await?;
-        seqs.push(row.try_get::<i64, _>(0)?);
-    }
-    tx.commit().await?;
-    Ok(seqs)
+async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
+    let details: Vec<Option<String>> = events
+        .iter()
+        .map(|e| e.details.as_ref().map(|d| d.to_string()))
+        .collect();
+    let rows: Vec<AuditRow> = events
+        .iter()
+        .zip(details)
+        .map(|(e, details)| AuditRow {
+            at_ms: e.at_ms,
+            kind: e.kind.as_str(),
+            outcome: e.outcome.as_str(),
+            reason: e.reason,
+            subject: e.subject.as_deref(),
+            client_id: e.client_id.as_deref(),
+            method: e.method.as_deref(),
+            ip: e.ip.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            details,
+        })
+        .collect();
+    db.audit_log().append(&rows).await
 }
 
 /// Tries to store everything pending, in order. On success every waiting caller gets its
@@ -304,19 +303,12 @@ mod tests {
 
     /// The stored (id, kind, subject) rows in their sequence.
     async fn stored(db: &Db) -> Vec<(i64, String, String)> {
-        use sqlx::Row;
-        sqlx::query("SELECT id, kind, subject FROM audit_events ORDER BY id")
-            .fetch_all(&db.pool)
+        db.audit_log()
+            .after(0, 10_000)
             .await
             .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    r.get(1),
-                    r.get::<Option<String>, _>(2).unwrap_or_default(),
-                )
-            })
+            .into_iter()
+            .map(|e| (e.seq, e.kind, e.subject.unwrap_or_default()))
             .collect()
     }
 
@@ -360,10 +352,8 @@ mod tests {
     async fn refused_events_fail_their_waiting_caller_and_queued_ones_wait_on(db: Db) {
         let (audit, worker) = Audit::start(db.clone());
         audit.write(event(0)).await.expect("stored");
-        sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_away")
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        db.tamper("ALTER TABLE audit_events RENAME TO audit_events_away")
+            .await;
         audit.enqueue(event(1)).await;
         let refused = audit.write(event(2)).await;
         assert!(
@@ -371,10 +361,8 @@ mod tests {
             "{refused:?}"
         );
         audit.enqueue(event(3)).await;
-        sqlx::query("ALTER TABLE audit_events_away RENAME TO audit_events")
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        db.tamper("ALTER TABLE audit_events_away RENAME TO audit_events")
+            .await;
         audit.write(event(4)).await.expect("stored again");
         worker.finish().await;
         let reasons: Vec<String> = stored(&db).await.into_iter().map(|r| r.2).collect();

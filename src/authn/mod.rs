@@ -18,6 +18,8 @@ pub mod transaction;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::sso_sessions::StoredFacts;
+
 /// Authentication context class, ordered by assurance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,14 +68,28 @@ pub struct LegalEntity {
     pub name: Option<String>,
 }
 
-impl LegalEntity {
-    /// Column form (sso_sessions, grants): JSON, NULL when absent.
-    pub fn to_column(le: &Option<LegalEntity>) -> Option<String> {
-        le.as_ref().and_then(|l| serde_json::to_string(l).ok())
+impl AuthFacts {
+    /// As the `sso_sessions` and `grants` rows keep them: `amr` and the legal entity as JSON.
+    pub fn to_stored(&self) -> StoredFacts {
+        StoredFacts {
+            auth_time: self.auth_time,
+            acr: self.acr.as_str().to_string(),
+            amr: serde_json::to_string(&self.amr).unwrap_or_else(|_| "[]".into()),
+            legal_entity: self
+                .legal_entity
+                .as_ref()
+                .and_then(|l| serde_json::to_string(l).ok()),
+        }
     }
 
-    pub fn from_column(c: Option<String>) -> Option<LegalEntity> {
-        c.and_then(|s| serde_json::from_str(&s).ok())
+    /// Read back; a value that no longer parses reads as the weakest (acr `low`, no amr).
+    pub fn from_stored(s: StoredFacts) -> AuthFacts {
+        AuthFacts {
+            auth_time: s.auth_time,
+            acr: Acr::parse(&s.acr).unwrap_or(Acr::Low),
+            amr: serde_json::from_str(&s.amr).unwrap_or_default(),
+            legal_entity: s.legal_entity.and_then(|j| serde_json::from_str(&j).ok()),
+        }
     }
 }
 

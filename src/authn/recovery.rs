@@ -21,6 +21,7 @@ use crate::identity::account::{self, Account};
 use crate::identity::contact::{Email, PhoneNumber};
 use crate::secrets;
 use crate::server::App;
+use crate::store::StoreError;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
@@ -196,7 +197,7 @@ pub async fn form(
 
 /// The account a login, confirmed phone number (any writing) or confirmed email address (any
 /// case) names: an unconfirmed contact names nobody.
-async fn lookup(app: &App, login: &str) -> Result<Option<Account>, sqlx::Error> {
+async fn lookup(app: &App, login: &str) -> Result<Option<Account>, StoreError> {
     let found = if login.contains('@') {
         account::find_by_email(&app.db, login).await?
     } else {
@@ -725,7 +726,7 @@ async fn complete(
     via: &'static str,
 ) -> Response {
     // The new password, the end of every session and of every grant: together or not at all.
-    let stored = crate::store::units::reset_password(&app.db, &acc.id, hash, app.clock.now()).await;
+    let stored = crate::store::units::reset_password(&app.db, &acc.id, hash).await;
     let Ok(Some(reset)) = stored else {
         let ev = Event::new(Kind::PasswordReset, Outcome::Failure)
             .subject(Some(&acc.id))

@@ -18,6 +18,8 @@ use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::account::{self, Account, AccountError, NewAccount};
 use crate::identity::contact::{Email, PhoneNumber, looks_like_phone};
 use crate::server::App;
+use crate::store::StoreError;
+use crate::store::units::Confirmed;
 use crate::web::RequestMeta;
 use crate::web::form::{FieldError, Problem, field, lang_of, unavailable};
 use crate::web::i18n::{self, Lang};
@@ -405,7 +407,7 @@ async fn phone_owner(
     app: &App,
     acc: &Account,
     phone: &PhoneNumber,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, StoreError> {
     Ok(account::find_by_login(&app.db, phone.as_str())
         .await?
         .map(|a| a.id)
@@ -413,7 +415,7 @@ async fn phone_owner(
 }
 
 /// The other account, if any, that has confirmed `email`.
-async fn email_owner(app: &App, acc: &Account, email: &str) -> Result<Option<String>, sqlx::Error> {
+async fn email_owner(app: &App, acc: &Account, email: &str) -> Result<Option<String>, StoreError> {
     Ok(account::find_by_email(&app.db, email)
         .await?
         .map(|a| a.id)
@@ -710,7 +712,7 @@ pub async fn confirm_submit(
         )
         .await;
     }
-    if !matches!(confirmed, Ok(true)) {
+    let Ok(Confirmed::Done { activated }) = confirmed else {
         app.audit.enqueue(ev.reason(Reason::PhoneChanged)).await;
         return render_confirm(
             &app,
@@ -722,11 +724,13 @@ pub async fn confirm_submit(
             Some("otp_expired"),
         )
         .await;
-    }
+    };
     if let Err(e) = app.audit.write(ev).await {
         return unavailable(&app, lang, &e);
     }
-    activate(&app, &acc.id, &meta).await;
+    if activated {
+        audit_activation(&app, &acc.id, &meta).await;
+    }
     let acc = match account::find_by_id(&app.db, &acc.id).await {
         Ok(Some(a)) => a,
         _ => {
@@ -747,16 +751,15 @@ pub async fn confirm_submit(
     .await
 }
 
-async fn activate(app: &App, account_id: &str, meta: &RequestMeta) {
-    if let Ok(true) = account::activate_if_confirmed(&app.db, account_id).await {
-        app.audit
-            .enqueue(
-                Event::new(Kind::AccountActivated, Outcome::Success)
-                    .subject(Some(account_id))
-                    .from(meta),
-            )
-            .await;
-    }
+/// The confirmation that completed a registration also activated the account.
+async fn audit_activation(app: &App, account_id: &str, meta: &RequestMeta) {
+    app.audit
+        .enqueue(
+            Event::new(Kind::AccountActivated, Outcome::Success)
+                .subject(Some(account_id))
+                .from(meta),
+        )
+        .await;
 }
 
 /// GET /register/email?token=…: the link from the confirmation email.
@@ -802,8 +805,8 @@ pub async fn confirm_email(
         Err(e) => return unavailable(&app, lang, &e),
     }
     // The link proves the address it was sent to, for the account it was sent for.
-    match account::confirm_email(&app.db, &link.account_id, &link.email).await {
-        Ok(true) => {}
+    let activated = match account::confirm_email(&app.db, &link.account_id, &link.email).await {
+        Ok(Confirmed::Done { activated }) => activated,
         Err(AccountError::Duplicate) => {
             app.audit
                 .enqueue(
@@ -818,7 +821,7 @@ pub async fn confirm_email(
                 None,
             );
         }
-        Ok(false) => {
+        Ok(Confirmed::NotCurrent) => {
             app.audit
                 .enqueue(
                     ev.subject(Some(&link.account_id))
@@ -830,13 +833,15 @@ pub async fn confirm_email(
                 .error(lang, StatusCode::BAD_REQUEST, "email_link_invalid", None);
         }
         Err(e) => return unavailable(&app, lang, &e),
-    }
+    };
     let mut ok = ev.subject(Some(&link.account_id));
     ok.outcome = Outcome::Success;
     if let Err(e) = app.audit.write(ok).await {
         return unavailable(&app, lang, &e);
     }
-    activate(&app, &link.account_id, &meta).await;
+    if activated {
+        audit_activation(&app, &link.account_id, &meta).await;
+    }
     let acc = match account::find_by_id(&app.db, &link.account_id).await {
         Ok(Some(a)) => a,
         _ => {

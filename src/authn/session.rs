@@ -1,11 +1,11 @@
 //! Single sign-on sessions: one row per browser sign-in, referenced by `sid` from the browser's
 //! cookie session and from the tokens issued under it.
 
-use sqlx::Row;
-
-use super::{Acr, AuthFacts, Authenticated, LegalEntity};
+use super::{AuthFacts, Authenticated};
 use crate::secrets;
+use crate::store::StoreError;
 use crate::store::sql::Db;
+use crate::store::sso_sessions::SessionRow;
 
 #[derive(Debug, Clone)]
 pub struct SsoSession {
@@ -16,32 +16,32 @@ pub struct SsoSession {
     pub expires_at: i64,
 }
 
-pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession, sqlx::Error> {
-    let sid = secrets::random_id();
-    let now = db.clock.now();
-    let expires_at = now + ttl as i64;
-    sqlx::query(
-        "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at, legal_entity) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&sid)
-    .bind(&who.account_id)
-    .bind(who.facts.auth_time)
-    .bind(who.facts.acr.as_str())
-    .bind(serde_json::to_string(&who.facts.amr).unwrap_or_else(|_| "[]".into()))
-    .bind(who.method)
-    .bind(now)
-    .bind(expires_at)
-    .bind(LegalEntity::to_column(&who.facts.legal_entity))
-    .execute(&db.pool)
-    .await?;
-    Ok(SsoSession {
-        sid,
-        account_id: who.account_id.clone(),
-        facts: who.facts.clone(),
-        method: who.method.to_string(),
-        expires_at,
-    })
+impl SsoSession {
+    fn of(sid: &str, who: &Authenticated, expires_at: i64) -> SsoSession {
+        SsoSession {
+            sid: sid.to_string(),
+            account_id: who.account_id.clone(),
+            facts: who.facts.clone(),
+            method: who.method.to_string(),
+            expires_at,
+        }
+    }
+
+    fn to_row(&self) -> SessionRow {
+        SessionRow {
+            sid: self.sid.clone(),
+            account_id: self.account_id.clone(),
+            facts: self.facts.to_stored(),
+            method: self.method.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession, StoreError> {
+    let s = SsoSession::of(&secrets::random_id(), who, db.clock.now() + ttl as i64);
+    db.sso_sessions().insert(&s.to_row()).await?;
+    Ok(s)
 }
 
 /// The same person signing in again in a browser whose session is theirs (a re-login, a
@@ -53,34 +53,12 @@ pub async fn renew(
     sid: &str,
     who: &Authenticated,
     ttl: u64,
-) -> Result<Option<SsoSession>, sqlx::Error> {
-    let now = db.clock.now();
-    let expires_at = now + ttl as i64;
-    let done = sqlx::query(
-        "UPDATE sso_sessions SET auth_time = $1, acr = $2, amr = $3, method = $4, expires_at = $5, legal_entity = $6 \
-         WHERE sid = $7 AND account_id = $8 AND ended_at IS NULL AND expires_at > $9",
-    )
-    .bind(who.facts.auth_time)
-    .bind(who.facts.acr.as_str())
-    .bind(serde_json::to_string(&who.facts.amr).unwrap_or_else(|_| "[]".into()))
-    .bind(who.method)
-    .bind(expires_at)
-    .bind(LegalEntity::to_column(&who.facts.legal_entity))
-    .bind(sid)
-    .bind(&who.account_id)
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
-    Ok((done.rows_affected() == 1).then(|| SsoSession {
-        sid: sid.to_string(),
-        account_id: who.account_id.clone(),
-        facts: who.facts.clone(),
-        method: who.method.to_string(),
-        expires_at,
-    }))
+) -> Result<Option<SsoSession>, StoreError> {
+    let s = SsoSession::of(sid, who, db.clock.now() + ttl as i64);
+    Ok(db.sso_sessions().renew(&s.to_row()).await?.then_some(s))
 }
 
-pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
+pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, StoreError> {
     let now = db.clock.now();
     Ok(find_not_ended(db, sid)
         .await?
@@ -89,45 +67,29 @@ pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx:
 
 /// A session that was never ended, expired or not: what a sign-in over it or a logout must
 /// still end, since the grants made under it outlive its expiry.
-pub async fn find_not_ended(db: &Db, sid: &str) -> Result<Option<SsoSession>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT sid, account_id, auth_time, acr, amr, method, expires_at, legal_entity FROM sso_sessions \
-         WHERE sid = $1 AND ended_at IS NULL",
-    )
-    .bind(sid)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let amr: String = row.try_get("amr")?;
-    let acr: String = row.try_get("acr")?;
-    Ok(Some(SsoSession {
-        sid: row.try_get("sid")?,
-        account_id: row.try_get("account_id")?,
-        facts: AuthFacts {
-            auth_time: row.try_get("auth_time")?,
-            acr: Acr::parse(&acr).unwrap_or(Acr::Low),
-            amr: serde_json::from_str(&amr).unwrap_or_default(),
-            legal_entity: LegalEntity::from_column(row.try_get("legal_entity")?),
-        },
-        method: row.try_get("method")?,
-        expires_at: row.try_get("expires_at")?,
-    }))
+pub async fn find_not_ended(db: &Db, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+    Ok(db
+        .sso_sessions()
+        .find_not_ended(sid)
+        .await?
+        .map(|row| SsoSession {
+            sid: row.sid,
+            account_id: row.account_id,
+            facts: AuthFacts::from_stored(row.facts),
+            method: row.method,
+            expires_at: row.expires_at,
+        }))
 }
 
 /// Ends a session; true when it was still active.
-pub async fn end(db: &Db, sid: &str) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE sso_sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-            .bind(db.clock.now())
-            .bind(sid)
-            .execute(&db.pool)
-            .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn end(db: &Db, sid: &str) -> Result<bool, StoreError> {
+    db.sso_sessions().end(sid).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::Acr;
     use crate::clock::Clock;
     use crate::store::sql::test_dbs;
 
@@ -145,14 +107,10 @@ mod tests {
     }
 
     async fn with_account(db: &Db, id: &str) {
-        sqlx::query(
-            "INSERT INTO accounts (id, username, status, created_at, updated_at) \
-             VALUES ($1, $1, 'active', 1, 1)",
-        )
-        .bind(id)
-        .execute(&db.pool)
-        .await
-        .expect("an account");
+        db.accounts()
+            .insert(&crate::store::accounts::NewRow::active(id))
+            .await
+            .expect("an account");
     }
 
     /// A session lives exactly its lifetime, by the database's clock; an expired one is not

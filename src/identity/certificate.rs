@@ -11,13 +11,14 @@
 //! (or `…/dn:<hash>`), so a CA that is not the authority on numbers never reaches an account
 //! another CA's certificate made, whatever number it writes.
 
-use sqlx::Row;
-
-use super::account::{self, Account, AccountError, NewAccount};
+use super::account::{self, Account, NewAccount};
 use crate::pki::cert::Cert;
 use crate::pki::profile::CertIdentity;
 use crate::secrets;
+use crate::store::StoreError;
+use crate::store::certificates::IdentityRow;
 use crate::store::sql::Db;
+use crate::store::units::{self, NewIdentity};
 
 /// The key an identity is stored under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,31 +54,18 @@ impl IdentityKey {
     }
 }
 
-pub async fn owner(db: &Db, key: &IdentityKey) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT account_id FROM certificate_identities WHERE identity = $1")
-        .bind(key.as_str())
-        .fetch_optional(&db.pool)
-        .await?;
-    row.map(|r| r.try_get("account_id")).transpose()
+pub async fn owner(db: &Db, key: &IdentityKey) -> Result<Option<String>, StoreError> {
+    db.certificates().owner(key.as_str()).await
 }
 
 /// Are there identities stored unscoped (`pn:`/`dn:`, as before profiles scoped them)? Only an
 /// authoritative profile finds them.
-pub async fn has_unscoped(db: &Db) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT 1 FROM certificate_identities WHERE identity LIKE 'pn:%' OR identity LIKE 'dn:%' LIMIT 1",
-    )
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.is_some())
+pub async fn has_unscoped(db: &Db) -> Result<bool, StoreError> {
+    db.certificates().has_unscoped().await
 }
 
-pub async fn identities_of(db: &Db, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT identity FROM certificate_identities WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(|r| r.try_get("identity")).collect()
+pub async fn identities_of(db: &Db, account_id: &str) -> Result<Vec<String>, StoreError> {
+    db.certificates().keys_of(account_id).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,49 +73,32 @@ pub enum LinkError {
     #[error("the certificate identity already belongs to an account")]
     Taken,
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Store(StoreError),
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-/// Writes the identity row on `conn` (the pool or the transaction that creates the account),
-/// with the profile and anchor that vouched for it.
-async fn insert_identity(
-    conn: &mut sqlx::AnyConnection,
-    key: &IdentityKey,
-    identity: &CertIdentity,
-    account_id: &str,
-    now: i64,
-) -> Result<(), LinkError> {
-    let r = sqlx::query(
-        "INSERT INTO certificate_identities (identity, account_id, created_at, profile, anchor_key) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(key.as_str())
-    .bind(account_id)
-    .bind(now)
-    .bind(&identity.profile)
-    .bind(&identity.anchor_key)
-    .execute(conn)
-    .await;
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if unique_violation(&e) => Err(LinkError::Taken),
-        Err(e) => Err(e.into()),
+impl From<StoreError> for LinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => LinkError::Taken,
+            e => LinkError::Store(e),
+        }
     }
 }
 
-/// Binds the identity to an existing account.
+/// Binds the identity to an existing account, with the profile and anchor that vouched for it.
 pub async fn link(
     db: &Db,
     key: &IdentityKey,
     identity: &CertIdentity,
     account_id: &str,
 ) -> Result<(), LinkError> {
-    let mut conn = db.pool.acquire().await?;
-    insert_identity(&mut conn, key, identity, account_id, db.clock.now()).await
+    let row = IdentityRow {
+        key: key.as_str(),
+        account_id,
+        profile: &identity.profile,
+        anchor_key: &identity.anchor_key,
+    };
+    Ok(db.certificates().insert(&row).await?)
 }
 
 /// Letters of a name in Latin after ICAO Doc 9303 (the transliteration of Belarusian and
@@ -214,13 +185,18 @@ pub async fn create_account(
     key: &IdentityKey,
     identity: &CertIdentity,
 ) -> Result<Account, LinkError> {
+    let id = NewIdentity {
+        key: key.as_str(),
+        profile: &identity.profile,
+        anchor_key: &identity.anchor_key,
+    };
     // A namesake drew the same disambiguator: draw again (each try is its own transaction, as
-    // PostgreSQL ends one at its first error).
+    // PostgreSQL ends one at its first error). A conflict once the names differ is the
+    // identity: another sign-in of the same person created it a moment ago.
     let mut tries = 0;
-    let id = loop {
+    let row = loop {
         tries += 1;
-        let mut tx = db.pool.begin().await?;
-        let new = NewAccount {
+        let row = account::validate(NewAccount {
             // Not a login anyone types: certificate accounts have no password until the person
             // sets one.
             username: readable_username(identity),
@@ -230,20 +206,22 @@ pub async fn create_account(
             roles: vec!["applicant".into()],
             verified: true,
             ..NewAccount::default()
-        };
-        let id = match account::insert(&mut tx, new, db.clock.now()).await {
-            Ok(id) => id,
-            Err(AccountError::Duplicate) if tries < 3 => continue,
-            Err(AccountError::Sql(e)) => return Err(e.into()),
-            Err(e) => return Err(LinkError::Sql(sqlx::Error::Protocol(e.to_string()))),
-        };
-        insert_identity(&mut tx, key, identity, &id, db.clock.now()).await?;
-        tx.commit().await?;
-        break id;
+        })
+        .map_err(|e| LinkError::Store(StoreError::Corrupt(e.to_string())))?;
+        match units::create_account_with_identity(db, &row, &id).await {
+            Ok(()) => break row,
+            Err(StoreError::Conflict) if tries < 3 && !taken(db, key).await? => continue,
+            Err(e) => return Err(e.into()),
+        }
     };
-    account::find_by_id(db, &id)
+    account::find_by_id(db, &row.id)
         .await?
-        .ok_or(LinkError::Sql(sqlx::Error::RowNotFound))
+        .ok_or(LinkError::Store(StoreError::NotFound))
+}
+
+/// Does the identity belong to an account already?
+async fn taken(db: &Db, key: &IdentityKey) -> Result<bool, StoreError> {
+    Ok(owner(db, key).await?.is_some())
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::redirect_uri::RedirectUri;
 use crate::authn::Acr;
 use crate::config::{ClientSpec, Localized};
 use crate::secrets;
+use crate::store::StoreError;
+use crate::store::clients::ClientRow;
 use crate::store::sql::Db;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
@@ -166,23 +166,7 @@ pub type NewClient = ClientSpec;
 const MAX_DISPLAY_NAME: usize = 100;
 
 /// Checks a registration and returns the row to store.
-struct ValidRow {
-    client_id: String,
-    secret_hash: Option<String>,
-    public: bool,
-    redirect_uris: String,
-    post_logout_redirect_uris: String,
-    grant_types: String,
-    scope: String,
-    token_alg: String,
-    backchannel_logout_uri: Option<String>,
-    jwks: Option<String>,
-    min_acr: Option<String>,
-    display_name: Option<String>,
-    introspection_audiences: String,
-}
-
-fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
+fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
     let id = ClientId::parse(&spec.client_id)
         .ok_or("client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~ :")?;
     let modes = [spec.public, spec.secret.is_some(), spec.jwks.is_some()]
@@ -293,7 +277,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ValidRow, String> {
     if spec.public && !audiences.is_empty() {
         return Err("a public client cannot introspect tokens".into());
     }
-    Ok(ValidRow {
+    Ok(ClientRow {
         display_name,
         client_id: id.0,
         secret_hash: spec
@@ -321,7 +305,7 @@ pub enum ClientError {
     #[error("a client with this client_id already exists")]
     Duplicate,
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Store(StoreError),
 }
 
 /// Registers a client; with `replace`, an existing one of the same id is overwritten
@@ -333,65 +317,27 @@ pub async fn save(
     replace: bool,
 ) -> Result<(), ClientError> {
     let row = validate(spec, allow_http).map_err(ClientError::Invalid)?;
-    let now = db.clock.now();
-    let conflict = if replace {
-        "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
-         redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
-         grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
-         backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
-         introspection_audiences = excluded.introspection_audiences, updated_at = excluded.updated_at"
-    } else {
-        ""
-    };
-    let result = sqlx::query(&format!(
-        "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
-         grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
-         display_name, introspection_audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) {conflict}"
-    ))
-    .bind(&row.client_id)
-    .bind(&row.secret_hash)
-    .bind(i64::from(row.public))
-    .bind(&row.redirect_uris)
-    .bind(&row.post_logout_redirect_uris)
-    .bind(&row.grant_types)
-    .bind(&row.scope)
-    .bind(&row.token_alg)
-    .bind(&row.backchannel_logout_uri)
-    .bind(&row.jwks)
-    .bind(now)
-    .bind(&row.min_acr)
-    .bind(&row.display_name)
-    .bind(&row.introspection_audiences)
-    .execute(&db.pool)
-    .await;
-    match result {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(ClientError::Duplicate);
-        }
-        Err(e) => return Err(e.into()),
+    match db.clients().save(&row, replace).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict) => Err(ClientError::Duplicate),
+        Err(e) => Err(ClientError::Store(e)),
     }
-    db.bump_generation().await?;
-    Ok(())
 }
 
-fn from_row(row: &AnyRow) -> Result<Client, String> {
-    let get = |c: &str| -> Result<String, String> {
-        row.try_get::<String, _>(c).map_err(|e| e.to_string())
-    };
-    let id = ClientId::parse(&get("client_id")?).ok_or("bad client_id")?;
-    let secret_hash: Option<String> = row.try_get("secret_hash").map_err(|e| e.to_string())?;
-    let jwks: Option<String> = row.try_get("jwks").map_err(|e| e.to_string())?;
-    let public = row.try_get::<i64, _>("public").map_err(|e| e.to_string())? != 0;
-    let auth = if public {
+/// A stored row as the typed client. Rows were validated on the way in; one that no longer
+/// validates is an error here, and the snapshot skips it, loudly.
+fn from_row(row: ClientRow) -> Result<Client, String> {
+    let id = ClientId::parse(&row.client_id).ok_or("bad client_id")?;
+    let auth = if row.public {
         ClientAuth::None
-    } else if let Some(j) = jwks {
-        let set: JwkSet = serde_json::from_str(&j).map_err(|e| e.to_string())?;
+    } else if let Some(j) = &row.jwks {
+        let set: JwkSet = serde_json::from_str(j).map_err(|e| e.to_string())?;
         ClientAuth::PrivateKeyJwt {
             keys: set.verifiers().map_err(|e| e.to_string())?,
         }
     } else {
-        let h = secret_hash
+        let h = row
+            .secret_hash
             .as_deref()
             .and_then(secrets::b64url_decode)
             .filter(|h| h.len() == 32)
@@ -400,42 +346,31 @@ fn from_row(row: &AnyRow) -> Result<Client, String> {
         hash.copy_from_slice(&h);
         ClientAuth::Secret { hash }
     };
-    // Stored rows were validated on the way in; a row that no longer validates is skipped, loudly.
-    let uris = |col: &str| -> Result<Vec<RedirectUri>, String> {
-        let list: Vec<String> = serde_json::from_str(&get(col)?).map_err(|e| e.to_string())?;
+    let uris = |json: &str| -> Result<Vec<RedirectUri>, String> {
+        let list: Vec<String> = serde_json::from_str(json).map_err(|e| e.to_string())?;
         list.iter()
             .map(|u| RedirectUri::register(u, true).map_err(|e| e.to_string()))
             .collect()
     };
-    let grants: Vec<String> =
-        serde_json::from_str(&get("grant_types")?).map_err(|e| e.to_string())?;
-    let backchannel: Option<String> = row
-        .try_get("backchannel_logout_uri")
-        .map_err(|e| e.to_string())?;
+    let grants: Vec<String> = serde_json::from_str(&row.grant_types).map_err(|e| e.to_string())?;
     Ok(Client {
         id,
         auth,
-        redirect_uris: uris("redirect_uris")?,
-        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
+        redirect_uris: uris(&row.redirect_uris)?,
+        post_logout_redirect_uris: uris(&row.post_logout_redirect_uris)?,
         grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
-        scopes: get("scope")?
+        scopes: row
+            .scope
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
-        token_alg: SigningAlg::parse(&get("token_signing_alg")?).unwrap_or(SigningAlg::Es256),
-        backchannel_logout_uri: backchannel,
-        min_acr: row
-            .try_get::<Option<String>, _>("min_acr")
-            .map_err(|e| e.to_string())?
-            .as_deref()
-            .and_then(Acr::parse),
+        token_alg: SigningAlg::parse(&row.token_alg).unwrap_or(SigningAlg::Es256),
+        backchannel_logout_uri: row.backchannel_logout_uri,
+        min_acr: row.min_acr.as_deref().and_then(Acr::parse),
         // A name that no longer parses is dropped, not the client: it still works, by its id.
-        display_name: row
-            .try_get::<Option<String>, _>("display_name")
-            .map_err(|e| e.to_string())?
-            .and_then(|j| serde_json::from_str(&j).ok()),
-        introspection_audiences: serde_json::from_str(&get("introspection_audiences")?)
+        display_name: row.display_name.and_then(|j| serde_json::from_str(&j).ok()),
+        introspection_audiences: serde_json::from_str(&row.introspection_audiences)
             .map_err(|e| e.to_string())?,
     })
 }
@@ -454,7 +389,7 @@ fn web_origin(uri: &RedirectUri) -> Option<String> {
 }
 
 impl ClientRegistry {
-    pub async fn load(db: &Db) -> Result<ClientRegistry, sqlx::Error> {
+    pub async fn load(db: &Db) -> Result<ClientRegistry, StoreError> {
         let reg = ClientRegistry {
             snapshot: ArcSwap::from_pointee(HashMap::new()),
             origins: ArcSwap::from_pointee(HashSet::new()),
@@ -465,17 +400,15 @@ impl ClientRegistry {
     }
 
     /// Reloads when the generation moved; cheap enough to call every second.
-    pub async fn refresh(&self, db: &Db) -> Result<bool, sqlx::Error> {
-        let generation = db.generation().await?;
+    pub async fn refresh(&self, db: &Db) -> Result<bool, StoreError> {
+        let generation = db.clients().generation().await?;
         if generation == self.generation.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let rows = sqlx::query("SELECT * FROM clients")
-            .fetch_all(&db.pool)
-            .await?;
+        let rows = db.clients().all().await?;
         let mut map = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            match from_row(row) {
+        for row in rows {
+            match row.map_err(|e| e.to_string()).and_then(from_row) {
                 Ok(c) => {
                     map.insert(c.id.as_str().to_string(), Arc::new(c));
                 }

@@ -13,19 +13,9 @@ use crate::tokens::mint;
 
 const ATTEMPTS: u32 = 3;
 
-/// Clients that received tokens under `sid`.
-async fn clients_of_session(app: &App, sid: &str) -> Result<Vec<String>, sqlx::Error> {
-    use sqlx::Row;
-    let rows = sqlx::query("SELECT DISTINCT client_id FROM grants WHERE sid = $1")
-        .bind(sid)
-        .fetch_all(&app.db.pool)
-        .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
-}
-
 pub fn notify(app: Arc<App>, sid: String, sub: String) {
     tokio::spawn(async move {
-        let clients = match clients_of_session(&app, &sid).await {
+        let clients = match app.db.grants().clients_of_session(&sid).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "back-channel logout: listing the session's clients failed");

@@ -4,7 +4,6 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::OAuthError;
-use super::grants::records;
 use crate::server::App;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::jws;
@@ -54,11 +53,11 @@ pub async fn validate(app: &App, token: &str) -> Result<AccessTokenClaims, OAuth
     if claims.exp <= app.clock.now() {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
-    if records::is_access_token_revoked(&app.db, &claims.jti).await? {
+    if app.db.grants().is_access_token_revoked(&claims.jti).await? {
         return Err(OAuthError::invalid_token("the access token was revoked"));
     }
     if let Some(grant) = claims.grant_id()
-        && records::is_revoked(&app.db, grant).await?
+        && app.db.grants().is_revoked(grant).await?
     {
         return Err(OAuthError::invalid_token("the access token was revoked"));
     }

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::grants::records;
 use super::id_token_hint;
 use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{browser, session};
@@ -129,7 +128,7 @@ pub async fn end_session(
 #[derive(Debug, thiserror::Error)]
 pub enum EndError {
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Store(#[from] crate::store::StoreError),
     #[error("audit: {0}")]
     Audit(String),
 }
@@ -147,8 +146,9 @@ pub async fn end_sso_session(
 ) -> Result<(), EndError> {
     // Expired or not: its grants and its clients' sessions end with it.
     let sso = session::find_not_ended(&app.db, sid).await?;
-    session::end(&app.db, sid).await?;
-    let revoked = records::revoke_for_session(&app.db, sid).await?;
+    let revoked = crate::store::units::logout(&app.db, sid)
+        .await?
+        .grants_revoked;
     let account = sso.map(|s| s.account_id);
     let mut ev = Event::new(Kind::Logout, Outcome::Success)
         .subject(account.clone())

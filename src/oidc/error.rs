@@ -133,12 +133,6 @@ impl From<crate::audit::AuditError> for OAuthError {
     }
 }
 
-impl From<sqlx::Error> for OAuthError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
 /// A JSON answer of a token-style endpoint: never cached (RFC 6749 §5.1).
 pub fn json_no_store<T: serde::Serialize>(body: T) -> Response {
     no_store(Json(body).into_response())

@@ -43,7 +43,10 @@ async fn handle(
         if let Ok(claims) = bearer::validate(app, token).await
             && claims.client_id == client_id
         {
-            records::revoke_access_token(&app.db, &claims.jti, claims.exp).await?;
+            app.db
+                .grants()
+                .revoke_access_token(&claims.jti, claims.exp)
+                .await?;
             app.audit
                 .write(
                     Event::new(Kind::TokenRevoked, Outcome::Success)
@@ -60,7 +63,10 @@ async fn handle(
         && let Some(grant) = records::find_by_refresh(&app.db, token).await?
         && grant.client_id == client_id
     {
-        records::revoke(&app.db, &grant.id, "revoked_by_client").await?;
+        app.db
+            .grants()
+            .revoke(&grant.id, "revoked_by_client")
+            .await?;
         app.audit
             .write(
                 Event::new(Kind::TokenRevoked, Outcome::Success)

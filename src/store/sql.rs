@@ -20,7 +20,7 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    pub pool: AnyPool,
+    pub(in crate::store) pool: AnyPool,
     pub backend: Backend,
     /// The time the stored rows are dated by and compared with (expiry).
     pub clock: Clock,
@@ -183,27 +183,9 @@ impl Db {
             .context("applying database migrations")
     }
 
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-    }
-
-    /// Tells every instance that cached configuration (clients) changed.
-    pub async fn bump_generation(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn generation(&self) -> Result<i64, sqlx::Error> {
-        use sqlx::Row;
-        let row = sqlx::query("SELECT value FROM generation WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        row.try_get(0)
+    pub async fn ping(&self) -> Result<(), super::StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 
@@ -306,4 +288,24 @@ pub async fn test_dbs() -> Vec<TestDb> {
         ),
     }
     all
+}
+
+#[cfg(test)]
+impl Db {
+    /// Raw SQL, for tests that deliberately tamper with the schema or stored rows (a broken
+    /// table, a trigger that fails writes, a row of an older shape).
+    pub async fn tamper(&self, sql: &str) {
+        self.pool.execute(sql).await.expect(sql);
+    }
+
+    /// One number read with raw SQL, for tests that check what tampering left.
+    pub async fn count_where(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect(sql)
+            .try_get(0)
+            .expect("a count")
+    }
 }

@@ -1,9 +1,10 @@
 //! Writes that change several aggregates at once, each in one transaction: they commit
 //! together or not at all, so a failure half-way leaves everything as it was.
 
-use sqlx::Row;
-
+use super::StoreError;
+use super::accounts::{self, Contact, NewRow};
 use super::sql::Db;
+use super::{certificates, grants, sso_sessions};
 
 /// What a password reset ended besides the old password.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -14,44 +15,21 @@ pub struct PasswordReset {
 }
 
 /// Sets the account's password hash, ends all its SSO sessions and revokes all its grants (and
-/// so their refresh tokens), as one transaction at `now`. None when the account does not exist.
+/// so their refresh tokens), as one transaction. None when the account does not exist.
 pub async fn reset_password(
     db: &Db,
     account_id: &str,
     hash: &str,
-    now: i64,
-) -> Result<Option<PasswordReset>, sqlx::Error> {
+) -> Result<Option<PasswordReset>, StoreError> {
+    let now = db.clock.now();
     let mut tx = db.pool.begin().await?;
     let done = async {
-        let changed =
-            sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                .bind(hash)
-                .bind(now)
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await?;
-        if changed.rows_affected() != 1 {
+        if !accounts::set_password_on(&mut tx, account_id, hash, now).await? {
             return Ok(None);
         }
-        let sessions_ended = sqlx::query(
-            "UPDATE sso_sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL RETURNING sid",
-        )
-        .bind(now)
-        .bind(account_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<Vec<_>, _>>()?;
-        let grants_revoked = sqlx::query(
-            "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE account_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind("password_reset")
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let sessions_ended = sso_sessions::end_all_of_on(&mut tx, account_id, now).await?;
+        let grants_revoked =
+            grants::revoke_all_of_on(&mut tx, account_id, "password_reset", now).await?;
         Ok(Some(PasswordReset {
             sessions_ended,
             grants_revoked,
@@ -61,11 +39,104 @@ pub async fn reset_password(
     finish(tx, done).await
 }
 
+/// What a logout ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Logout {
+    /// The session was still open (not ended before).
+    pub ended: bool,
+    pub grants_revoked: u64,
+}
+
+/// Ends the session `sid` and revokes the grants made under it (except offline_access), as
+/// one transaction.
+pub async fn logout(db: &Db, sid: &str) -> Result<Logout, StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        let ended = sso_sessions::end_on(&mut tx, sid, now).await?;
+        let grants_revoked = grants::revoke_for_session_on(&mut tx, sid, now).await?;
+        Ok(Some(Logout {
+            ended,
+            grants_revoked,
+        }))
+    }
+    .await;
+    finish(tx, done).await.map(|l| {
+        l.unwrap_or(Logout {
+            ended: false,
+            grants_revoked: 0,
+        })
+    })
+}
+
+/// What confirming a contact of a registration came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The value is no longer the account's (it was changed since the proof was sent).
+    NotCurrent,
+    /// Confirmed; `activated` when that completed the registration (phone and email both
+    /// confirmed, the pending account is now active).
+    Done { activated: bool },
+}
+
+/// Marks the contact proven and, when that completes the registration, activates the account,
+/// as one transaction. A value confirmed for another account meanwhile is
+/// [`StoreError::Conflict`], and nothing changes.
+pub async fn confirm_contact(
+    db: &Db,
+    contact: Contact,
+    account_id: &str,
+    value: &str,
+) -> Result<Confirmed, StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        if !accounts::confirm_on(&mut tx, contact, account_id, value, now).await? {
+            return Ok(None);
+        }
+        let activated = accounts::activate_if_confirmed_on(&mut tx, account_id, now).await?;
+        Ok(Some(Confirmed::Done { activated }))
+    }
+    .await;
+    Ok(finish(tx, done).await?.unwrap_or(Confirmed::NotCurrent))
+}
+
+/// A certificate identity to write with a new account.
+pub struct NewIdentity<'a> {
+    pub key: &'a str,
+    pub profile: &'a str,
+    pub anchor_key: &'a str,
+}
+
+/// Creates an account together with its certificate identity (both or neither). A taken
+/// username or identity is [`StoreError::Conflict`].
+pub async fn create_account_with_identity(
+    db: &Db,
+    account: &NewRow,
+    identity: &NewIdentity<'_>,
+) -> Result<(), StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        accounts::insert_on(&mut tx, account, now).await?;
+        let row = certificates::IdentityRow {
+            key: identity.key,
+            account_id: &account.id,
+            profile: identity.profile,
+            anchor_key: identity.anchor_key,
+        };
+        certificates::insert_on(&mut tx, &row, now).await?;
+        Ok(Some(()))
+    }
+    .await;
+    finish(tx, done).await.map(|_| ())
+}
+
 /// Commits what succeeded in full; rolls back, there and then, anything else.
 async fn finish<T>(
     tx: sqlx::Transaction<'_, sqlx::Any>,
-    done: Result<Option<T>, sqlx::Error>,
-) -> Result<Option<T>, sqlx::Error> {
+    done: Result<Option<T>, StoreError>,
+) -> Result<Option<T>, StoreError> {
     match done {
         Ok(Some(v)) => {
             tx.commit().await?;
@@ -82,12 +153,9 @@ async fn finish<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::store::sql::{Backend, test_dbs};
-    use sqlx::Executor;
-
-    async fn exec(db: &Db, sql: &str) {
-        (&db.pool).execute(sql).await.expect(sql);
-    }
+    use sqlx::Row;
 
     async fn one(db: &Db, sql: &str) -> Option<String> {
         sqlx::query(sql)
@@ -98,52 +166,65 @@ mod tests {
             .expect("a text column")
     }
 
-    async fn count(db: &Db, sql: &str) -> i64 {
-        sqlx::query(sql)
-            .fetch_one(&db.pool)
-            .await
-            .expect(sql)
-            .try_get(0)
-            .expect("a count")
-    }
-
-    /// An account with a password, an open session and a grant under it.
+    /// An account with a password, an open session and two grants under it (one offline).
     async fn signed_in(db: &Db) {
-        exec(
-            db,
+        db.tamper(
             "INSERT INTO accounts (id, username, password_hash, status, created_at, updated_at) \
              VALUES ('a', 'ivan', 'old', 'active', 1, 1)",
         )
         .await;
-        exec(
-            db,
+        db.tamper(
             "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at) \
              VALUES ('s1', 'a', 1, 'low', '[]', 'password', 1, 9999999999)",
         )
         .await;
-        exec(
-            db,
+        db.tamper(
             "INSERT INTO grants (id, account_id, client_id, sid, scope, auth_time, acr, amr, created_at, expires_at) \
-             VALUES ('g1', 'a', 'rp', 's1', 'openid', 1, 'low', '[]', 1, 9999999999)",
+             VALUES ('g1', 'a', 'rp', 's1', 'openid', 1, 'low', '[]', 1, 9999999999), \
+             ('g2', 'a', 'rp', 's1', 'openid offline_access', 1, 'low', '[]', 1, 9999999999)",
         )
         .await;
+    }
+
+    /// Every `event` (`UPDATE ON grants`, `UPDATE OF status ON accounts`, `INSERT ON …`) fails
+    /// from now on: a trigger stands in for a database that breaks half-way.
+    async fn break_writes(db: &Db, event: &str) {
+        match db.backend {
+            Backend::Sqlite => {
+                db.tamper(&format!(
+                    "CREATE TRIGGER broken BEFORE {event} BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                ))
+                .await;
+            }
+            Backend::Postgres => {
+                db.tamper(
+                    "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+                )
+                .await;
+                db.tamper(&format!(
+                    "CREATE TRIGGER broken BEFORE {event} FOR EACH ROW EXECUTE FUNCTION broken()"
+                ))
+                .await;
+            }
+        }
     }
 
     #[tokio::test]
     async fn a_reset_ends_sessions_and_grants_with_the_password() {
         for t in test_dbs().await {
-            reset_ends_everything(&t.db).await;
+            reset_ends_everything(&t.db.clone().with_clock(Clock::at(100))).await;
         }
     }
 
     async fn reset_ends_everything(db: &Db) {
         signed_in(db).await;
-        let done = reset_password(db, "a", "new", 100).await.expect("stored");
+        let done = reset_password(db, "a", "new").await.expect("stored");
         assert_eq!(
             done,
             Some(PasswordReset {
                 sessions_ended: vec!["s1".into()],
-                grants_revoked: 1,
+                grants_revoked: 2,
             })
         );
         assert_eq!(
@@ -153,66 +234,142 @@ mod tests {
             Some("new")
         );
         let ended = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at = 100";
-        assert_eq!(count(db, ended).await, 1);
+        assert_eq!(db.count_where(ended).await, 1);
         let revoked = "SELECT COUNT(*) FROM grants WHERE revoked_reason = 'password_reset'";
-        assert_eq!(count(db, revoked).await, 1);
-        assert_eq!(reset_password(db, "nobody", "x", 100).await.unwrap(), None);
+        assert_eq!(db.count_where(revoked).await, 2);
+        assert_eq!(reset_password(db, "nobody", "x").await.unwrap(), None);
     }
 
-    /// A write that fails half-way (a trigger stands in for a database that breaks): the
-    /// account keeps its old password, its sessions and its grants.
-    async fn broken_at(table: &str) {
+    /// A reset whose second or third write fails: the account keeps its old password, its
+    /// sessions and its grants.
+    #[tokio::test]
+    async fn a_reset_that_fails_half_way_changes_nothing() {
+        for table in ["sso_sessions", "grants"] {
+            for t in test_dbs().await {
+                let db = &t.db;
+                signed_in(db).await;
+                break_writes(db, &format!("UPDATE ON {table}")).await;
+                assert!(reset_password(db, "a", "new").await.is_err(), "{table}");
+                let hash = one(db, "SELECT password_hash FROM accounts").await;
+                assert_eq!(hash.as_deref(), Some("old"), "{table}");
+                let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
+                assert_eq!(db.count_where(open).await, 1, "{table}");
+                let live = "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL";
+                assert_eq!(db.count_where(live).await, 2, "{table}");
+            }
+        }
+    }
+
+    /// A logout ends the session and the grants made under it, except offline ones; if the
+    /// grants cannot be revoked, the session stays open (to be ended again), not half-ended.
+    #[tokio::test]
+    async fn a_logout_ends_the_session_and_its_grants_or_nothing() {
         for t in test_dbs().await {
             let db = &t.db;
             signed_in(db).await;
-            break_updates_of(db, table).await;
-            still_as_before(db, table).await;
+            let done = logout(db, "s1").await.expect("stored");
+            assert_eq!(
+                done,
+                Logout {
+                    ended: true,
+                    grants_revoked: 1
+                }
+            );
+            let live = "SELECT id FROM grants WHERE revoked_at IS NULL";
+            assert_eq!(one(db, live).await.as_deref(), Some("g2"), "offline stays");
+            let again = logout(db, "s1").await.expect("stored");
+            assert!(!again.ended, "ended once");
+        }
+        for t in test_dbs().await {
+            let db = &t.db;
+            signed_in(db).await;
+            break_writes(db, "UPDATE ON grants").await;
+            assert!(logout(db, "s1").await.is_err());
+            let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
+            assert_eq!(db.count_where(open).await, 1);
         }
     }
 
-    /// Every UPDATE of `table` fails from now on.
-    async fn break_updates_of(db: &Db, table: &str) {
-        match db.backend {
-            Backend::Sqlite => {
-                let trigger = format!(
-                    "CREATE TRIGGER broken BEFORE UPDATE ON {table} \
-                     BEGIN SELECT RAISE(ABORT, 'injected'); END"
-                );
-                exec(db, &trigger).await;
-            }
-            Backend::Postgres => {
-                exec(
-                    db,
-                    "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql \
-                     AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
-                )
-                .await;
-                let trigger = format!(
-                    "CREATE TRIGGER broken BEFORE UPDATE ON {table} \
-                     FOR EACH ROW EXECUTE FUNCTION broken()"
-                );
-                exec(db, &trigger).await;
-            }
-        }
+    async fn registering(db: &Db) {
+        db.tamper(
+            "INSERT INTO accounts (id, username, phone, email, status, created_at, updated_at) \
+             VALUES ('p', 'pavel', '+375291112233', 'p@example.by', 'pending', 1, 1), \
+             ('q', 'qwerty', '+375291112233', 'q@example.by', 'pending', 1, 1)",
+        )
+        .await;
     }
 
-    async fn still_as_before(db: &Db, table: &str) {
-        assert!(
-            reset_password(db, "a", "new", 100).await.is_err(),
-            "{table}"
-        );
-        let hash = one(db, "SELECT password_hash FROM accounts").await;
-        assert_eq!(hash.as_deref(), Some("old"), "{table}");
-        let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
-        assert_eq!(count(db, open).await, 1, "{table}");
-        let live = "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL";
-        assert_eq!(count(db, live).await, 1, "{table}");
-    }
-
+    /// The contact that completes a registration activates the account in the same
+    /// transaction; a contact changed since, or confirmed for another account, changes nothing.
     #[tokio::test]
-    async fn a_reset_that_fails_half_way_changes_nothing() {
-        // The second write (the sessions), then the third (the grants).
-        broken_at("sso_sessions").await;
-        broken_at("grants").await;
+    async fn confirming_the_last_contact_activates_the_registration() {
+        for t in test_dbs().await {
+            let db = &t.db;
+            registering(db).await;
+            let other = confirm_contact(db, Contact::Phone, "p", "+375290000000").await;
+            assert_eq!(other.unwrap(), Confirmed::NotCurrent);
+            let phone = confirm_contact(db, Contact::Phone, "p", "+375291112233").await;
+            assert_eq!(phone.unwrap(), Confirmed::Done { activated: false });
+            let taken = confirm_contact(db, Contact::Phone, "q", "+375291112233").await;
+            assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
+            let email = confirm_contact(db, Contact::Email, "p", "p@example.by").await;
+            assert_eq!(email.unwrap(), Confirmed::Done { activated: true });
+            let status = "SELECT status FROM accounts WHERE id = 'p'";
+            assert_eq!(one(db, status).await.as_deref(), Some("active"));
+        }
+        for t in test_dbs().await {
+            let db = &t.db;
+            registering(db).await;
+            confirm_contact(db, Contact::Phone, "p", "+375291112233")
+                .await
+                .expect("confirmed");
+            break_writes(db, "UPDATE OF status ON accounts").await;
+            let email = confirm_contact(db, Contact::Email, "p", "p@example.by").await;
+            assert!(email.is_err(), "the activation failed");
+            let confirmed = "SELECT COUNT(*) FROM accounts WHERE email_verified = 1";
+            assert_eq!(db.count_where(confirmed).await, 0, "rolled back with it");
+        }
+    }
+
+    fn cert_account(id: &str, username: &str) -> NewRow {
+        let mut row = NewRow::active(id);
+        row.account.username = username.into();
+        row
+    }
+
+    const IDENTITY: NewIdentity<'static> = NewIdentity {
+        key: "pn:4120290A012PB3",
+        profile: "national",
+        anchor_key: "ab",
+    };
+
+    /// An account made for a certificate exists only with its identity: a taken identity or
+    /// a failing identity write leaves no account behind.
+    #[tokio::test]
+    async fn an_account_and_its_identity_are_created_together() {
+        for t in test_dbs().await {
+            let db = &t.db;
+            create_account_with_identity(db, &cert_account("c1", "~a.b.cdefgh"), &IDENTITY)
+                .await
+                .expect("created");
+            assert_eq!(
+                db.certificates().owner(IDENTITY.key).await.unwrap(),
+                Some("c1".into())
+            );
+            let again =
+                create_account_with_identity(db, &cert_account("c2", "~a.b.zzzzzz"), &IDENTITY)
+                    .await;
+            assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+            assert!(db.accounts().find_by_id("c2").await.unwrap().is_none());
+        }
+        for t in test_dbs().await {
+            let db = &t.db;
+            break_writes(db, "INSERT ON certificate_identities").await;
+            let broken =
+                create_account_with_identity(db, &cert_account("c1", "~a.b.cdefgh"), &IDENTITY)
+                    .await;
+            assert!(broken.is_err());
+            assert_eq!(db.accounts().count().await.unwrap(), 0);
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::identity::account;
 use crate::identity::certificate::{self, IdentityKey, LinkError};
 use crate::pki::trust::Validated;
 use crate::pki::{PkiError, Reason};
+use crate::store::StoreError;
 use crate::store::sql::Db;
 
 use super::{Acr, AuthFacts, Authenticated, LegalEntity};
@@ -50,7 +51,7 @@ pub enum ResolveError {
     #[error(transparent)]
     Refused(PkiError),
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Store(#[from] StoreError),
 }
 
 pub async fn resolve(
@@ -109,7 +110,7 @@ pub async fn resolve(
                 Err(LinkError::Taken) => Err(ResolveError::Refused(refuse(
                     "the certificate belongs to another account than the one signed in",
                 ))),
-                Err(LinkError::Sql(e)) => Err(e.into()),
+                Err(LinkError::Store(e)) => Err(e.into()),
             }
         }
         (None, Some(owner)) => Ok(Resolved {
@@ -130,9 +131,9 @@ pub async fn resolve(
                     linked: false,
                     created: false,
                 }),
-                None => Err(sqlx::Error::RowNotFound.into()),
+                None => Err(StoreError::NotFound.into()),
             },
-            Err(LinkError::Sql(e)) => Err(e.into()),
+            Err(LinkError::Store(e)) => Err(e.into()),
         },
     }
 }

@@ -317,7 +317,7 @@ async fn check(
     match resolve(&app.db, &validated, tx.step_up.as_deref()).await {
         Ok(r) => Ok((validated, r)),
         Err(ResolveError::Refused(e)) => Err(Failed::Refused(e)),
-        Err(ResolveError::Sql(e)) => {
+        Err(ResolveError::Store(e)) => {
             tracing::error!(error = %e, "database failed");
             Err(Failed::Store)
         }

@@ -114,7 +114,7 @@ async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
         Err(e) => return e.into(),
     };
     let grant_id = String::from_utf8_lossy(&marker).into_owned();
-    match records::revoke(&ctx.app.db, &grant_id, "code_reuse").await {
+    match ctx.app.db.grants().revoke(&grant_id, "code_reuse").await {
         Ok(_) => {}
         Err(e) => return e.into(),
     }

@@ -1,0 +1,179 @@
+//! The clients aggregate: registered relying parties, as validated rows (lists as JSON), and
+//! the generation counter that tells every instance to reload its snapshot. What a row means
+//! is `identity::client`'s.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::StoreError;
+use super::sql::Db;
+
+/// A client as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    /// JSON lists.
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    /// Space-separated.
+    pub scope: String,
+    pub token_alg: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub jwks: Option<String>,
+    pub min_acr: Option<String>,
+    /// JSON: the name in each language.
+    pub display_name: Option<String>,
+    /// JSON list.
+    pub introspection_audiences: String,
+}
+
+fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
+    Ok(ClientRow {
+        client_id: row.try_get("client_id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        public: row.try_get::<i64, _>("public")? != 0,
+        redirect_uris: row.try_get("redirect_uris")?,
+        post_logout_redirect_uris: row.try_get("post_logout_redirect_uris")?,
+        grant_types: row.try_get("grant_types")?,
+        scope: row.try_get("scope")?,
+        token_alg: row.try_get("token_signing_alg")?,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
+        jwks: row.try_get("jwks")?,
+        min_acr: row.try_get("min_acr")?,
+        display_name: row.try_get("display_name")?,
+        introspection_audiences: row.try_get("introspection_audiences")?,
+    })
+}
+
+/// The clients of a database: `db.clients()`.
+pub struct Clients<'a> {
+    db: &'a Db,
+}
+
+impl Db {
+    pub fn clients(&self) -> Clients<'_> {
+        Clients { db: self }
+    }
+}
+
+impl Clients<'_> {
+    /// Stores a client and moves the generation, in one transaction. With `replace`, a client
+    /// of the same id is overwritten; without, it is [`StoreError::Conflict`].
+    pub async fn save(&self, row: &ClientRow, replace: bool) -> Result<(), StoreError> {
+        let conflict = if replace {
+            "ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, public = excluded.public, \
+             redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
+             grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
+             backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
+             introspection_audiences = excluded.introspection_audiences, updated_at = excluded.updated_at"
+        } else {
+            ""
+        };
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
+             grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
+             display_name, introspection_audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) {conflict}"
+        ))
+        .bind(&row.client_id)
+        .bind(&row.secret_hash)
+        .bind(i64::from(row.public))
+        .bind(&row.redirect_uris)
+        .bind(&row.post_logout_redirect_uris)
+        .bind(&row.grant_types)
+        .bind(&row.scope)
+        .bind(&row.token_alg)
+        .bind(&row.backchannel_logout_uri)
+        .bind(&row.jwks)
+        .bind(self.db.clock.now())
+        .bind(&row.min_acr)
+        .bind(&row.display_name)
+        .bind(&row.introspection_audiences)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every stored client; a row that cannot be read is returned as its error, so the caller
+    /// skips it (loudly) and serves the rest.
+    pub async fn all(&self) -> Result<Vec<Result<ClientRow, StoreError>>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients")
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.iter().map(|r| Ok(from_row(r)?)).collect())
+    }
+
+    /// The generation counter: it moves on every change to the clients.
+    pub async fn generation(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT value FROM generation WHERE id = 1")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::test_dbs;
+
+    fn client(id: &str, scope: &str) -> ClientRow {
+        ClientRow {
+            client_id: id.into(),
+            secret_hash: None,
+            public: true,
+            redirect_uris: "[\"https://rp.example/cb\"]".into(),
+            post_logout_redirect_uris: "[]".into(),
+            grant_types: "[\"authorization_code\"]".into(),
+            scope: scope.into(),
+            token_alg: "ES256".into(),
+            backchannel_logout_uri: None,
+            jwks: None,
+            min_acr: Some("high".into()),
+            display_name: Some("{\"ru\":\"Сервис\"}".into()),
+            introspection_audiences: "[]".into(),
+        }
+    }
+
+    /// A client is stored once unless replaced; every change moves the generation, in the
+    /// same transaction, so no instance misses one.
+    #[tokio::test]
+    async fn clients_are_saved_replaced_and_counted_by_generation() {
+        for t in test_dbs().await {
+            let db = &t.db;
+            let g0 = db.clients().generation().await.unwrap();
+            db.clients()
+                .save(&client("rp", "openid"), false)
+                .await
+                .unwrap();
+            let dup = db
+                .clients()
+                .save(&client("rp", "openid email"), false)
+                .await;
+            assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
+            let g1 = db.clients().generation().await.unwrap();
+            assert_eq!(g1, g0 + 1, "a refused write moves nothing");
+            db.clients()
+                .save(&client("rp", "openid email"), true)
+                .await
+                .unwrap();
+            assert_eq!(db.clients().generation().await.unwrap(), g1 + 1);
+            let all: Vec<ClientRow> = db
+                .clients()
+                .all()
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(all, [client("rp", "openid email")]);
+        }
+    }
+}
