@@ -6,6 +6,7 @@ pub mod browser;
 pub mod certificate;
 pub mod contact_proof;
 pub mod lockout;
+pub mod login;
 pub mod otp;
 pub mod password;
 pub mod profile;

@@ -5,17 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use std::time::Duration;
-
-use super::password::{self, PasswordFailure};
-use super::throttle::{self, Gate};
-use super::{browser, lockout, registration, transaction};
-use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
-use crate::oidc::authorize::resume;
+use super::certificate::method::Certificate;
+use super::login::{self, Attempt, LoginMethod, Refusal};
+use super::password::{Credentials, Password, PasswordFailure};
+use super::{browser, registration, transaction};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
@@ -46,7 +43,7 @@ fn needs_certificate(app: &App, tx: &transaction::LoginTransaction) -> bool {
     app.clients
         .get(&tx.request.client_id)
         .is_some_and(|client| {
-            crate::policy::required_acr(None, &client, &tx.request.acr_values) > super::Acr::Low
+            crate::policy::required_acr(None, &client, &tx.request.acr_values) > Password::MAX_ACR
         })
 }
 
@@ -62,6 +59,7 @@ async fn render_login(
         .get(view.client_id)
         .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| view.client_id.to_string());
+    let methods = login::offered(app);
     let error = view.error.map(|k| i18n::text(lang, k));
     let field = view
         .field
@@ -77,9 +75,8 @@ async fn render_login(
             "forgot_enabled": true,
             // The language links open this login again, whatever request showed it.
             "here": format!("/login?tx={}", view.tx),
-            // Without a trust anchor no certificate can succeed; development shows the
-            // method anyway, with the developer signer, so it can be tried with a test PKI.
-            "cert_enabled": app.trust.anchor_count() > 0 || app.settings.dev,
+            "methods": methods.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            "cert_enabled": methods.iter().any(|(name, _)| *name == Certificate::NAME),
             "cert_dev": app.settings.dev,
             "step_up": view.step_up,
             "cert_required": view.cert_required,
@@ -285,156 +282,53 @@ pub async fn password_login(
         cert_required: needs_certificate(&app, &tx),
         step_up: tx.step_up.is_some(),
     };
-    match browser::csrf_ok(&session, field(&params, "csrf")).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return render_login(&app, &session, lang, StatusCode::FORBIDDEN, view("csrf")).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "browser session store failed");
-            return app
-                .pages
-                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
-        }
-    }
-
-    let limits = &app.settings.limits;
-    let audit_failure = |reason: &dyn ReasonCode, subject: Option<String>| {
-        Event::new(Kind::Login, Outcome::Failure)
-            .reason(reason)
-            .subject(subject)
-            .client(&tx.request.client_id)
-            .method("password")
-            .from(&meta)
+    let credentials = Credentials {
+        login: username.to_string(),
+        password: field(&params, "password").to_string(),
     };
-    match throttle::login_gate(&app.eph, &meta.ip).await {
-        Ok(Gate::Open) => {}
-        Ok(Gate::IpLocked) => {
-            if let Err(e) = app
-                .audit
-                .write(audit_failure(&Reason::IpLocked, None))
-                .await
-            {
-                tracing::error!(error = %e, "audit write failed");
-                return app.pages.error(
-                    lang,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    None,
-                );
-            }
-            let v = view("too_many_attempts");
-            return render_login(&app, &session, lang, StatusCode::TOO_MANY_REQUESTS, v).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "ephemeral store failed");
-            return app
-                .pages
-                .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None);
-        }
-    }
-
-    let login_key = throttle::LoginKey::of(username);
-    let attempt = password::authenticate(
-        &app.db,
-        &app.hasher,
-        limits,
-        username,
-        field(&params, "password"),
-    )
-    .await;
-    // A locked login (by what was typed, or the account it names) answers exactly like a wrong
-    // password, after the same work, whatever the password and the account's state.
-    let lockable = match &attempt.result {
-        Ok(_) => true,
-        Err(f) => f.is_guess() || matches!(f, PasswordFailure::Pending | PasswordFailure::Inactive),
+    let at = Attempt {
+        app: &app,
+        session: &session,
+        meta: &meta,
+        tx: &tx,
+        csrf: field(&params, "csrf"),
+        lang,
     };
-    let locked = lockable
-        && matches!(
-            throttle::login_locked(&app.eph, &login_key, attempt.account_id.as_deref()).await,
-            Ok(true)
-        );
-    match attempt.result {
-        Ok(who) if !locked => {
-            if let Err(e) = throttle::record_success(&app.eph, &login_key, &who.account_id).await {
-                tracing::warn!(error = %e, "could not reset the failure counter");
+    let (status, msg) = match login::attempt(at, &Password, credentials).await {
+        Ok(next) => return Redirect::to(&next).into_response(),
+        Err(Refusal::Csrf) => (StatusCode::FORBIDDEN, "csrf"),
+        Err(Refusal::IpLocked) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+        Err(Refusal::Locked { .. }) => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+        Err(Refusal::Failed {
+            failure: PasswordFailure::Pending,
+            account_id,
+        }) => {
+            // The password was right: let this browser finish the confirmation.
+            let id = account_id.unwrap_or_default();
+            if let Err(e) = registration::resume_registration(&session, &id).await {
+                tracing::error!(error = %e, "browser session store failed");
+                return unavailable_page(&app, lang);
             }
-            resume::finish(&app, &session, &tx.id, who, &meta, lang).await
+            let mut v = view("registration_incomplete");
+            v.finish_link = Some(format!("/register/confirm?ui_locales={}", lang.code()));
+            return render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await;
         }
-        result => {
-            let failure = result.err().unwrap_or(PasswordFailure::WrongPassword);
-            let reason: &dyn ReasonCode = if locked {
-                &Reason::AccountLocked
-            } else {
-                &failure
-            };
-            if let Err(e) = app
-                .audit
-                .write(audit_failure(reason, attempt.account_id.clone()))
-                .await
-            {
-                tracing::error!(error = %e, "audit write failed");
-                return app.pages.error(
-                    lang,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    None,
-                );
+        Err(Refusal::Failed { failure, .. }) => match failure {
+            PasswordFailure::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            PasswordFailure::Internal => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+            PasswordFailure::TooLong | PasswordFailure::Empty => {
+                (StatusCode::BAD_REQUEST, "bad_credentials")
             }
-            if failure == PasswordFailure::Pending && !locked {
-                // The password was right: let this browser finish the confirmation.
-                let id = attempt.account_id.unwrap_or_default();
-                if let Err(e) = registration::resume_registration(&session, &id).await {
-                    tracing::error!(error = %e, "browser session store failed");
-                    return app.pages.error(
-                        lang,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "server_error",
-                        None,
-                    );
-                }
-                let mut v = view("registration_incomplete");
-                v.finish_link = Some(format!("/register/confirm?ui_locales={}", lang.code()));
-                return render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await;
-            }
-            if locked || failure.is_guess() {
-                let counted = throttle::record_login_failure(
-                    &app.eph,
-                    limits,
-                    &login_key,
-                    attempt.account_id.as_deref(),
-                    &meta.ip,
-                )
-                .await;
-                match counted {
-                    Ok(f) => {
-                        if f.locked_now
-                            && let Some(id) = &attempt.account_id
-                        {
-                            lockout::notify_locked_later(
-                                app.clone(),
-                                meta.clone(),
-                                id.clone(),
-                                lang,
-                            );
-                        }
-                        tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms)))
-                            .await;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not count a failed login"),
-                }
-            }
-            let (status, msg) = match failure {
-                _ if locked => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-                PasswordFailure::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-                PasswordFailure::Internal => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-                PasswordFailure::TooLong | PasswordFailure::Empty => {
-                    (StatusCode::BAD_REQUEST, "bad_credentials")
-                }
-                // One message whatever the cause: the page never tells whether a login exists.
-                _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-            };
-            render_login(&app, &session, lang, status, view(msg)).await
-        }
-    }
+            // One message whatever the cause: the page never tells whether a login exists.
+            _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+        },
+        Err(Refusal::Resume(e)) => return e.page(&app, lang),
+        Err(Refusal::Unavailable) => return unavailable_page(&app, lang),
+    };
+    render_login(&app, &session, lang, status, view(msg)).await
+}
+
+fn unavailable_page(app: &App, lang: Lang) -> Response {
+    app.pages
+        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
 }

@@ -10,6 +10,7 @@
 //! certificate that names someone else.
 
 pub mod challenge;
+pub mod method;
 pub mod routes;
 
 use crate::identity::account;
@@ -19,6 +20,7 @@ use crate::pki::{PkiError, Reason};
 use crate::store::StoreError;
 use crate::store::sql::Db;
 
+use super::login::LoginMethod;
 use super::{Acr, AuthFacts, Authenticated, LegalEntity};
 
 /// Whose account a validated certificate signs in to.
@@ -151,7 +153,7 @@ pub fn authenticated(account_id: String, v: &Validated, now: i64) -> Authenticat
                 name: v.identity.organization.clone(),
             }),
         },
-        method: "certificate",
+        method: method::Certificate::NAME,
     }
 }
 

@@ -22,17 +22,15 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::{ResolveError, authenticated, challenge, resolve};
-use crate::audit::{Event, Kind, Outcome};
-use crate::authn::throttle::{self, Gate};
+use super::challenge;
+use super::method::{Certificate, parse_body};
+use crate::authn::login::{self, Attempt, Refusal};
 use crate::authn::{browser, transaction};
-use crate::oidc::authorize::resume;
-use crate::pki::cert::leaf_of_bundle;
-use crate::pki::verify::{Proof, verify_signed};
-use crate::pki::{PkiError, Reason};
+use crate::pki::Reason;
 use crate::secrets;
 use crate::server::App;
 use crate::web::RequestMeta;
+use crate::web::i18n::Lang;
 
 fn answer(status: StatusCode, error: &str, description: &str) -> Response {
     (
@@ -58,6 +56,21 @@ fn status_of(reason: Reason) -> StatusCode {
     }
 }
 
+fn csrf_header(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn csrf_refused() -> Response {
+    answer(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "missing or wrong X-CSRF-Token",
+    )
+}
+
 /// The page's CSRF token and the transaction this browser is signing in for.
 async fn context(
     app: &App,
@@ -65,24 +78,24 @@ async fn context(
     headers: &HeaderMap,
     named: Option<&str>,
 ) -> Result<transaction::LoginTransaction, Response> {
-    let presented = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match browser::csrf_ok(session, presented).await {
+    match browser::csrf_ok(session, csrf_header(headers)).await {
         Ok(true) => {}
-        Ok(false) => {
-            return Err(answer(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "missing or wrong X-CSRF-Token",
-            ));
-        }
+        Ok(false) => return Err(csrf_refused()),
         Err(e) => {
             tracing::error!(error = %e, "browser session store failed");
             return Err(unavailable());
         }
     }
+    transaction_of(app, session, named).await
+}
+
+/// The transaction this browser is signing in for: the one named, if this browser started
+/// it, else the one it started last.
+async fn transaction_of(
+    app: &App,
+    session: &Session,
+    named: Option<&str>,
+) -> Result<transaction::LoginTransaction, Response> {
     let expired = || {
         answer(
             StatusCode::BAD_REQUEST,
@@ -157,32 +170,6 @@ pub async fn challenge(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    #[serde(default)]
-    tx: Option<String>,
-    certificate: String,
-    #[serde(default)]
-    signature: Option<String>,
-    #[serde(default)]
-    signature_raw: Option<String>,
-}
-
-fn parse_body(body: &[u8]) -> Result<LoginBody, PkiError> {
-    let b: LoginBody = serde_json::from_slice(body).map_err(|e| {
-        PkiError::malformed(format!(
-            "the body must be JSON with certificate and signature or signature_raw: {e}"
-        ))
-    })?;
-    if b.signature.is_some() == b.signature_raw.is_some() {
-        return Err(PkiError::malformed(
-            "give exactly one of signature (CMS) and signature_raw (hex)",
-        ));
-    }
-    Ok(b)
-}
-
 pub async fn login(
     State(app): State<Arc<App>>,
     session: Session,
@@ -192,134 +179,37 @@ pub async fn login(
 ) -> Response {
     let body = parse_body(&body);
     let named = body.as_ref().ok().and_then(|b| b.tx.clone());
-    let tx = match context(&app, &session, &headers, named.as_deref()).await {
+    let tx = match transaction_of(&app, &session, named.as_deref()).await {
         Ok(tx) => tx,
         Err(r) => return r,
     };
-    match throttle::login_gate(&app.eph, &meta.ip).await {
-        Ok(Gate::Open) => {}
-        Ok(Gate::IpLocked) => {
-            return answer(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "too many failed sign-ins from this address; try again later",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "ephemeral store failed");
-            return unavailable();
-        }
-    }
-    let certificate = body.as_ref().ok().map(|b| b.certificate.clone());
-    let outcome = check(&app, &tx, body).await;
-    let (validated, resolved) = match outcome {
-        Ok(v) => v,
-        Err(Failed::Store) => return unavailable(),
-        Err(Failed::Refused(e)) => {
-            // Who tried, as far as the certificate they sent says (it may be anyone's).
-            let leaf = certificate
-                .as_deref()
-                .and_then(|c| leaf_of_bundle(c.as_bytes()));
-            let event = Event::new(Kind::Login, Outcome::Failure)
-                .reason(e.reason)
-                .client(&tx.request.client_id)
-                .method("certificate")
-                .from(&meta)
-                .details(json!({
-                    "detail": e.detail,
-                    "certificate": leaf.as_ref().map(|c| json!({
-                        "subject": c.subject(), "issuer": c.issuer(),
-                        "serial": c.serial_hex(), "sha256": hex::encode(c.fingerprint),
-                    })),
-                }));
-            if let Err(err) = app.audit.write(event).await {
-                tracing::error!(error = %err, "audit write failed");
-                return unavailable();
-            }
-            // A spent challenge or a saturated verifier says nothing about the certificate.
-            if !matches!(e.reason, Reason::BadChallenge | Reason::Busy)
-                && let Err(err) =
-                    throttle::record_failure(&app.eph, &app.settings.limits, None, &meta.ip).await
-            {
-                tracing::warn!(error = %err, "could not count a failed login");
-            }
-            return answer(status_of(e.reason), e.reason.as_str(), &e.detail);
-        }
+    let at = Attempt {
+        app: &app,
+        session: &session,
+        meta: &meta,
+        tx: &tx,
+        csrf: csrf_header(&headers),
+        lang: Lang::negotiate(tx.request.ui_locales.as_deref(), &headers),
     };
-    if resolved.linked || resolved.created {
-        let kind = if resolved.linked {
-            Kind::CertificateLinked
-        } else {
-            Kind::AccountCreated
-        };
-        app.audit
-            .enqueue(
-                Event::new(kind, Outcome::Success)
-                    .subject(Some(&resolved.account_id))
-                    .method("certificate")
-                    .from(&meta)
-                    .details(json!({"certificate": validated.identity.fingerprint})),
-            )
-            .await;
-    }
-    let who = authenticated(resolved.account_id, &validated, app.clock.now());
-    match resume::complete(&app, &session, &tx.id, who, &meta).await {
-        Ok(url) => Json(json!({"redirect": url})).into_response(),
-        Err(e) => answer(e.status(), e.key(), "the sign-in cannot continue"),
-    }
-}
-
-enum Failed {
-    Refused(PkiError),
-    Store,
-}
-
-async fn check(
-    app: &App,
-    tx: &transaction::LoginTransaction,
-    body: Result<LoginBody, PkiError>,
-) -> Result<(crate::pki::trust::Validated, super::Resolved), Failed> {
-    // The challenge is spent by any attempt, good or bad: a signature is tried once.
-    let challenge = match challenge::take(&app.eph, &tx.id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(Failed::Refused(PkiError::new(
-                Reason::BadChallenge,
-                "no current challenge for this sign-in: it expired, was used, or was never issued",
-            )));
+    match login::attempt(at, &Certificate, body).await {
+        Ok(next) => Json(json!({"redirect": next})).into_response(),
+        Err(Refusal::Csrf) => csrf_refused(),
+        Err(Refusal::IpLocked) => answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed sign-ins from this address; try again later",
+        ),
+        Err(Refusal::Failed { failure, .. }) => {
+            let e = failure.error;
+            answer(status_of(e.reason), e.reason.as_str(), &e.detail)
         }
-        Err(e) => {
-            tracing::error!(error = %e, "ephemeral store failed");
-            return Err(Failed::Store);
-        }
-    };
-    let body = body.map_err(Failed::Refused)?;
-    let raw;
-    let proof = match (&body.signature, &body.signature_raw) {
-        (Some(cms), _) => Proof::Cms(cms.as_bytes()),
-        (None, Some(h)) => {
-            raw = hex::decode(h.trim())
-                .map_err(|_| Failed::Refused(PkiError::malformed("signature_raw is not hex")))?;
-            Proof::Raw(&raw)
-        }
-        (None, None) => return Err(Failed::Refused(PkiError::malformed("no signature"))),
-    };
-    let validated = verify_signed(
-        &app.trust,
-        Some(body.certificate.as_bytes()),
-        proof,
-        &challenge,
-        app.clock.now(),
-        &app.http,
-    )
-    .await
-    .map_err(Failed::Refused)?;
-    match resolve(&app.db, &validated, tx.step_up.as_deref()).await {
-        Ok(r) => Ok((validated, r)),
-        Err(ResolveError::Refused(e)) => Err(Failed::Refused(e)),
-        Err(ResolveError::Store(e)) => {
-            tracing::error!(error = %e, "database failed");
-            Err(Failed::Store)
-        }
+        // A certificate names no login, so none is locked; the answer is a refusal all the same.
+        Err(Refusal::Locked { .. }) => answer(
+            StatusCode::FORBIDDEN,
+            Reason::Policy.as_str(),
+            "the account is locked",
+        ),
+        Err(Refusal::Resume(e)) => answer(e.status(), e.key(), "the sign-in cannot continue"),
+        Err(Refusal::Unavailable) => unavailable(),
     }
 }

@@ -3,10 +3,17 @@
 pub mod hasher;
 pub mod policy;
 
+use std::sync::Arc;
+
+use super::login::{Begin, Completion, LoginMethod, MethodFailure};
+use super::throttle::LoginKey;
+use super::transaction::LoginTransaction;
 use super::{Acr, AuthFacts, Authenticated};
 use crate::config::Limits;
 use crate::identity::account;
+use crate::server::App;
 use crate::store::sql::Db;
+use crate::web::RequestMeta;
 
 pub use hasher::{HashError, PasswordHasher};
 
@@ -118,7 +125,7 @@ pub async fn authenticate(
                 amr: vec!["pwd".into()],
                 legal_entity: None,
             },
-            method: "password",
+            method: Password::NAME,
         }),
     }
 }
@@ -126,5 +133,59 @@ pub async fn authenticate(
 impl crate::audit::ReasonCode for PasswordFailure {
     fn code(&self) -> &'static str {
         self.reason()
+    }
+}
+
+impl MethodFailure for PasswordFailure {
+    fn is_guess(&self) -> bool {
+        PasswordFailure::is_guess(*self)
+    }
+
+    /// A right password of a pending or disabled account is hidden by a lock too: otherwise
+    /// a locked login would still tell a guesser that the password was right.
+    fn hidden_by_lock(&self) -> bool {
+        PasswordFailure::is_guess(*self)
+            || matches!(self, PasswordFailure::Pending | PasswordFailure::Inactive)
+    }
+}
+
+/// The password method: a login name (or phone number) and a password, posted from the login
+/// page's form.
+pub struct Password;
+
+/// What the form posts.
+pub struct Credentials {
+    pub login: String,
+    pub password: String,
+}
+
+impl LoginMethod for Password {
+    type Input = Credentials;
+    type Failure = PasswordFailure;
+    const NAME: &'static str = "password";
+    const MAX_ACR: Acr = Acr::Low;
+    const BEGINS: Begin = Begin::Form;
+
+    fn login_key(&self, input: &Credentials) -> Option<LoginKey> {
+        Some(LoginKey::of(&input.login))
+    }
+
+    async fn complete(
+        &self,
+        app: &Arc<App>,
+        _meta: &RequestMeta,
+        _tx: &LoginTransaction,
+        input: Credentials,
+    ) -> Completion<PasswordFailure> {
+        let limits = &app.settings.limits;
+        let attempt =
+            authenticate(&app.db, &app.hasher, limits, &input.login, &input.password).await;
+        match attempt.result {
+            Ok(who) => Completion::Authenticated(who),
+            Err(failure) => Completion::Failed {
+                failure,
+                account_id: attempt.account_id,
+            },
+        }
     }
 }

@@ -1,0 +1,512 @@
+//! The login-method framework. A method ([`LoginMethod`]) says only what is its own: its name,
+//! the assurance it can give, how it begins, and how it checks what the person presented. One
+//! runner ([`attempt`]) does the lifecycle around it for every method, in this order:
+//!
+//! 1. the page's CSRF token;
+//! 2. the address gate (too many failures from this IP: refused, audited);
+//! 3. the method's check;
+//! 4. a lock of the login it names: while locked, even a right answer is answered as a wrong
+//!    one, after the same work, so a lock tells a guesser nothing;
+//! 5. a failure: audited before the answer, counted when it is a guess (address, login
+//!    identifier, account), slowed down as the run grows, and the account's owner told when
+//!    it starts a lock;
+//! 6. a success: the failure run ends; policy, the SSO session and the way back to the client
+//!    (`oidc::authorize::resume`).
+//!
+//! Each transport (an HTML form, a JSON call, an upstream's redirect) turns the [`Refusal`] into
+//! its own answer. Federation, passkeys and an SMS second factor are each one more method.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tower_sessions::Session;
+
+use super::throttle::{self, Gate, LoginKey};
+use super::transaction::LoginTransaction;
+use super::{Acr, Authenticated, browser, lockout};
+use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
+use crate::oidc::authorize::resume::{self, ResumeError};
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::Lang;
+
+/// How a method begins, as the login page offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// Fields posted from the login page (a password).
+    Form,
+    /// A challenge fetched first, then answered (a signature with a certificate).
+    Challenge,
+    /// A redirect to another identity provider and back (federation).
+    Redirect,
+}
+
+/// What a method's failure must tell the runner.
+pub trait MethodFailure: ReasonCode + Send {
+    /// Counts towards the brute-force limits: a guess, not our own trouble or a stale form.
+    fn is_guess(&self) -> bool;
+    /// Answered as a lock when the login is locked (so the lock hides which it was).
+    fn hidden_by_lock(&self) -> bool {
+        self.is_guess()
+    }
+    /// What the audit event records besides the reason (never a secret).
+    fn details(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// How a method's check ended.
+pub enum Completion<F> {
+    Authenticated(Authenticated),
+    /// Refused; `account_id` is the account the presented login names, if any (audited as the
+    /// subject, counted, told of a lock).
+    Failed {
+        failure: F,
+        account_id: Option<String>,
+    },
+    /// Our own storage failed: nothing is audited or counted, the person may retry.
+    Unavailable,
+}
+
+/// A login method.
+pub trait LoginMethod {
+    /// What the person presents.
+    type Input: Send;
+    type Failure: MethodFailure;
+    /// Its name in the audit trail and the session ("password", "certificate").
+    const NAME: &'static str;
+    /// The strongest assurance it can give.
+    const MAX_ACR: Acr;
+    const BEGINS: Begin;
+
+    /// The login identifier the input names, when the method has one (failures are counted
+    /// and locks kept under it, whether an account has it or not).
+    fn login_key(&self, input: &Self::Input) -> Option<LoginKey>;
+
+    /// Checks what was presented, for this login transaction.
+    fn complete(
+        &self,
+        app: &Arc<App>,
+        meta: &RequestMeta,
+        tx: &LoginTransaction,
+        input: Self::Input,
+    ) -> impl Future<Output = Completion<Self::Failure>> + Send;
+}
+
+/// Why an attempt did not sign the person in.
+#[derive(Debug)]
+pub enum Refusal<F> {
+    /// The page's CSRF token is missing or wrong.
+    Csrf,
+    /// Too many failures from this address.
+    IpLocked,
+    /// The method refused.
+    Failed {
+        failure: F,
+        account_id: Option<String>,
+    },
+    /// The login is locked: whatever the method said, answer as to a wrong guess.
+    Locked { account_id: Option<String> },
+    /// Signed in, but the authorization cannot go on.
+    Resume(ResumeError),
+    /// Storage or the audit trail failed; nothing was decided.
+    Unavailable,
+}
+
+/// Where the browser goes after a sign-in: the client, or the login page again (step-up).
+pub type Next = String;
+
+/// Where an attempt is made: the request around it.
+pub struct Attempt<'a> {
+    pub app: &'a Arc<App>,
+    pub session: &'a Session,
+    pub meta: &'a RequestMeta,
+    /// The login transaction this browser is signing in for.
+    pub tx: &'a LoginTransaction,
+    /// The CSRF token the page sent.
+    pub csrf: &'a str,
+    /// The page's language (for messages sent because of the attempt: a lock notice).
+    pub lang: Lang,
+}
+
+/// One attempt of `method` with what the person presented.
+pub async fn attempt<M: LoginMethod>(
+    at: Attempt<'_>,
+    method: &M,
+    input: M::Input,
+) -> Result<Next, Refusal<M::Failure>> {
+    let Attempt {
+        app,
+        session,
+        meta,
+        tx,
+        csrf,
+        lang,
+    } = at;
+    match browser::csrf_ok(session, csrf).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Refusal::Csrf),
+        Err(e) => return Err(unavailable("browser session store", &e)),
+    }
+    let failure_event = |reason: &dyn ReasonCode, subject: Option<String>| {
+        Event::new(Kind::Login, Outcome::Failure)
+            .reason(reason)
+            .subject(subject)
+            .client(&tx.request.client_id)
+            .method(M::NAME)
+            .from(meta)
+    };
+    match throttle::login_gate(&app.eph, &meta.ip).await {
+        Ok(Gate::Open) => {}
+        Ok(Gate::IpLocked) => {
+            let ev = failure_event(&Reason::IpLocked, None);
+            app.audit
+                .write(ev)
+                .await
+                .map_err(|e| unavailable("audit", &e))?;
+            return Err(Refusal::IpLocked);
+        }
+        Err(e) => return Err(unavailable("ephemeral store", &e)),
+    }
+    let key = method.login_key(&input);
+    let completion = method.complete(app, meta, tx, input).await;
+    let (lockable, account_id) = match &completion {
+        Completion::Authenticated(who) => (true, Some(who.account_id.as_str())),
+        Completion::Failed {
+            failure,
+            account_id,
+        } => (failure.hidden_by_lock(), account_id.as_deref()),
+        Completion::Unavailable => return Err(Refusal::Unavailable),
+    };
+    let locked = match &key {
+        Some(key) if lockable => matches!(
+            throttle::login_locked(&app.eph, key, account_id).await,
+            Ok(true)
+        ),
+        _ => false,
+    };
+    match completion {
+        Completion::Authenticated(who) if !locked => {
+            if let Some(key) = &key
+                && let Err(e) = throttle::record_success(&app.eph, key, &who.account_id).await
+            {
+                tracing::warn!(error = %e, "could not reset the failure counter");
+            }
+            resume::complete(app, session, &tx.id, who, meta)
+                .await
+                .map_err(Refusal::Resume)
+        }
+        Completion::Authenticated(who) => {
+            failed(
+                app,
+                meta,
+                lang,
+                &key,
+                &failure_event,
+                None,
+                Some(who.account_id),
+            )
+            .await
+        }
+        Completion::Failed {
+            failure,
+            account_id,
+        } => {
+            let failure = (!locked).then_some(failure);
+            failed(app, meta, lang, &key, &failure_event, failure, account_id).await
+        }
+        Completion::Unavailable => Err(Refusal::Unavailable),
+    }
+}
+
+/// A refused attempt: `failure` is None when a lock hid the method's answer.
+async fn failed<F: MethodFailure>(
+    app: &Arc<App>,
+    meta: &RequestMeta,
+    lang: Lang,
+    key: &Option<LoginKey>,
+    failure_event: &impl Fn(&dyn ReasonCode, Option<String>) -> Event,
+    failure: Option<F>,
+    account_id: Option<String>,
+) -> Result<Next, Refusal<F>> {
+    let locked = failure.is_none();
+    let reason: &dyn ReasonCode = match &failure {
+        Some(f) => f,
+        None => &Reason::AccountLocked,
+    };
+    let mut ev = failure_event(reason, account_id.clone());
+    if let Some(details) = failure.as_ref().and_then(|f| f.details()) {
+        ev = ev.details(details);
+    }
+    app.audit
+        .write(ev)
+        .await
+        .map_err(|e| unavailable("audit", &e))?;
+    if locked || failure.as_ref().is_some_and(|f| f.is_guess()) {
+        let limits = &app.settings.limits;
+        let counted = match key {
+            Some(key) => {
+                throttle::record_login_failure(
+                    &app.eph,
+                    limits,
+                    key,
+                    account_id.as_deref(),
+                    &meta.ip,
+                )
+                .await
+            }
+            None => {
+                throttle::record_failure(&app.eph, limits, account_id.as_deref(), &meta.ip).await
+            }
+        };
+        match counted {
+            Ok(f) => {
+                if f.locked_now
+                    && let Some(id) = &account_id
+                {
+                    lockout::notify_locked_later(app.clone(), meta.clone(), id.clone(), lang);
+                }
+                tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms))).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not count a failed login"),
+        }
+    }
+    Err(match failure {
+        Some(failure) => Refusal::Failed {
+            failure,
+            account_id,
+        },
+        None => Refusal::Locked { account_id },
+    })
+}
+
+fn unavailable<F>(what: &str, e: &dyn std::fmt::Display) -> Refusal<F> {
+    tracing::error!(error = %e, "{what} failed");
+    Refusal::Unavailable
+}
+
+/// The methods this deployment offers on its login page, in the page's order.
+pub fn offered(app: &App) -> Vec<(&'static str, Begin)> {
+    let mut methods = vec![(
+        super::password::Password::NAME,
+        super::password::Password::BEGINS,
+    )];
+    // Without a trust anchor no certificate can succeed; development shows the method anyway,
+    // with the developer signer, so it can be tried with a test PKI.
+    if app.trust.anchor_count() > 0 || app.settings.dev {
+        methods.push((
+            super::certificate::method::Certificate::NAME,
+            super::certificate::method::Certificate::BEGINS,
+        ));
+    }
+    methods
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Kind;
+    use crate::authn::AuthFacts;
+    use crate::oidc::authorize::request::AuthorizationRequest;
+
+    /// A method that answers what the test tells it to.
+    struct Scripted;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Said {
+        Right,
+        Wrong,
+        OurTrouble,
+        StoreDown,
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct ScriptedFailure(bool);
+
+    impl ReasonCode for ScriptedFailure {
+        fn code(&self) -> &'static str {
+            if self.0 { "wrong_password" } else { "busy" }
+        }
+    }
+
+    impl MethodFailure for ScriptedFailure {
+        fn is_guess(&self) -> bool {
+            self.0
+        }
+    }
+
+    impl LoginMethod for Scripted {
+        type Input = Said;
+        type Failure = ScriptedFailure;
+        const NAME: &'static str = "password";
+        const MAX_ACR: Acr = Acr::Low;
+        const BEGINS: Begin = Begin::Form;
+
+        fn login_key(&self, _: &Said) -> Option<LoginKey> {
+            Some(LoginKey::of("ivan"))
+        }
+
+        async fn complete(
+            &self,
+            app: &Arc<App>,
+            _: &RequestMeta,
+            _: &LoginTransaction,
+            said: Said,
+        ) -> Completion<ScriptedFailure> {
+            let account_id = Some("acc".to_string());
+            match said {
+                Said::Right => Completion::Authenticated(Authenticated {
+                    account_id: "acc".into(),
+                    facts: AuthFacts {
+                        auth_time: app.clock.now(),
+                        acr: Acr::Low,
+                        amr: vec!["pwd".into()],
+                        legal_entity: None,
+                    },
+                    method: Self::NAME,
+                }),
+                Said::Wrong => Completion::Failed {
+                    failure: ScriptedFailure(true),
+                    account_id,
+                },
+                Said::OurTrouble => Completion::Failed {
+                    failure: ScriptedFailure(false),
+                    account_id,
+                },
+                Said::StoreDown => Completion::Unavailable,
+            }
+        }
+    }
+
+    /// The assembled state on embedded defaults in a directory of its own, failures locking
+    /// after three and every address allowed five.
+    async fn app(dir: &std::path::Path) -> (Arc<App>, crate::audit::AuditWorker) {
+        let file = dir.join("vhod.toml");
+        let settings = format!(
+            "dev = true\ndata_dir = {:?}\nkeys_dir = {:?}\nlockout_threshold = 3\n\
+             ip_failure_limit = 5\nlogin_delay_ms = 1\n",
+            dir.join("data"),
+            dir.join("keys"),
+        );
+        std::fs::write(&file, settings).expect("settings");
+        let settings = crate::config::Settings::load(Some(&file)).expect("settings load");
+        crate::server::build(settings).await.expect("assembled")
+    }
+
+    fn session(app: &App) -> Session {
+        Session::new(None, Arc::new(app.sessions.clone()), None)
+    }
+
+    fn tx() -> LoginTransaction {
+        LoginTransaction {
+            id: "t".repeat(22),
+            request: AuthorizationRequest::new("rp", "https://rp.example/cb", None),
+            created_at: 0,
+            step_up: None,
+        }
+    }
+
+    async fn run(
+        app: &Arc<App>,
+        session: &Session,
+        meta: &RequestMeta,
+        csrf: &str,
+        said: Said,
+    ) -> Result<Next, Refusal<ScriptedFailure>> {
+        let tx = tx();
+        let at = Attempt {
+            app,
+            session,
+            meta,
+            tx: &tx,
+            csrf,
+            lang: Lang::Ru,
+        };
+        attempt(at, &Scripted, said).await
+    }
+
+    async fn failures_audited(app: &App, reason: &str) -> usize {
+        app.db
+            .audit_log()
+            .after(0, 1000)
+            .await
+            .expect("the audit log")
+            .iter()
+            .filter(|e| e.kind == Kind::Login.as_str() && e.reason.as_deref() == Some(reason))
+            .count()
+    }
+
+    /// The lifecycle every method gets: CSRF first; our own trouble neither counted nor
+    /// (when storage is down) audited; guesses audited and counted until the login locks;
+    /// during the lock a right answer is refused as a wrong one; the address gate last.
+    #[tokio::test]
+    async fn the_runner_keeps_the_lifecycle_for_every_method() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (app, worker) = app(dir.path()).await;
+        let session = session(&app);
+        let csrf = browser::csrf_token(&session).await.expect("a token");
+        let meta = RequestMeta {
+            ip: "192.0.2.7".into(),
+            user_agent: None,
+        };
+
+        let r = run(&app, &session, &meta, "forged", Said::Right).await;
+        assert!(matches!(r, Err(Refusal::Csrf)), "{r:?}");
+
+        let r = run(&app, &session, &meta, &csrf, Said::StoreDown).await;
+        assert!(matches!(r, Err(Refusal::Unavailable)), "{r:?}");
+        let r = run(&app, &session, &meta, &csrf, Said::OurTrouble).await;
+        assert!(matches!(
+            r,
+            Err(Refusal::Failed {
+                failure: ScriptedFailure(false),
+                ..
+            })
+        ));
+        assert_eq!(
+            failures_audited(&app, "busy").await,
+            1,
+            "audited, not counted"
+        );
+
+        // Right before any lock: through to the resume (this transaction was never stored).
+        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        assert!(
+            matches!(r, Err(Refusal::Resume(ResumeError::TxExpired))),
+            "{r:?}"
+        );
+
+        for _ in 0..3 {
+            let r = run(&app, &session, &meta, &csrf, Said::Wrong).await;
+            assert!(matches!(
+                r,
+                Err(Refusal::Failed {
+                    failure: ScriptedFailure(true),
+                    ..
+                })
+            ));
+        }
+        assert_eq!(failures_audited(&app, "wrong_password").await, 3);
+        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        assert!(matches!(r, Err(Refusal::Locked { .. })), "locked: {r:?}");
+        assert_eq!(failures_audited(&app, "account_locked").await, 1);
+
+        // A fifth counted failure from the address closes it, for any login and method.
+        let r = run(&app, &session, &meta, &csrf, Said::Wrong).await;
+        assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
+        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        assert!(matches!(r, Err(Refusal::IpLocked)), "{r:?}");
+        assert_eq!(failures_audited(&app, "ip_locked").await, 1);
+        let elsewhere = RequestMeta {
+            ip: "192.0.2.8".into(),
+            user_agent: None,
+        };
+        let r = run(&app, &session, &elsewhere, &csrf, Said::Wrong).await;
+        assert!(
+            matches!(r, Err(Refusal::Locked { .. })),
+            "the login stays locked: {r:?}"
+        );
+        worker.finish().await;
+    }
+}
