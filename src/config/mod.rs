@@ -1,5 +1,11 @@
 //! Settings: an optional TOML file (`--config PATH`) overridden by `VHOD_*` environment variables.
 //! Every setting is documented in README.md; unknown keys in the file are an error, not a silent no-op.
+//!
+//! One file on purpose (about 800 lines of code, the rest its tests): every setting is read from
+//! the file and the environment, defaulted and validated in one pass into one `Settings`, in
+//! the order README's table documents them, so a reader checks a setting against its
+//! documentation in one place; split by topic, the cross-checks (https issuer and cookies,
+//! Redis and replicas, SMS and email providers) would reach across files.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

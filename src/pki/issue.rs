@@ -9,6 +9,9 @@
 //! Key identifiers: the subjectKeyIdentifier is the leftmost 160 bits of SHA-256 over the
 //! subjectPublicKey BIT STRING contents (RFC 7093 §2 method 1), which avoids SHA-1; the
 //! authorityKeyIdentifier copies the issuer certificate's subjectKeyIdentifier.
+//!
+//! Long because its tests are (a third of the file): each builds a chain and reads it back
+//! with the login path's own parser, so the issuing side and the checking side stay in step.
 
 use std::time::Duration;
 

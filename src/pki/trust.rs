@@ -2,6 +2,10 @@
 //! `<keys_dir>/trust/*.pem`, CRLs from `<keys_dir>/trust/crl/` and from the distribution
 //! points certificates name (cached until their nextUpdate), identity profiles from
 //! `policies/certificates.toml`.
+//!
+//! Kept whole (about 580 lines besides its tests): the verifiers' semaphore, the cache of
+//! fetched CRLs and the CRL verdicts are one `Trust`'s state, used by loading and by every
+//! validation; split by step, that state would be reached into from several files.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
