@@ -132,14 +132,9 @@ pub struct AuditWorker {
 
 /// Stores `events` in one transaction, in their order; their sequence numbers.
 async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
-    let details: Vec<Option<String>> = events
-        .iter()
-        .map(|e| e.details.as_ref().map(|d| d.to_string()))
-        .collect();
     let rows: Vec<AuditRow> = events
         .iter()
-        .zip(details)
-        .map(|(e, details)| AuditRow {
+        .map(|e| AuditRow {
             at_ms: e.at_ms,
             kind: e.kind.as_str(),
             outcome: e.outcome.as_str(),
@@ -149,7 +144,7 @@ async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
             method: e.method.as_deref(),
             ip: e.ip.as_deref(),
             user_agent: e.user_agent.as_deref(),
-            details,
+            details: e.details.as_ref().map(|d| d.to_string()),
         })
         .collect();
     db.audit_log().append(&rows).await

@@ -170,54 +170,52 @@ pub async fn attempt<M: LoginMethod>(
         Err(e) => return Err(unavailable("ephemeral store", &e)),
     }
     let key = method.login_key(&input);
-    let completion = method.complete(app, meta, tx, input).await;
-    let (lockable, account_id) = match &completion {
-        Completion::Authenticated(who) => (true, Some(who.account_id.as_str())),
+    let (result, account_id) = match method.complete(app, meta, tx, input).await {
+        Completion::Authenticated(who) => {
+            let id = who.account_id.clone();
+            (Ok(who), Some(id))
+        }
         Completion::Failed {
             failure,
             account_id,
-        } => (failure.hidden_by_lock(), account_id.as_deref()),
+        } => (Err(failure), account_id),
         Completion::Unavailable => return Err(Refusal::Unavailable),
+    };
+    let lockable = match &result {
+        Ok(_) => true,
+        Err(failure) => failure.hidden_by_lock(),
     };
     let locked = match &key {
         Some(key) if lockable => matches!(
-            throttle::login_locked(&app.eph, key, account_id).await,
+            throttle::login_locked(&app.eph, key, account_id.as_deref()).await,
             Ok(true)
         ),
         _ => false,
     };
-    match completion {
-        Completion::Authenticated(who) if !locked => {
+    let failure = match result {
+        Ok(who) if !locked => {
             if let Some(key) = &key
                 && let Err(e) = throttle::record_success(&app.eph, key, &who.account_id).await
             {
                 tracing::warn!(error = %e, "could not reset the failure counter");
             }
-            resume::complete(app, session, &tx.id, who, meta)
+            return resume::complete(app, session, &tx.id, who, meta)
                 .await
-                .map_err(Refusal::Resume)
+                .map_err(Refusal::Resume);
         }
-        Completion::Authenticated(who) => {
-            failed(
-                app,
-                meta,
-                lang,
-                &key,
-                &failure_event,
-                None,
-                Some(who.account_id),
-            )
-            .await
-        }
-        Completion::Failed {
-            failure,
-            account_id,
-        } => {
-            let failure = (!locked).then_some(failure);
-            failed(app, meta, lang, &key, &failure_event, failure, account_id).await
-        }
-        Completion::Unavailable => Err(Refusal::Unavailable),
-    }
+        Ok(_) => None,
+        Err(failure) => (!locked).then_some(failure),
+    };
+    failed(
+        app,
+        meta,
+        lang,
+        key.as_ref(),
+        &failure_event,
+        failure,
+        account_id,
+    )
+    .await
 }
 
 /// A refused attempt: `failure` is None when a lock hid the method's answer.
@@ -225,7 +223,7 @@ async fn failed<F: MethodFailure>(
     app: &Arc<App>,
     meta: &RequestMeta,
     lang: Lang,
-    key: &Option<LoginKey>,
+    key: Option<&LoginKey>,
     failure_event: &impl Fn(&dyn ReasonCode, Option<String>) -> Event,
     failure: Option<F>,
     account_id: Option<String>,

@@ -298,14 +298,18 @@ impl Db {
         self.pool.execute(sql).await.expect(sql);
     }
 
-    /// One number read with raw SQL, for tests that check what tampering left.
-    pub async fn count_where(&self, sql: &str) -> i64 {
+    /// One value read with raw SQL (a count, a column of one row), for tests that check what
+    /// tampering left.
+    pub async fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
         use sqlx::Row;
         sqlx::query(sql)
             .fetch_one(&self.pool)
             .await
             .expect(sql)
-            .try_get(0)
-            .expect("a count")
+            .try_get::<T, _>(0)
+            .expect("a value of the asked type")
     }
 }

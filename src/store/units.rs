@@ -155,15 +155,9 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::store::sql::{Backend, test_dbs};
-    use sqlx::Row;
 
     async fn one(db: &Db, sql: &str) -> Option<String> {
-        sqlx::query(sql)
-            .fetch_one(&db.pool)
-            .await
-            .expect(sql)
-            .try_get::<Option<String>, _>(0)
-            .expect("a text column")
+        db.scalar(sql).await
     }
 
     /// An account with a password, an open session and two grants under it (one offline).
@@ -234,9 +228,9 @@ mod tests {
             Some("new")
         );
         let ended = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at = 100";
-        assert_eq!(db.count_where(ended).await, 1);
+        assert_eq!(db.scalar::<i64>(ended).await, 1);
         let revoked = "SELECT COUNT(*) FROM grants WHERE revoked_reason = 'password_reset'";
-        assert_eq!(db.count_where(revoked).await, 2);
+        assert_eq!(db.scalar::<i64>(revoked).await, 2);
         assert_eq!(reset_password(db, "nobody", "x").await.unwrap(), None);
     }
 
@@ -253,9 +247,9 @@ mod tests {
                 let hash = one(db, "SELECT password_hash FROM accounts").await;
                 assert_eq!(hash.as_deref(), Some("old"), "{table}");
                 let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
-                assert_eq!(db.count_where(open).await, 1, "{table}");
+                assert_eq!(db.scalar::<i64>(open).await, 1, "{table}");
                 let live = "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL";
-                assert_eq!(db.count_where(live).await, 2, "{table}");
+                assert_eq!(db.scalar::<i64>(live).await, 2, "{table}");
             }
         }
     }
@@ -286,7 +280,7 @@ mod tests {
             break_writes(db, "UPDATE ON grants").await;
             assert!(logout(db, "s1").await.is_err());
             let open = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
-            assert_eq!(db.count_where(open).await, 1);
+            assert_eq!(db.scalar::<i64>(open).await, 1);
         }
     }
 
@@ -327,7 +321,7 @@ mod tests {
             let email = confirm_contact(db, Contact::Email, "p", "p@example.by").await;
             assert!(email.is_err(), "the activation failed");
             let confirmed = "SELECT COUNT(*) FROM accounts WHERE email_verified = 1";
-            assert_eq!(db.count_where(confirmed).await, 0, "rolled back with it");
+            assert_eq!(db.scalar::<i64>(confirmed).await, 0, "rolled back with it");
         }
     }
 
