@@ -37,7 +37,7 @@ pub struct App {
     pub keys: KeyStore,
     pub audit: Audit,
     pub hasher: PasswordHasher,
-    pub pages: Pages,
+    pub pages: Arc<Pages>,
     pub discovery_json: Arc<str>,
     pub sessions: BrowserSessionStore,
     /// Outbound HTTP (back-channel logout, Twilio); no redirects, short timeouts.
@@ -46,6 +46,43 @@ pub struct App {
     pub notifier: crate::notify::Notifier,
     /// Certificate sign-in: trust anchors, CRLs, identity profiles.
     pub trust: crate::pki::trust::Trust,
+}
+
+// The narrow views of the state that services take (each states what it needs).
+impl App {
+    pub fn proofs(&self) -> authn::contact_proof::Proofs<'_> {
+        authn::contact_proof::Proofs {
+            eph: &self.eph,
+            notifier: &self.notifier,
+            audit: &self.audit,
+            settings: &self.settings,
+            pages: &self.pages,
+        }
+    }
+}
+
+/// The way back from a sign-in is OpenID Connect's authorization.
+impl authn::login::Resume for Arc<App> {
+    fn resume<'a>(
+        &'a self,
+        session: &'a tower_sessions::Session,
+        tx_id: &'a str,
+        who: authn::Authenticated,
+        meta: &'a web::RequestMeta,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<authn::login::Next, authn::login::ResumeError>> + Send + 'a>,
+    > {
+        Box::pin(oidc::authorize::resume::complete(
+            self, session, tx_id, who, meta,
+        ))
+    }
+}
+
+/// Sessions ended elsewhere are told to their clients by back-channel logout.
+impl authn::session::EndedSessions for Arc<App> {
+    fn ended(&self, sid: String, account_id: String) {
+        oidc::backchannel_logout::notify(self.clone(), sid, account_id);
+    }
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -122,7 +159,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
     let (audit, worker) = Audit::start(db.clone());
     let discovery_json = oidc::discovery::build(&settings)?.into();
-    let pages = Pages::with_face(settings.face.clone());
+    let pages = Arc::new(Pages::with_face(settings.face.clone()));
     let app = Arc::new(App {
         settings,
         clock: db.clock.clone(),
@@ -325,6 +362,10 @@ pub fn router(app: Arc<App>) -> Router {
     browser
         .merge(api)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.pages.clone(),
+            web::page_error::render,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         // Outside the body limit and the handlers: whatever they made of a body that missed
         // its deadline, the answer is 408.

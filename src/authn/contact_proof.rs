@@ -9,15 +9,27 @@ use serde::{Deserialize, Serialize};
 
 use super::otp::{self, OtpError, Purpose};
 use super::throttle::{self, SmsRefused};
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Audit, Event, Kind, Outcome};
+use crate::config::Settings;
 use crate::identity::contact::PhoneNumber;
-use crate::notify::Message;
-use crate::server::App;
-use crate::store::ephemeral::{Key, keys};
+use crate::notify::{Message, Notifier};
+use crate::store::ephemeral::{Ephemeral, Key, keys};
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::pages::Pages;
 use crate::web::sms::{self, CodeFor};
 use crate::{secrets, store::StoreError};
+
+/// What proving a contact needs: the ephemeral store (codes, links, budgets), the messengers,
+/// the audit sink, the settings (limits, addresses) and the deployment's name in messages.
+#[derive(Clone, Copy)]
+pub struct Proofs<'a> {
+    pub eph: &'a Ephemeral,
+    pub notifier: &'a Notifier,
+    pub audit: &'a Audit,
+    pub settings: &'a Settings,
+    pub pages: &'a Pages,
+}
 
 /// Why a code or link was not sent; each has a message for the person.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +82,7 @@ fn purpose_name(p: Purpose) -> &'static str {
 /// Sends a fresh code to `phone` for what it confirms, on behalf of account `subject` (or, when
 /// `to` is another account that has confirmed the number, tells that account's owner instead).
 pub async fn send_code(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     lang: Lang,
     code_for: CodeFor,
@@ -78,7 +90,17 @@ pub async fn send_code(
     phone: &PhoneNumber,
     to: Recipient<'_>,
 ) -> Result<(), SendError> {
-    send_code_with(app, meta, lang, code_for, subject, phone, Budget::All, to).await
+    send_code_with(
+        proofs,
+        meta,
+        lang,
+        code_for,
+        subject,
+        phone,
+        Budget::All,
+        to,
+    )
+    .await
 }
 
 /// Who a proof goes to.
@@ -143,7 +165,7 @@ impl Attempt {
 /// As [`send_code`], when the caller has already charged the client address's SMS budget
 /// (recovery charges it whatever the lookup found, so its answer cannot tell).
 pub async fn send_code_ip_charged(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     lang: Lang,
     code_for: CodeFor,
@@ -151,7 +173,7 @@ pub async fn send_code_ip_charged(
     phone: &PhoneNumber,
 ) -> Result<(), SendError> {
     let (budget, to) = (Budget::RouteOnly, Recipient::Contact);
-    send_code_with(app, meta, lang, code_for, subject, phone, budget, to).await
+    send_code_with(proofs, meta, lang, code_for, subject, phone, budget, to).await
 }
 
 /// Which SMS budgets a send still has to take from.
@@ -164,22 +186,22 @@ enum Budget {
 }
 
 async fn charge(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     phone: &PhoneNumber,
     b: Budget,
 ) -> Result<(), SendError> {
-    let limits = &app.settings.limits;
+    let limits = &proofs.settings.limits;
     if b == Budget::All {
-        throttle::allow_sms_from(&app.eph, limits, &meta.ip).await??;
+        throttle::allow_sms_from(proofs.eph, limits, &meta.ip).await??;
     }
-    throttle::allow_sms_to(&app.eph, limits, phone.prefix()).await??;
+    throttle::allow_sms_to(proofs.eph, limits, phone.prefix()).await??;
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn send_code_with(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     lang: Lang,
     code_for: CodeFor,
@@ -197,54 +219,54 @@ async fn send_code_with(
             "to": phone.masked(),
             "confirmed_by_another": matches!(to, Recipient::Owner(_)),
         }));
-    let cap = app.settings.limits.otp_daily_cap;
+    let cap = proofs.settings.limits.otp_daily_cap;
     let prepared = async {
-        charge(app, meta, phone, budget).await?;
+        charge(proofs, meta, phone, budget).await?;
         match to {
             Recipient::Contact => {
-                let code = otp::issue(&app.eph, purpose, subject, phone.as_str(), cap).await?;
-                let body = sms::code_text(lang, code_for, &app.pages.sms_name(lang), &code);
+                let code = otp::issue(proofs.eph, purpose, subject, phone.as_str(), cap).await?;
+                let body = sms::code_text(lang, code_for, &proofs.pages.sms_name(lang), &code);
                 Ok(Some(Message::sms(phone.as_str(), body)))
             }
             Recipient::Owner(owner) => {
                 // A code that reaches nobody (so the next steps answer as usual), with a cap of
                 // its own: the owner's own codes are not spent by someone else's attempts.
-                otp::issue_decoy(&app.eph, purpose, subject, phone.as_str(), cap).await?;
+                otp::issue_decoy(proofs.eph, purpose, subject, phone.as_str(), cap).await?;
                 // One such notice a day per number, whatever was attempted.
-                if throttle::first_today(&app.eph, "registration-attempt-sms", phone.as_str())
+                if throttle::first_today(proofs.eph, "registration-attempt-sms", phone.as_str())
                     .await?
                 {
                     let attempt = Attempt::of(code_for);
                     let text = i18n::text(lang, attempt.sms_key())
-                        .replace("{name}", &app.pages.sms_name(lang));
+                        .replace("{name}", &proofs.pages.sms_name(lang));
                     let msg = Message::sms(phone.as_str(), text);
                     let notice = notice_event(meta, attempt.kind(), owner, "sms");
                     // Its outcome is the notice's own audit event.
-                    let _ = deliver(app, msg, notice).await;
+                    let _ = deliver(proofs, msg, notice).await;
                 }
                 Ok(None)
             }
         }
     }
     .await;
-    finish(app, prepared, ev).await
+    finish(proofs, prepared, ev).await
 }
 
 /// After the budgets and the secret: hands the message (if any) to [`deliver`], or audits the
 /// reason nothing was sent.
 async fn finish(
-    app: &App,
+    proofs: &Proofs<'_>,
     prepared: Result<Option<Message>, SendError>,
     ev: Event,
 ) -> Result<(), SendError> {
     match prepared {
-        Ok(Some(msg)) => deliver(app, msg, ev).await,
+        Ok(Some(msg)) => deliver(proofs, msg, ev).await,
         Ok(None) => {
-            app.audit.enqueue(ev).await;
+            proofs.audit.enqueue(ev).await;
             Ok(())
         }
         Err(e) => {
-            app.audit.enqueue(outcome(ev, Err(&e))).await;
+            proofs.audit.enqueue(outcome(ev, Err(&e))).await;
             Err(e)
         }
     }
@@ -257,13 +279,16 @@ async fn finish(
 /// whether a login or a contact exists. So those sends go on in the background, and `ev` is
 /// written once the provider has answered; the page says the message is on its way (a person
 /// who gets nothing can ask again). The dev outbox is a local file, written at once.
-async fn deliver(app: &App, msg: Message, ev: Event) -> Result<(), SendError> {
-    if app.notifier.is_local(msg.channel) {
-        let sent = send_now(&app.notifier, &msg).await;
-        app.audit.enqueue(outcome(ev, sent.as_ref().copied())).await;
+async fn deliver(proofs: &Proofs<'_>, msg: Message, ev: Event) -> Result<(), SendError> {
+    if proofs.notifier.is_local(msg.channel) {
+        let sent = send_now(proofs.notifier, &msg).await;
+        proofs
+            .audit
+            .enqueue(outcome(ev, sent.as_ref().copied()))
+            .await;
         return sent;
     }
-    let (notifier, audit) = (app.notifier.clone(), app.audit.clone());
+    let (notifier, audit) = (proofs.notifier.clone(), proofs.audit.clone());
     tokio::spawn(async move {
         let sent = send_now(&notifier, &msg).await;
         audit.enqueue(outcome(ev, sent.as_ref().copied())).await;
@@ -291,7 +316,7 @@ fn outcome(mut ev: Event, result: Result<(), &SendError>) -> Event {
 /// must not thereby keep the owner from being warned (such notices are bounded per account
 /// and day by their caller).
 pub async fn send_notice_sms(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     kind: &'static str,
     subject: &str,
@@ -299,15 +324,15 @@ pub async fn send_notice_sms(
     text: &str,
 ) -> Result<(), SendError> {
     let ev = notice_event(meta, kind, subject, "sms");
-    let prepared = charge(app, meta, phone, Budget::RouteOnly)
+    let prepared = charge(proofs, meta, phone, Budget::RouteOnly)
         .await
         .map(|()| Some(Message::sms(phone.as_str(), text.to_string())));
-    finish(app, prepared, ev).await
+    finish(proofs, prepared, ev).await
 }
 
 /// A notice by email (not a link), audited as `notice` with its `kind`.
 pub async fn send_notice_email(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     kind: &'static str,
     subject: &str,
@@ -315,7 +340,7 @@ pub async fn send_notice_email(
     texts: (&str, &str),
 ) -> Result<(), SendError> {
     let msg = Message::email(email, texts.0, texts.1.to_string());
-    deliver(app, msg, notice_event(meta, kind, subject, "email")).await
+    deliver(proofs, msg, notice_event(meta, kind, subject, "email")).await
 }
 
 fn notice_event(meta: &RequestMeta, kind: &'static str, subject: &str, channel: &str) -> Event {
@@ -410,7 +435,7 @@ impl LinkFor {
 /// token's hash is stored. When `to` is another account that has confirmed the address, its
 /// owner is told instead (see [`Recipient::Owner`]).
 pub async fn send_link(
-    app: &App,
+    proofs: &Proofs<'_>,
     meta: &RequestMeta,
     lang: Lang,
     what: LinkFor,
@@ -429,7 +454,7 @@ pub async fn send_link(
     let prepared = async {
         // As with SMS codes: at most one email of a kind per account and minute.
         let wait = keys::email_wait(purpose.as_str(), account_id);
-        if !app
+        if !proofs
             .eph
             .put_if_absent(&wait, b"1", otp::RESEND_INTERVAL)
             .await?
@@ -438,7 +463,7 @@ pub async fn send_link(
         }
         if let Recipient::Owner(owner) = to {
             // One such notice a day per address, whatever was attempted.
-            if throttle::first_today(&app.eph, "registration-attempt-email", email).await? {
+            if throttle::first_today(proofs.eph, "registration-attempt-email", email).await? {
                 let attempt = what.attempt();
                 let (subject, body) = attempt.email_keys();
                 let msg = Message::email(
@@ -448,7 +473,7 @@ pub async fn send_link(
                 );
                 let notice = notice_event(meta, attempt.kind(), owner, "email");
                 // Its outcome is the notice's own audit event.
-                let _ = deliver(app, msg, notice).await;
+                let _ = deliver(proofs, msg, notice).await;
             }
             return Ok(None);
         }
@@ -458,40 +483,41 @@ pub async fn send_link(
             email: email.to_string(),
             purpose,
         };
-        app.eph
+        proofs
+            .eph
             .put_json(&link_key(purpose, &token), &link, purpose.ttl())
             .await?;
-        let url = format!("{}?token={token}", app.settings.endpoint(what.path()));
+        let url = format!("{}?token={token}", proofs.settings.endpoint(what.path()));
         let (subject, body) = what.texts();
         let body = i18n::text(lang, body).replace("{link}", &url);
         Ok(Some(Message::email(email, i18n::text(lang, subject), body)))
     }
     .await;
-    finish(app, prepared, ev).await
+    finish(proofs, prepared, ev).await
 }
 
 /// Reads a link's token without using it up (to show a form).
 pub async fn peek_link(
-    app: &App,
+    proofs: &Proofs<'_>,
     purpose: LinkPurpose,
     token: &str,
 ) -> Result<Option<EmailLink>, StoreError> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    app.eph.get_json(&link_key(purpose, token)).await
+    proofs.eph.get_json(&link_key(purpose, token)).await
 }
 
 /// Uses a link's token up: of two concurrent uses exactly one succeeds.
 pub async fn take_link(
-    app: &App,
+    proofs: &Proofs<'_>,
     purpose: LinkPurpose,
     token: &str,
 ) -> Result<Option<EmailLink>, StoreError> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    app.eph.take_json(&link_key(purpose, token)).await
+    proofs.eph.take_json(&link_key(purpose, token)).await
 }
 
 impl crate::audit::ReasonCode for SendError {

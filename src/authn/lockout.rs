@@ -47,15 +47,22 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
             .filter(|_| acc.phone_verified)
             .and_then(|p| PhoneNumber::parse(p).ok());
         if let Some(phone) = phone
-            && contact_proof::send_notice_sms(app, meta, "account_locked", &acc.id, &phone, &text)
-                .await
-                .is_ok()
+            && contact_proof::send_notice_sms(
+                &app.proofs(),
+                meta,
+                "account_locked",
+                &acc.id,
+                &phone,
+                &text,
+            )
+            .await
+            .is_ok()
         {
             sent.push("sms");
         }
         if let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
             && contact_proof::send_notice_email(
-                app,
+                &app.proofs(),
                 meta,
                 "account_locked",
                 &acc.id,

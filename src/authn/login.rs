@@ -11,13 +11,17 @@
 //!    identifier, account), slowed down as the run grows, and the account's owner told when
 //!    it starts a lock;
 //! 6. a success: the failure run ends; policy, the SSO session and the way back to the client
-//!    (`oidc::authorize::resume`).
+//!    go through [`Resume`], which the assembly plugs the protocol into (OpenID Connect's
+//!    authorization), so sign-in does not know the protocol that asked for it.
 //!
 //! Each transport (an HTML form, a JSON call, an upstream's redirect) turns the [`Refusal`] into
 //! its own answer. Federation, passkeys and an SMS second factor are each one more method.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::http::StatusCode;
 
 use serde_json::Value;
 use tower_sessions::Session;
@@ -26,10 +30,10 @@ use super::throttle::{self, Gate, LoginKey};
 use super::transaction::LoginTransaction;
 use super::{Acr, Authenticated, browser, lockout};
 use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
-use crate::oidc::authorize::resume::{self, ResumeError};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
+use crate::web::page_error::PageError;
 
 /// How a method begins, as the login page offers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +98,49 @@ pub trait LoginMethod {
     ) -> impl Future<Output = Completion<Self::Failure>> + Send;
 }
 
+/// Why the login cannot continue to what asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeError {
+    /// The login transaction expired or was already finished.
+    TxExpired,
+    UnknownClient,
+    Server,
+}
+
+impl ResumeError {
+    /// The message key, also the JSON `error`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ResumeError::TxExpired => "tx_expired",
+            ResumeError::UnknownClient => "unknown_client",
+            ResumeError::Server => "server_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ResumeError::Server => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn page(self, lang: Lang) -> PageError {
+        PageError::new(lang, self.status(), self.key())
+    }
+}
+
+/// The way back, once a method has said who the person is: apply policy, sign the browser in,
+/// and continue the request the login transaction holds. Answers where the browser goes next.
+pub trait Resume: Send + Sync {
+    fn resume<'a>(
+        &'a self,
+        session: &'a Session,
+        tx_id: &'a str,
+        who: Authenticated,
+        meta: &'a RequestMeta,
+    ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>>;
+}
+
 /// Why an attempt did not sign the person in.
 #[derive(Debug)]
 pub enum Refusal<F> {
@@ -120,6 +167,7 @@ pub type Next = String;
 /// Where an attempt is made: the request around it.
 pub struct Attempt<'a> {
     pub app: &'a Arc<App>,
+    pub resume: &'a dyn Resume,
     pub session: &'a Session,
     pub meta: &'a RequestMeta,
     /// The login transaction this browser is signing in for.
@@ -138,6 +186,7 @@ pub async fn attempt<M: LoginMethod>(
 ) -> Result<Next, Refusal<M::Failure>> {
     let Attempt {
         app,
+        resume,
         session,
         meta,
         tx,
@@ -199,7 +248,8 @@ pub async fn attempt<M: LoginMethod>(
             {
                 tracing::warn!(error = %e, "could not reset the failure counter");
             }
-            return resume::complete(app, session, &tx.id, who, meta)
+            return resume
+                .resume(session, &tx.id, who, meta)
                 .await
                 .map_err(Refusal::Resume);
         }
@@ -306,7 +356,7 @@ mod tests {
     use super::*;
     use crate::audit::Kind;
     use crate::authn::AuthFacts;
-    use crate::oidc::authorize::request::AuthorizationRequest;
+    use crate::authn::transaction::Pending;
 
     /// A method that answers what the test tells it to.
     struct Scripted;
@@ -377,6 +427,26 @@ mod tests {
         }
     }
 
+    /// The way back: to the client, or (for the transaction of `tx()`, that was never
+    /// stored) nowhere.
+    struct Back;
+
+    impl Resume for Back {
+        fn resume<'a>(
+            &'a self,
+            _: &'a Session,
+            tx_id: &'a str,
+            who: Authenticated,
+            _: &'a RequestMeta,
+        ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>> {
+            let tx = tx();
+            Box::pin(async move {
+                assert_eq!(tx_id, tx.id);
+                Ok(format!("https://rp.example/cb?for={}", who.account_id))
+            })
+        }
+    }
+
     /// The assembled state on embedded defaults in a directory of its own, failures locking
     /// after three and every address allowed five.
     async fn app(dir: &std::path::Path) -> (Arc<App>, crate::audit::AuditWorker) {
@@ -399,7 +469,14 @@ mod tests {
     fn tx() -> LoginTransaction {
         LoginTransaction {
             id: "t".repeat(22),
-            request: AuthorizationRequest::new("rp", "https://rp.example/cb", None),
+            request: Pending {
+                client_id: "rp".into(),
+                redirect_uri: "https://rp.example/cb".into(),
+                acr_values: Vec::new(),
+                login_hint: None,
+                ui_locales: None,
+                protocol: Default::default(),
+            },
             created_at: 0,
             step_up: None,
         }
@@ -415,6 +492,7 @@ mod tests {
         let tx = tx();
         let at = Attempt {
             app,
+            resume: &Back,
             session,
             meta,
             tx: &tx,
@@ -468,12 +546,9 @@ mod tests {
             "audited, not counted"
         );
 
-        // Right before any lock: through to the resume (this transaction was never stored).
+        // Right before any lock: through to the way back.
         let r = run(&app, &session, &meta, &csrf, Said::Right).await;
-        assert!(
-            matches!(r, Err(Refusal::Resume(ResumeError::TxExpired))),
-            "{r:?}"
-        );
+        assert_eq!(r.ok().as_deref(), Some("https://rp.example/cb?for=acc"));
 
         for _ in 0..3 {
             let r = run(&app, &session, &meta, &csrf, Said::Wrong).await;

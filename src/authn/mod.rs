@@ -1,6 +1,6 @@
 //! Login methods. Each proves who someone is and ends in the same value, `Authenticated`;
-//! none of them knows about clients, codes or tokens. The flow that continues the
-//! authorization (`oidc::authorize::resume`) does not care which method produced it.
+//! none of them knows about clients, codes or tokens, nor which protocol asked for the login:
+//! the way back to it is the `login::Resume` the assembly plugs in.
 
 pub mod browser;
 pub mod certificate;

@@ -445,7 +445,9 @@ pub async fn phone(
     };
     let to = Recipient::of(owner.as_deref());
     let code_for = CodeFor::PhoneChange;
-    if let Err(e) = contact_proof::send_code(&app, &meta, lang, code_for, &acc.id, &new, to).await {
+    if let Err(e) =
+        contact_proof::send_code(&app.proofs(), &meta, lang, code_for, &acc.id, &new, to).await
+    {
         let v = View::err(StatusCode::TOO_MANY_REQUESTS, text(lang, e.message_key()));
         return render(&app, &session, lang, &acc, v).await;
     }
@@ -500,9 +502,16 @@ pub async fn phone_confirm(
         && let Ok(old) = PhoneNumber::parse(old)
     {
         let body = i18n::text(lang, "phone_changed_text").replace("{phone}", &new);
-        told = contact_proof::send_notice_sms(&app, &meta, "phone_changed", &acc.id, &old, &body)
-            .await
-            .is_ok();
+        told = contact_proof::send_notice_sms(
+            &app.proofs(),
+            &meta,
+            "phone_changed",
+            &acc.id,
+            &old,
+            &body,
+        )
+        .await
+        .is_ok();
     }
     let mut ok = ev.details(json!({
         "from": acc.phone.as_deref().and_then(|p| PhoneNumber::parse(p).ok()).map(|p| p.masked()),
@@ -563,7 +572,8 @@ pub async fn email(
     };
     let to = Recipient::of(owner.as_deref());
     let what = LinkFor::EmailChange;
-    let sent = contact_proof::send_link(&app, &meta, lang, what, &acc.id, new.as_str(), to).await;
+    let sent =
+        contact_proof::send_link(&app.proofs(), &meta, lang, what, &acc.id, new.as_str(), to).await;
     if let Err(e) = sent {
         let (status, key) = crate::web::form::email_not_sent(&e);
         let v = View::err(status, text(lang, key)).at("email");
@@ -585,11 +595,16 @@ pub async fn email_confirm(
 ) -> Response {
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
-    let link =
-        match contact_proof::take_link(&app, LinkPurpose::Confirm, field(&params, "token")).await {
-            Ok(l) => l,
-            Err(e) => return unavailable(&app, lang, &e),
-        };
+    let link = match contact_proof::take_link(
+        &app.proofs(),
+        LinkPurpose::Confirm,
+        field(&params, "token"),
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
     let ev = Event::new(Kind::ChangeEmail, Outcome::Failure).from(&meta);
     if link.is_none()
         && let Some(n) = crate::web::form::remembered(&session).await
@@ -637,9 +652,16 @@ pub async fn email_confirm(
     if let Some(old) = acc.email.as_deref() {
         let body = i18n::text(lang, "email_changed_text").replace("{email}", &new);
         let texts = (i18n::text(lang, "email_changed_subject"), body.as_str());
-        told = contact_proof::send_notice_email(&app, &meta, "email_changed", &acc.id, old, texts)
-            .await
-            .is_ok();
+        told = contact_proof::send_notice_email(
+            &app.proofs(),
+            &meta,
+            "email_changed",
+            &acc.id,
+            old,
+            texts,
+        )
+        .await
+        .is_ok();
     }
     let mut ok = ev.details(json!({
         "from": acc.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.masked()),

@@ -15,6 +15,7 @@ use tower_sessions::Session;
 use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient, SendError};
 use super::otp::{self, Purpose};
 use super::password::policy::PasswordPolicy;
+use super::session::EndedSessions;
 use super::{browser, throttle};
 use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
 use crate::identity::account::{self, Account};
@@ -310,7 +311,7 @@ pub async fn submit(
         {
             Some(phone) => {
                 contact_proof::send_code_ip_charged(
-                    &app,
+                    &app.proofs(),
                     &meta,
                     lang,
                     CodeFor::Recovery,
@@ -327,7 +328,7 @@ pub async fn submit(
         (Some(a), _) => match a.email.as_deref().filter(|_| a.email_verified) {
             Some(email) => {
                 contact_proof::send_link(
-                    &app,
+                    &app.proofs(),
                     &meta,
                     lang,
                     LinkFor::Recovery,
@@ -535,7 +536,7 @@ pub async fn email_form(
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
     let token = field(&params, "token");
-    match contact_proof::peek_link(&app, LinkPurpose::Recovery, token).await {
+    match contact_proof::peek_link(&app.proofs(), LinkPurpose::Recovery, token).await {
         Ok(Some(_)) => {
             render_reset(
                 &app,
@@ -593,7 +594,7 @@ pub async fn email_submit(
             .from(&meta)
     };
     // Read first: a refused password leaves the link usable.
-    let peeked = match contact_proof::peek_link(&app, LinkPurpose::Recovery, token).await {
+    let peeked = match contact_proof::peek_link(&app.proofs(), LinkPurpose::Recovery, token).await {
         Ok(l) => l,
         Err(e) => return unavailable(&app, lang, &e),
     };
@@ -609,7 +610,7 @@ pub async fn email_submit(
     };
     // The link proves the address it was sent to; it must still be the account's address.
     let Some(acc) = acc.filter(|a| a.email.as_deref() == Some(peeked.email.as_str())) else {
-        let _ = contact_proof::take_link(&app, LinkPurpose::Recovery, token).await;
+        let _ = contact_proof::take_link(&app.proofs(), LinkPurpose::Recovery, token).await;
         app.audit
             .enqueue(invalid(
                 Some(peeked.account_id.clone()),
@@ -654,7 +655,7 @@ pub async fn email_submit(
     };
     // Of two concurrent uses exactly one gets here with the link (what it stands for was
     // read above; a link never changes).
-    match contact_proof::take_link(&app, LinkPurpose::Recovery, token).await {
+    match contact_proof::take_link(&app.proofs(), LinkPurpose::Recovery, token).await {
         Ok(Some(_)) => {}
         Ok(None) => {
             app.audit
@@ -752,16 +753,23 @@ async fn complete(
     if via != "sms"
         && let Some(phone) = acc.phone.as_deref().filter(|_| acc.phone_verified)
         && let Ok(phone) = PhoneNumber::parse(phone)
-        && contact_proof::send_notice_sms(app, meta, "password_changed", &acc.id, &phone, text)
-            .await
-            .is_ok()
+        && contact_proof::send_notice_sms(
+            &app.proofs(),
+            meta,
+            "password_changed",
+            &acc.id,
+            &phone,
+            text,
+        )
+        .await
+        .is_ok()
     {
         notified.push("sms");
     }
     if via != "email"
         && let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
         && contact_proof::send_notice_email(
-            app,
+            &app.proofs(),
             meta,
             "password_changed",
             &acc.id,
@@ -786,7 +794,7 @@ async fn complete(
         return unavailable(app, lang, &e);
     }
     for sid in sids {
-        crate::oidc::backchannel_logout::notify(app.clone(), sid, acc.id.clone());
+        app.ended(sid, acc.id.clone());
     }
     // This browser's own SSO session (if any) has just ended.
     if matches!(browser::sid(session).await, Ok(Some(_))) {

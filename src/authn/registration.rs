@@ -341,7 +341,7 @@ pub async fn submit(
     }
     // A failed send is shown on the confirmation page, where the person can resend.
     let sms = contact_proof::send_code(
-        &app,
+        &app.proofs(),
         &meta,
         lang,
         CodeFor::Registration,
@@ -351,7 +351,7 @@ pub async fn submit(
     )
     .await;
     let mail = contact_proof::send_link(
-        &app,
+        &app.proofs(),
         &meta,
         lang,
         LinkFor::Registration,
@@ -436,7 +436,7 @@ pub async fn send_confirmation_link(
         contact_proof::SendError::Store
     })?;
     contact_proof::send_link(
-        app,
+        &app.proofs(),
         meta,
         lang,
         LinkFor::Registration,
@@ -611,8 +611,16 @@ pub async fn confirm_submit(
             };
             let to = Recipient::of(owner.as_deref());
             let code_for = CodeFor::Registration;
-            return match contact_proof::send_code(&app, &meta, lang, code_for, &acc.id, &phone, to)
-                .await
+            return match contact_proof::send_code(
+                &app.proofs(),
+                &meta,
+                lang,
+                code_for,
+                &acc.id,
+                &phone,
+                to,
+            )
+            .await
             {
                 Ok(()) => {
                     render_confirm(
@@ -772,11 +780,16 @@ pub async fn confirm_email(
 ) -> Response {
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
-    let link =
-        match contact_proof::take_link(&app, LinkPurpose::Confirm, field(&params, "token")).await {
-            Ok(l) => l,
-            Err(e) => return unavailable(&app, lang, &e),
-        };
+    let link = match contact_proof::take_link(
+        &app.proofs(),
+        LinkPurpose::Confirm,
+        field(&params, "token"),
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return unavailable(&app, lang, &e),
+    };
     let ev = Event::new(Kind::ConfirmEmail, Outcome::Failure).from(&meta);
     if link.is_none()
         && let Some(n) = crate::web::form::remembered(&session).await

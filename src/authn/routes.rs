@@ -1,5 +1,5 @@
 //! The login pages: GET /login shows the methods for a login transaction; each method posts to
-//! its own route and, on success, hands its `Authenticated` to `oidc::authorize::resume`.
+//! its own route, and the login runner (`login::attempt`) takes it from there.
 
 use std::sync::Arc;
 
@@ -288,6 +288,7 @@ pub async fn password_login(
     };
     let at = Attempt {
         app: &app,
+        resume: &app,
         session: &session,
         meta: &meta,
         tx: &tx,
@@ -322,7 +323,7 @@ pub async fn password_login(
             // One message whatever the cause: the page never tells whether a login exists.
             _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
         },
-        Err(Refusal::Resume(e)) => return e.page(&app, lang),
+        Err(Refusal::Resume(e)) => return e.page(lang).into_response(),
         Err(Refusal::Unavailable) => return unavailable_page(&app, lang),
     };
     render_login(&app, &session, lang, status, view(msg)).await

@@ -7,6 +7,14 @@ use crate::store::StoreError;
 use crate::store::sql::Db;
 use crate::store::sso_sessions::SessionRow;
 
+/// Who must hear of sessions that ended away from the browsers holding them (a password
+/// reset ends them all): the protocol's logout notices to the clients, plugged in by the
+/// assembly so that sign-in does not know the protocol.
+pub trait EndedSessions: Send + Sync {
+    /// Starts telling; returns at once (the telling runs on its own, with retries).
+    fn ended(&self, sid: String, account_id: String);
+}
+
 #[derive(Debug, Clone)]
 pub struct SsoSession {
     pub sid: String,

@@ -1,20 +1,46 @@
 //! The login transaction: a validated authorization request waiting for the person to sign in.
 //! Lives in the ephemeral store under a random id that the browser's cookie session also holds,
 //! so a transaction cannot be continued from another browser.
+//!
+//! Sign-in knows only what it needs of the request that started it ([`Pending`]); the
+//! protocol's own fields ride along untouched for the protocol to continue with, so `authn`
+//! knows nothing of OpenID Connect (and stored transactions keep their shape).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::oidc::authorize::request::AuthorizationRequest;
+use super::Acr;
 use crate::store::StoreError;
 use crate::store::ephemeral::{Ephemeral, Key, keys};
 use crate::{clock, secrets};
 
+/// The request waiting for a sign-in, as the login sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The relying client (its name on the page, its acr rules, the audit).
+    pub client_id: String,
+    /// Where the client is: the "back to the service" link.
+    pub redirect_uri: String,
+    /// The assurance the client asked for, strongest first.
+    #[serde(default)]
+    pub acr_values: Vec<Acr>,
+    /// The login to fill in on the form.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// The languages the client asked for.
+    #[serde(default)]
+    pub ui_locales: Option<String>,
+    /// The rest of the protocol's request, for the protocol alone.
+    #[serde(flatten)]
+    pub protocol: Map<String, Value>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginTransaction {
     pub id: String,
-    pub request: AuthorizationRequest,
+    pub request: Pending,
     pub created_at: i64,
     /// Set when the person is already signed in (this account) but not strongly enough for
     /// this request: only a stronger method may finish, and a certificate they present may be
@@ -36,7 +62,7 @@ pub fn valid_id(id: &str) -> bool {
 
 pub async fn start(
     eph: &Ephemeral,
-    request: AuthorizationRequest,
+    request: Pending,
     step_up: Option<String>,
     ttl: u64,
 ) -> Result<LoginTransaction, StoreError> {
@@ -70,4 +96,23 @@ pub async fn finish(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction
         return Ok(None);
     }
     eph.take_json(&key(id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_fields_ride_along_unchanged() {
+        let stored = serde_json::json!({
+            "client_id": "c", "redirect_uri": "https://c.example/cb", "state": "s",
+            "scope": ["openid"], "acr_values": ["high"], "login_hint": null, "ui_locales": "be",
+            "prompt": "Login", "max_age": 0,
+        });
+        let p: Pending = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(p.acr_values, vec![Acr::High]);
+        assert_eq!(p.ui_locales.as_deref(), Some("be"));
+        assert_eq!(p.protocol["state"], "s");
+        assert_eq!(serde_json::to_value(&p).unwrap(), stored);
+    }
 }

@@ -5,6 +5,7 @@ pub mod conn;
 pub mod form;
 pub mod headers;
 pub mod i18n;
+pub mod page_error;
 pub mod pages;
 pub mod params;
 pub mod sms;

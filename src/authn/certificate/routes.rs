@@ -185,6 +185,7 @@ pub async fn login(
     };
     let at = Attempt {
         app: &app,
+        resume: &app,
         session: &session,
         meta: &meta,
         tx: &tx,

@@ -150,7 +150,14 @@ async fn start_login(
     req: AuthorizationRequest,
     step_up: Option<String>,
 ) -> Response {
-    let started = transaction::start(&app.eph, req.clone(), step_up, app.settings.login_ttl).await;
+    let pending = match req.pending() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "the authorization request did not serialise");
+            return error_redirect(app, &req, &OAuthError::server_error());
+        }
+    };
+    let started = transaction::start(&app.eph, pending, step_up, app.settings.login_ttl).await;
     let tx = match started {
         Ok(tx) => tx,
         Err(e) => return error_redirect(app, &req, &e.into()),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::authn::Acr;
+use crate::authn::transaction::Pending;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Prompt {
@@ -49,6 +50,16 @@ impl AuthorizationRequest {
             ui_locales: None,
             id_token_hint_sub: None,
         }
+    }
+
+    /// What the login keeps of this request: the fields it reads, the rest riding along.
+    pub fn pending(&self) -> Result<Pending, serde_json::Error> {
+        serde_json::to_value(self).and_then(serde_json::from_value)
+    }
+
+    /// The request a login transaction was started for.
+    pub fn resumed(p: &Pending) -> Result<Self, serde_json::Error> {
+        serde_json::to_value(p).and_then(serde_json::from_value)
     }
 
     pub fn scope_string(&self) -> String {

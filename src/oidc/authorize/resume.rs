@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::error_redirect_url;
 use super::issue_code::code_redirect_url;
+use super::request::AuthorizationRequest;
 use crate::audit::{Event, Kind, Outcome};
+use crate::authn::login::ResumeError;
 use crate::authn::{Authenticated, browser, session, transaction};
 use crate::identity::account;
 use crate::oidc::end_session;
@@ -20,56 +20,10 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::{self, Denied};
 use crate::server::App;
 use crate::web::RequestMeta;
-use crate::web::i18n::Lang;
-
-/// Why the login cannot continue to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResumeError {
-    /// The login transaction expired or was already finished.
-    TxExpired,
-    UnknownClient,
-    Server,
-}
-
-impl ResumeError {
-    /// The message key, also the JSON `error`.
-    pub fn key(self) -> &'static str {
-        match self {
-            ResumeError::TxExpired => "tx_expired",
-            ResumeError::UnknownClient => "unknown_client",
-            ResumeError::Server => "server_error",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ResumeError::Server => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn page(self, app: &App, lang: Lang) -> Response {
-        app.pages.error(lang, self.status(), self.key(), None)
-    }
-}
 
 fn server_error(e: &dyn std::fmt::Display) -> ResumeError {
     tracing::error!(error = %e, "completing the login failed");
     ResumeError::Server
-}
-
-pub async fn finish(
-    app: &Arc<App>,
-    browser_session: &Session,
-    tx_id: &str,
-    who: Authenticated,
-    meta: &RequestMeta,
-    lang: Lang,
-) -> Response {
-    match complete(app, browser_session, tx_id, who, meta).await {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => e.page(app, lang),
-    }
 }
 
 /// Signs the person in and returns the URL that continues the authorization: the client's
@@ -87,7 +41,8 @@ pub async fn complete(
         Ok(None) => return Err(ResumeError::TxExpired),
         Err(e) => return Err(server_error(&e)),
     };
-    let Some(client) = app.clients.get(&tx.request.client_id) else {
+    let request = AuthorizationRequest::resumed(&tx.request).map_err(|e| server_error(&e))?;
+    let Some(client) = app.clients.get(&request.client_id) else {
         return Err(ResumeError::UnknownClient);
     };
     let acc = match account::find_by_id(&app.db, &who.account_id).await {
@@ -108,7 +63,7 @@ pub async fn complete(
         })
     };
 
-    let verdict = policy::may_sign_in(&acc, &client, &who.facts, &tx.request.acr_values);
+    let verdict = policy::may_sign_in(&acc, &client, &who.facts, &request.acr_values);
     if let Err(denied @ Denied::Inactive) = &verdict {
         let mut ev = event.reason(denied).details(details(None, false));
         ev.outcome = Outcome::Failure;
@@ -116,7 +71,7 @@ pub async fn complete(
         let _ = transaction::finish(&app.eph, tx_id).await;
         let _ = browser::remove_transaction(browser_session, tx_id).await;
         let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
-        return Ok(error_redirect_url(app, &tx.request, &e));
+        return Ok(error_redirect_url(app, &request, &e));
     }
     let step_up = matches!(verdict, Err(Denied::AcrTooLow(_)));
 
@@ -171,11 +126,11 @@ pub async fn complete(
             .map_err(|e| server_error(&e))?;
         return Ok(format!("/login?tx={}", tx.id));
     }
-    let tx = match transaction::finish(&app.eph, tx_id).await {
-        Ok(Some(tx)) => tx,
+    match transaction::finish(&app.eph, tx_id).await {
+        Ok(Some(_)) => {}
         Ok(None) => return Err(ResumeError::TxExpired),
         Err(e) => return Err(server_error(&e)),
-    };
+    }
     let _ = browser::remove_transaction(browser_session, tx_id).await;
-    Ok(code_redirect_url(app, &tx.request, &sso, meta).await)
+    Ok(code_redirect_url(app, &request, &sso, meta).await)
 }
