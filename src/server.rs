@@ -26,6 +26,76 @@ use crate::tokens::keys::KeyStore;
 use crate::web::pages::{CSS, Pages};
 use crate::{authn, dev, web};
 
+// The views of the state that sign-in takes (each states what it needs).
+impl App {
+    pub fn login_runner(self: &Arc<Self>) -> authn::login::Runner<'_> {
+        authn::login::Runner {
+            eph: &self.eph,
+            audit: &self.audit,
+            limits: &self.settings.limits,
+            locks: self,
+            resume: self,
+        }
+    }
+
+    pub fn minter(&self) -> crate::tokens::mint::Minter<'_> {
+        crate::tokens::mint::Minter {
+            keys: &self.keys,
+            settings: &self.settings,
+            clock: &self.clock,
+        }
+    }
+
+    /// A token request's context for the grants.
+    pub fn grant_ctx<'a>(
+        &'a self,
+        client: &'a crate::identity::client::Client,
+        params: &'a web::params::Params,
+        meta: &'a web::RequestMeta,
+    ) -> oidc::grants::GrantCtx<'a> {
+        oidc::grants::GrantCtx {
+            db: &self.db,
+            eph: &self.eph,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+            minter: self.minter(),
+            client,
+            params,
+            meta,
+        }
+    }
+
+    pub fn password(&self) -> authn::password::Password<'_> {
+        authn::password::Password {
+            db: &self.db,
+            hasher: &self.hasher,
+            limits: &self.settings.limits,
+        }
+    }
+
+    pub fn certificate(&self) -> authn::certificate::method::Certificate<'_> {
+        authn::certificate::method::Certificate {
+            eph: &self.eph,
+            db: &self.db,
+            trust: &self.trust,
+            http: &self.http,
+            clock: &self.clock,
+            audit: &self.audit,
+        }
+    }
+}
+
+/// The owner of a login that has just locked is told in the background.
+impl authn::login::LockNotices for Arc<App> {
+    fn locked(&self, meta: web::RequestMeta, account_id: String, lang: web::i18n::Lang) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            authn::lockout::notify_locked(&app.db, &app.proofs(), &meta, &account_id, lang).await
+        });
+    }
+}
+
 /// Everything a request may need; built once, shared by all requests.
 pub struct App {
     pub settings: Settings,

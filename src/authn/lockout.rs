@@ -7,28 +7,27 @@
 //! all (no budget left) is not counted, so the next lock tries again. Sent in the background: the failed login's answer
 //! neither waits for it nor differs from an unknown login's.
 
-use std::sync::Arc;
-
-use super::contact_proof;
+use super::contact_proof::{self, Proofs};
 use super::throttle;
 use crate::audit::{Event, Kind, Outcome};
 use crate::identity::account;
 use crate::identity::contact::PhoneNumber;
-use crate::server::App;
+use crate::store::sql::Db;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
 
-/// Starts [`notify_locked`] without waiting for it.
-pub fn notify_locked_later(app: Arc<App>, meta: RequestMeta, account_id: String, lang: Lang) {
-    tokio::spawn(async move { notify_locked(&app, &meta, &account_id, lang).await });
-}
-
-pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang: Lang) {
-    let acc = match account::find_by_id(&app.db, account_id).await {
+pub async fn notify_locked(
+    db: &Db,
+    proofs: &Proofs<'_>,
+    meta: &RequestMeta,
+    account_id: &str,
+    lang: Lang,
+) {
+    let acc = match account::find_by_id(db, account_id).await {
         Ok(Some(a)) => a,
         _ => return,
     };
-    let first_today = match throttle::first_today(&app.eph, "lock-notice", account_id).await {
+    let first_today = match throttle::first_today(proofs.eph, "lock-notice", account_id).await {
         Ok(first) => first,
         Err(e) => {
             tracing::warn!(error = %e, "could not check the lock-out notice budget");
@@ -37,7 +36,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
     };
     let mut sent = Vec::new();
     if first_today {
-        let minutes = (app.settings.limits.lockout_seconds / 60)
+        let minutes = (proofs.settings.limits.lockout_seconds / 60)
             .max(1)
             .to_string();
         let text = i18n::text(lang, "lock_text").replace("{minutes}", &minutes);
@@ -48,7 +47,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
             .and_then(|p| PhoneNumber::parse(p).ok());
         if let Some(phone) = phone
             && contact_proof::send_notice_sms(
-                &app.proofs(),
+                proofs,
                 meta,
                 "account_locked",
                 &acc.id,
@@ -62,7 +61,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
         }
         if let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified)
             && contact_proof::send_notice_email(
-                &app.proofs(),
+                proofs,
                 meta,
                 "account_locked",
                 &acc.id,
@@ -77,7 +76,7 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
     }
     if first_today
         && sent.is_empty()
-        && let Err(e) = throttle::forget_today(&app.eph, "lock-notice", account_id).await
+        && let Err(e) = throttle::forget_today(proofs.eph, "lock-notice", account_id).await
     {
         tracing::warn!(error = %e, "could not release the lock-out notice budget");
     }
@@ -85,11 +84,11 @@ pub async fn notify_locked(app: &App, meta: &RequestMeta, account_id: &str, lang
         .subject(Some(account_id))
         .from(meta)
         .details(serde_json::json!({
-            "lockout_seconds": app.settings.limits.lockout_seconds,
+            "lockout_seconds": proofs.settings.limits.lockout_seconds,
             "notified": sent,
             "already_told_today": !first_today,
         }));
-    if let Err(e) = app.audit.write(ev).await {
+    if let Err(e) = proofs.audit.write(ev).await {
         tracing::error!(error = %e, "audit write failed");
     }
 }

@@ -18,7 +18,6 @@
 //! its own answer. Federation, passkeys and an SMS second factor are each one more method.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -28,9 +27,11 @@ use tower_sessions::Session;
 
 use super::throttle::{self, Gate, LoginKey};
 use super::transaction::LoginTransaction;
-use super::{Acr, Authenticated, browser, lockout};
-use crate::audit::{Event, Kind, Outcome, Reason, ReasonCode};
-use crate::server::App;
+use super::{Acr, Authenticated, browser};
+use crate::audit::{Audit, Event, Kind, Outcome, Reason, ReasonCode};
+use crate::config::Limits;
+use crate::pki::trust::Trust;
+use crate::store::ephemeral::Ephemeral;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
 use crate::web::page_error::PageError;
@@ -73,7 +74,7 @@ pub enum Completion<F> {
     Unavailable,
 }
 
-/// A login method.
+/// A login method. It holds what its check needs (stores, keys, trust anchors).
 pub trait LoginMethod {
     /// What the person presents.
     type Input: Send;
@@ -91,7 +92,6 @@ pub trait LoginMethod {
     /// Checks what was presented, for this login transaction.
     fn complete(
         &self,
-        app: &Arc<App>,
         meta: &RequestMeta,
         tx: &LoginTransaction,
         input: Self::Input,
@@ -141,6 +141,22 @@ pub trait Resume: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>>;
 }
 
+/// Who tells an account's owner that its login has just locked (in the background: the
+/// failed login's answer neither waits for it nor differs from an unknown login's).
+pub trait LockNotices: Send + Sync {
+    fn locked(&self, meta: RequestMeta, account_id: String, lang: Lang);
+}
+
+/// What the runner needs around every method: the counters, the audit trail, the limits, the
+/// owner's lock notice, and the way back.
+pub struct Runner<'a> {
+    pub eph: &'a Ephemeral,
+    pub audit: &'a Audit,
+    pub limits: &'a Limits,
+    pub locks: &'a dyn LockNotices,
+    pub resume: &'a dyn Resume,
+}
+
 /// Why an attempt did not sign the person in.
 #[derive(Debug)]
 pub enum Refusal<F> {
@@ -166,8 +182,6 @@ pub type Next = String;
 
 /// Where an attempt is made: the request around it.
 pub struct Attempt<'a> {
-    pub app: &'a Arc<App>,
-    pub resume: &'a dyn Resume,
     pub session: &'a Session,
     pub meta: &'a RequestMeta,
     /// The login transaction this browser is signing in for.
@@ -178,155 +192,157 @@ pub struct Attempt<'a> {
     pub lang: Lang,
 }
 
-/// One attempt of `method` with what the person presented.
-pub async fn attempt<M: LoginMethod>(
-    at: Attempt<'_>,
-    method: &M,
-    input: M::Input,
-) -> Result<Next, Refusal<M::Failure>> {
-    let Attempt {
-        app,
-        resume,
-        session,
-        meta,
-        tx,
-        csrf,
-        lang,
-    } = at;
-    match browser::csrf_ok(session, csrf).await {
-        Ok(true) => {}
-        Ok(false) => return Err(Refusal::Csrf),
-        Err(e) => return Err(unavailable("browser session store", &e)),
-    }
-    let failure_event = |reason: &dyn ReasonCode, subject: Option<String>| {
-        Event::new(Kind::Login, Outcome::Failure)
-            .reason(reason)
-            .subject(subject)
-            .client(&tx.request.client_id)
-            .method(M::NAME)
-            .from(meta)
-    };
-    match throttle::login_gate(&app.eph, &meta.ip).await {
-        Ok(Gate::Open) => {}
-        Ok(Gate::IpLocked) => {
-            let ev = failure_event(&Reason::IpLocked, None);
-            app.audit
-                .write(ev)
-                .await
-                .map_err(|e| unavailable("audit", &e))?;
-            return Err(Refusal::IpLocked);
+impl Runner<'_> {
+    /// One attempt of `method` with what the person presented.
+    pub async fn attempt<M: LoginMethod>(
+        &self,
+        at: Attempt<'_>,
+        method: &M,
+        input: M::Input,
+    ) -> Result<Next, Refusal<M::Failure>> {
+        let Attempt {
+            session,
+            meta,
+            tx,
+            csrf,
+            lang,
+        } = at;
+        match browser::csrf_ok(session, csrf).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Refusal::Csrf),
+            Err(e) => return Err(unavailable("browser session store", &e)),
         }
-        Err(e) => return Err(unavailable("ephemeral store", &e)),
-    }
-    let key = method.login_key(&input);
-    let (result, account_id) = match method.complete(app, meta, tx, input).await {
-        Completion::Authenticated(who) => {
-            let id = who.account_id.clone();
-            (Ok(who), Some(id))
-        }
-        Completion::Failed {
-            failure,
-            account_id,
-        } => (Err(failure), account_id),
-        Completion::Unavailable => return Err(Refusal::Unavailable),
-    };
-    let lockable = match &result {
-        Ok(_) => true,
-        Err(failure) => failure.hidden_by_lock(),
-    };
-    let locked = match &key {
-        Some(key) if lockable => matches!(
-            throttle::login_locked(&app.eph, key, account_id.as_deref()).await,
-            Ok(true)
-        ),
-        _ => false,
-    };
-    let failure = match result {
-        Ok(who) if !locked => {
-            if let Some(key) = &key
-                && let Err(e) = throttle::record_success(&app.eph, key, &who.account_id).await
-            {
-                tracing::warn!(error = %e, "could not reset the failure counter");
-            }
-            return resume
-                .resume(session, &tx.id, who, meta)
-                .await
-                .map_err(Refusal::Resume);
-        }
-        Ok(_) => None,
-        Err(failure) => (!locked).then_some(failure),
-    };
-    failed(
-        app,
-        meta,
-        lang,
-        key.as_ref(),
-        &failure_event,
-        failure,
-        account_id,
-    )
-    .await
-}
-
-/// A refused attempt: `failure` is None when a lock hid the method's answer.
-async fn failed<F: MethodFailure>(
-    app: &Arc<App>,
-    meta: &RequestMeta,
-    lang: Lang,
-    key: Option<&LoginKey>,
-    failure_event: &impl Fn(&dyn ReasonCode, Option<String>) -> Event,
-    failure: Option<F>,
-    account_id: Option<String>,
-) -> Result<Next, Refusal<F>> {
-    let locked = failure.is_none();
-    let reason: &dyn ReasonCode = match &failure {
-        Some(f) => f,
-        None => &Reason::AccountLocked,
-    };
-    let mut ev = failure_event(reason, account_id.clone());
-    if let Some(details) = failure.as_ref().and_then(|f| f.details()) {
-        ev = ev.details(details);
-    }
-    app.audit
-        .write(ev)
-        .await
-        .map_err(|e| unavailable("audit", &e))?;
-    if locked || failure.as_ref().is_some_and(|f| f.is_guess()) {
-        let limits = &app.settings.limits;
-        let counted = match key {
-            Some(key) => {
-                throttle::record_login_failure(
-                    &app.eph,
-                    limits,
-                    key,
-                    account_id.as_deref(),
-                    &meta.ip,
-                )
-                .await
-            }
-            None => {
-                throttle::record_failure(&app.eph, limits, account_id.as_deref(), &meta.ip).await
-            }
+        let failure_event = |reason: &dyn ReasonCode, subject: Option<String>| {
+            Event::new(Kind::Login, Outcome::Failure)
+                .reason(reason)
+                .subject(subject)
+                .client(&tx.request.client_id)
+                .method(M::NAME)
+                .from(meta)
         };
-        match counted {
-            Ok(f) => {
-                if f.locked_now
-                    && let Some(id) = &account_id
-                {
-                    lockout::notify_locked_later(app.clone(), meta.clone(), id.clone(), lang);
-                }
-                tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms))).await;
+        match throttle::login_gate(self.eph, &meta.ip).await {
+            Ok(Gate::Open) => {}
+            Ok(Gate::IpLocked) => {
+                let ev = failure_event(&Reason::IpLocked, None);
+                self.audit
+                    .write(ev)
+                    .await
+                    .map_err(|e| unavailable("audit", &e))?;
+                return Err(Refusal::IpLocked);
             }
-            Err(e) => tracing::warn!(error = %e, "could not count a failed login"),
+            Err(e) => return Err(unavailable("ephemeral store", &e)),
         }
-    }
-    Err(match failure {
-        Some(failure) => Refusal::Failed {
+        let key = method.login_key(&input);
+        let (result, account_id) = match method.complete(meta, tx, input).await {
+            Completion::Authenticated(who) => {
+                let id = who.account_id.clone();
+                (Ok(who), Some(id))
+            }
+            Completion::Failed {
+                failure,
+                account_id,
+            } => (Err(failure), account_id),
+            Completion::Unavailable => return Err(Refusal::Unavailable),
+        };
+        let lockable = match &result {
+            Ok(_) => true,
+            Err(failure) => failure.hidden_by_lock(),
+        };
+        let locked = match &key {
+            Some(key) if lockable => matches!(
+                throttle::login_locked(self.eph, key, account_id.as_deref()).await,
+                Ok(true)
+            ),
+            _ => false,
+        };
+        let failure = match result {
+            Ok(who) if !locked => {
+                if let Some(key) = &key
+                    && let Err(e) = throttle::record_success(self.eph, key, &who.account_id).await
+                {
+                    tracing::warn!(error = %e, "could not reset the failure counter");
+                }
+                return self
+                    .resume
+                    .resume(session, &tx.id, who, meta)
+                    .await
+                    .map_err(Refusal::Resume);
+            }
+            Ok(_) => None,
+            Err(failure) => (!locked).then_some(failure),
+        };
+        self.failed(
+            meta,
+            lang,
+            key.as_ref(),
+            &failure_event,
             failure,
             account_id,
-        },
-        None => Refusal::Locked { account_id },
-    })
+        )
+        .await
+    }
+
+    /// A refused attempt: `failure` is None when a lock hid the method's answer.
+    async fn failed<F: MethodFailure>(
+        &self,
+        meta: &RequestMeta,
+        lang: Lang,
+        key: Option<&LoginKey>,
+        failure_event: &impl Fn(&dyn ReasonCode, Option<String>) -> Event,
+        failure: Option<F>,
+        account_id: Option<String>,
+    ) -> Result<Next, Refusal<F>> {
+        let locked = failure.is_none();
+        let reason: &dyn ReasonCode = match &failure {
+            Some(f) => f,
+            None => &Reason::AccountLocked,
+        };
+        let mut ev = failure_event(reason, account_id.clone());
+        if let Some(details) = failure.as_ref().and_then(|f| f.details()) {
+            ev = ev.details(details);
+        }
+        self.audit
+            .write(ev)
+            .await
+            .map_err(|e| unavailable("audit", &e))?;
+        if locked || failure.as_ref().is_some_and(|f| f.is_guess()) {
+            let limits = self.limits;
+            let counted = match key {
+                Some(key) => {
+                    throttle::record_login_failure(
+                        self.eph,
+                        limits,
+                        key,
+                        account_id.as_deref(),
+                        &meta.ip,
+                    )
+                    .await
+                }
+                None => {
+                    throttle::record_failure(self.eph, limits, account_id.as_deref(), &meta.ip)
+                        .await
+                }
+            };
+            match counted {
+                Ok(f) => {
+                    if f.locked_now
+                        && let Some(id) = &account_id
+                    {
+                        self.locks.locked(meta.clone(), id.clone(), lang);
+                    }
+                    tokio::time::sleep(f.delay(Duration::from_millis(limits.login_delay_ms))).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not count a failed login"),
+            }
+        }
+        Err(match failure {
+            Some(failure) => Refusal::Failed {
+                failure,
+                account_id,
+            },
+            None => Refusal::Locked { account_id },
+        })
+    }
 }
 
 fn unavailable<F>(what: &str, e: &dyn std::fmt::Display) -> Refusal<F> {
@@ -335,14 +351,14 @@ fn unavailable<F>(what: &str, e: &dyn std::fmt::Display) -> Refusal<F> {
 }
 
 /// The methods this deployment offers on its login page, in the page's order.
-pub fn offered(app: &App) -> Vec<(&'static str, Begin)> {
+pub fn offered(trust: &Trust, dev: bool) -> Vec<(&'static str, Begin)> {
     let mut methods = vec![(
         super::password::Password::NAME,
         super::password::Password::BEGINS,
     )];
     // Without a trust anchor no certificate can succeed; development shows the method anyway,
     // with the developer signer, so it can be tried with a test PKI.
-    if app.trust.anchor_count() > 0 || app.settings.dev {
+    if trust.anchor_count() > 0 || dev {
         methods.push((
             super::certificate::method::Certificate::NAME,
             super::certificate::method::Certificate::BEGINS,
@@ -353,10 +369,14 @@ pub fn offered(app: &App) -> Vec<(&'static str, Begin)> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
     use crate::audit::Kind;
     use crate::authn::AuthFacts;
     use crate::authn::transaction::Pending;
+    use crate::store::sessions::BrowserSessionStore;
+    use crate::store::sql::{Db, test_db};
 
     /// A method that answers what the test tells it to.
     struct Scripted;
@@ -397,7 +417,6 @@ mod tests {
 
         async fn complete(
             &self,
-            app: &Arc<App>,
             _: &RequestMeta,
             _: &LoginTransaction,
             said: Said,
@@ -407,7 +426,7 @@ mod tests {
                 Said::Right => Completion::Authenticated(Authenticated {
                     account_id: "acc".into(),
                     facts: AuthFacts {
-                        auth_time: app.clock.now(),
+                        auth_time: 1_700_000_000,
                         acr: Acr::Low,
                         amr: vec!["pwd".into()],
                         legal_entity: None,
@@ -447,23 +466,58 @@ mod tests {
         }
     }
 
-    /// The assembled state on embedded defaults in a directory of its own, failures locking
-    /// after three and every address allowed five.
-    async fn app(dir: &std::path::Path) -> (Arc<App>, crate::audit::AuditWorker) {
-        let file = dir.join("vhod.toml");
-        let settings = format!(
-            "dev = true\ndata_dir = {:?}\nkeys_dir = {:?}\nlockout_threshold = 3\n\
-             ip_failure_limit = 5\nlogin_delay_ms = 1\n",
-            dir.join("data"),
-            dir.join("keys"),
-        );
-        std::fs::write(&file, settings).expect("settings");
-        let settings = crate::config::Settings::load(Some(&file)).expect("settings load");
-        crate::server::build(settings).await.expect("assembled")
+    /// The accounts whose owners were told of a lock.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<String>>);
+
+    impl LockNotices for Told {
+        fn locked(&self, _: RequestMeta, account_id: String, _: Lang) {
+            self.0.lock().expect("not poisoned").push(account_id);
+        }
     }
 
-    fn session(app: &App) -> Session {
-        Session::new(None, Arc::new(app.sessions.clone()), None)
+    /// What the runner stands on: a fresh database and counters, failures locking a login
+    /// after three and an address after five.
+    struct Ground {
+        _dir: tempfile::TempDir,
+        db: Db,
+        eph: Ephemeral,
+        audit: Audit,
+        worker: crate::audit::AuditWorker,
+        limits: Limits,
+        told: Told,
+    }
+
+    async fn ground() -> Ground {
+        let (dir, db) = test_db().await;
+        let file = dir.path().join("vhod.toml");
+        let settings = "lockout_threshold = 3\nip_failure_limit = 5\nlogin_delay_ms = 1\n";
+        std::fs::write(&file, settings).expect("settings");
+        let limits = crate::config::Settings::load(Some(&file))
+            .expect("settings load")
+            .limits;
+        let (audit, worker) = Audit::start(db.clone());
+        Ground {
+            _dir: dir,
+            db,
+            eph: Ephemeral::memory(),
+            audit,
+            worker,
+            limits,
+            told: Told::default(),
+        }
+    }
+
+    impl Ground {
+        fn runner(&self) -> Runner<'_> {
+            Runner {
+                eph: &self.eph,
+                audit: &self.audit,
+                limits: &self.limits,
+                locks: &self.told,
+                resume: &Back,
+            }
+        }
     }
 
     fn tx() -> LoginTransaction {
@@ -483,7 +537,7 @@ mod tests {
     }
 
     async fn run(
-        app: &Arc<App>,
+        g: &Ground,
         session: &Session,
         meta: &RequestMeta,
         csrf: &str,
@@ -491,20 +545,17 @@ mod tests {
     ) -> Result<Next, Refusal<ScriptedFailure>> {
         let tx = tx();
         let at = Attempt {
-            app,
-            resume: &Back,
             session,
             meta,
             tx: &tx,
             csrf,
             lang: Lang::Ru,
         };
-        attempt(at, &Scripted, said).await
+        g.runner().attempt(at, &Scripted, said).await
     }
 
-    async fn failures_audited(app: &App, reason: &str) -> usize {
-        app.db
-            .audit_log()
+    async fn failures_audited(g: &Ground, reason: &str) -> usize {
+        g.db.audit_log()
             .after(0, 1000)
             .await
             .expect("the audit log")
@@ -518,21 +569,20 @@ mod tests {
     /// during the lock a right answer is refused as a wrong one; the address gate last.
     #[tokio::test]
     async fn the_runner_keeps_the_lifecycle_for_every_method() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let (app, worker) = app(dir.path()).await;
-        let session = session(&app);
+        let g = ground().await;
+        let session = Session::new(None, Arc::new(BrowserSessionStore::Sql(g.db.clone())), None);
         let csrf = browser::csrf_token(&session).await.expect("a token");
         let meta = RequestMeta {
             ip: "192.0.2.7".into(),
             user_agent: None,
         };
 
-        let r = run(&app, &session, &meta, "forged", Said::Right).await;
+        let r = run(&g, &session, &meta, "forged", Said::Right).await;
         assert!(matches!(r, Err(Refusal::Csrf)), "{r:?}");
 
-        let r = run(&app, &session, &meta, &csrf, Said::StoreDown).await;
+        let r = run(&g, &session, &meta, &csrf, Said::StoreDown).await;
         assert!(matches!(r, Err(Refusal::Unavailable)), "{r:?}");
-        let r = run(&app, &session, &meta, &csrf, Said::OurTrouble).await;
+        let r = run(&g, &session, &meta, &csrf, Said::OurTrouble).await;
         assert!(matches!(
             r,
             Err(Refusal::Failed {
@@ -541,17 +591,17 @@ mod tests {
             })
         ));
         assert_eq!(
-            failures_audited(&app, "busy").await,
+            failures_audited(&g, "busy").await,
             1,
             "audited, not counted"
         );
 
         // Right before any lock: through to the way back.
-        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        let r = run(&g, &session, &meta, &csrf, Said::Right).await;
         assert_eq!(r.ok().as_deref(), Some("https://rp.example/cb?for=acc"));
 
         for _ in 0..3 {
-            let r = run(&app, &session, &meta, &csrf, Said::Wrong).await;
+            let r = run(&g, &session, &meta, &csrf, Said::Wrong).await;
             assert!(matches!(
                 r,
                 Err(Refusal::Failed {
@@ -560,26 +610,29 @@ mod tests {
                 })
             ));
         }
-        assert_eq!(failures_audited(&app, "wrong_password").await, 3);
-        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        assert_eq!(failures_audited(&g, "wrong_password").await, 3);
+        let told = || g.told.0.lock().expect("not poisoned").clone();
+        assert_eq!(told(), ["acc"], "the owner is told when the lock starts");
+        let r = run(&g, &session, &meta, &csrf, Said::Right).await;
         assert!(matches!(r, Err(Refusal::Locked { .. })), "locked: {r:?}");
-        assert_eq!(failures_audited(&app, "account_locked").await, 1);
+        assert_eq!(failures_audited(&g, "account_locked").await, 1);
 
         // A fifth counted failure from the address closes it, for any login and method.
-        let r = run(&app, &session, &meta, &csrf, Said::Wrong).await;
+        let r = run(&g, &session, &meta, &csrf, Said::Wrong).await;
         assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
-        let r = run(&app, &session, &meta, &csrf, Said::Right).await;
+        let r = run(&g, &session, &meta, &csrf, Said::Right).await;
         assert!(matches!(r, Err(Refusal::IpLocked)), "{r:?}");
-        assert_eq!(failures_audited(&app, "ip_locked").await, 1);
+        assert_eq!(failures_audited(&g, "ip_locked").await, 1);
         let elsewhere = RequestMeta {
             ip: "192.0.2.8".into(),
             user_agent: None,
         };
-        let r = run(&app, &session, &elsewhere, &csrf, Said::Wrong).await;
+        let r = run(&g, &session, &elsewhere, &csrf, Said::Wrong).await;
         assert!(
             matches!(r, Err(Refusal::Locked { .. })),
             "the login stays locked: {r:?}"
         );
-        worker.finish().await;
+        assert_eq!(told(), ["acc"], "and only then");
+        g.worker.finish().await;
     }
 }

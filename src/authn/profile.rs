@@ -16,9 +16,10 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::contact_proof::{self, LinkFor, LinkPurpose, Recipient};
+use super::login::LockNotices;
 use super::otp::{self, Purpose};
 use super::throttle::{Gate, LoginKey};
-use super::{Acr, browser, lockout, session, throttle};
+use super::{Acr, browser, session, throttle};
 use crate::audit::{Event, Kind, Outcome, Reason};
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
@@ -316,7 +317,7 @@ async fn require_presence(
         match throttle::record_failure(&app.eph, limits, Some(&acc.id), &meta.ip).await {
             Ok(f) => {
                 if f.locked_now {
-                    lockout::notify_locked_later(app.clone(), meta.clone(), acc.id.clone(), lang);
+                    app.locked(meta.clone(), acc.id.clone(), lang);
                 }
                 let base = std::time::Duration::from_millis(limits.login_delay_ms);
                 tokio::time::sleep(f.delay(base)).await;

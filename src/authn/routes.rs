@@ -59,7 +59,7 @@ async fn render_login(
         .get(view.client_id)
         .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| view.client_id.to_string());
-    let methods = login::offered(app);
+    let methods = login::offered(&app.trust, app.settings.dev);
     let error = view.error.map(|k| i18n::text(lang, k));
     let field = view
         .field
@@ -287,15 +287,17 @@ pub async fn password_login(
         password: field(&params, "password").to_string(),
     };
     let at = Attempt {
-        app: &app,
-        resume: &app,
         session: &session,
         meta: &meta,
         tx: &tx,
         csrf: field(&params, "csrf"),
         lang,
     };
-    let (status, msg) = match login::attempt(at, &Password, credentials).await {
+    let (status, msg) = match app
+        .login_runner()
+        .attempt(at, &app.password(), credentials)
+        .await
+    {
         Ok(next) => return Redirect::to(&next).into_response(),
         Err(Refusal::Csrf) => (StatusCode::FORBIDDEN, "csrf"),
         Err(Refusal::IpLocked) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),

@@ -15,7 +15,7 @@ use tower_sessions::Session;
 
 use super::DEMO_CLIENT;
 use crate::oidc::authorize::checks::s256;
-use crate::oidc::grants::{self, GrantCtx};
+use crate::oidc::grants;
 use crate::oidc::{bearer, id_token_hint};
 use crate::secrets;
 use crate::server::App;
@@ -117,18 +117,13 @@ async fn callback(
     let Ok(token_params) = Params::parse(form.as_bytes()) else {
         return fail("bad form");
     };
-    let ctx = GrantCtx {
-        app: &app,
-        client: &client,
-        params: &token_params,
-        meta: &meta,
-    };
+    let ctx = app.grant_ctx(&client, &token_params, &meta);
     let tokens = match grants::dispatch(&ctx, "authorization_code").await {
         Ok(t) => t,
         Err(e) => return fail(&e.to_string()),
     };
     let id_token = tokens.id_token.unwrap_or_default();
-    let Ok(id_claims) = id_token_hint::verify(&app, &id_token) else {
+    let Ok(id_claims) = id_token_hint::verify(&app.keys, &app.settings.issuer, &id_token) else {
         return fail("ID token does not verify");
     };
     if id_claims.nonce.as_deref() != Some(p.nonce.as_str()) {

@@ -29,7 +29,7 @@ pub fn notify(app: Arc<App>, sid: String, sub: String) {
             let Some(uri) = client.backchannel_logout_uri.clone() else {
                 continue;
             };
-            let token = match mint::logout_token(&app, &client, &sub, &sid) {
+            let token = match mint::logout_token(&app.minter(), &client, &sub, &sid) {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "back-channel logout: minting failed");

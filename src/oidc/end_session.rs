@@ -27,7 +27,9 @@ struct Validated {
 
 fn validate(app: &App, p: &Params) -> Result<Validated, &'static str> {
     let hint = match p.get("id_token_hint") {
-        Some(h) => Some(id_token_hint::verify(app, h).map_err(|_| "bad_request")?),
+        Some(h) => Some(
+            id_token_hint::verify(&app.keys, &app.settings.issuer, h).map_err(|_| "bad_request")?,
+        ),
         None => None,
     };
     let client_id = match (p.get("client_id"), &hint) {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_auth;
 use super::error::{OAuthError, json_no_store};
-use super::grants::{self, GrantCtx};
+use super::grants;
 use crate::audit::{Event, Kind, Outcome};
 use crate::server::App;
 use crate::web::RequestMeta;
@@ -51,11 +51,6 @@ async fn handle(
         }
     };
     let grant_type = params.require("grant_type")?;
-    let ctx = GrantCtx {
-        app,
-        client: &authed.client,
-        params: &params,
-        meta,
-    };
+    let ctx = app.grant_ctx(&authed.client, &params, meta);
     grants::dispatch(&ctx, grant_type).await
 }

@@ -2,22 +2,31 @@
 
 use super::claims::{AccessTokenClaims, IdTokenClaims};
 use super::jws;
+use super::keys::KeyStore;
 use super::keys::SigningAlg;
 use crate::authn::AuthFacts;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::identity::account::Account;
 use crate::identity::client::Client;
 use crate::secrets;
-use crate::server::App;
+
+/// What minting needs: the signing keys, the issuer and lifetimes, the time.
+#[derive(Clone, Copy)]
+pub struct Minter<'a> {
+    pub keys: &'a KeyStore,
+    pub settings: &'a Settings,
+    pub clock: &'a Clock,
+}
 
 /// Signs with the active key of `alg`.
 fn sign<C: serde::Serialize>(
-    app: &App,
+    m: &Minter<'_>,
     alg: SigningAlg,
     typ: &str,
     claims: &C,
 ) -> Result<String, MintError> {
-    let keys = app.keys.current();
+    let keys = m.keys.current();
     let key = keys.signer(alg).ok_or(MintError::NoKey)?;
     jws::sign(key, typ, claims).ok_or(MintError::Signing)
 }
@@ -41,9 +50,9 @@ pub struct AccessSpec<'a> {
     pub roles: Option<Vec<String>>,
 }
 
-pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError> {
-    let s: &Settings = &app.settings;
-    let now = app.clock.now();
+pub fn access_token(m: &Minter<'_>, spec: AccessSpec<'_>) -> Result<Minted, MintError> {
+    let s: &Settings = m.settings;
+    let now = m.clock.now();
     let jti = match spec.grant_id {
         Some(g) => format!("{g}.{}", secrets::random_id()),
         None => secrets::random_id(),
@@ -65,7 +74,7 @@ pub fn access_token(app: &App, spec: AccessSpec<'_>) -> Result<Minted, MintError
         legal_entity: spec.facts.and_then(|f| f.legal_entity.clone()),
     };
     Ok(Minted {
-        token: sign(app, spec.client.token_alg, "at+jwt", &claims)?,
+        token: sign(m, spec.client.token_alg, "at+jwt", &claims)?,
         jti,
         expires_in: s.access_token_ttl,
     })
@@ -95,9 +104,9 @@ fn at_hash(alg: SigningAlg, token: &str) -> String {
     }
 }
 
-pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
-    let s = &app.settings;
-    let now = app.clock.now();
+pub fn id_token(m: &Minter<'_>, spec: IdSpec<'_>) -> Result<String, MintError> {
+    let s = &m.settings;
+    let now = m.clock.now();
     let claims = IdTokenClaims {
         iss: s.issuer.clone(),
         sub: spec.account.id.clone(),
@@ -114,7 +123,7 @@ pub fn id_token(app: &App, spec: IdSpec<'_>) -> Result<String, MintError> {
         legal_entity: spec.facts.legal_entity.clone(),
         user: spec.account.claims(spec.scopes.iter().copied()),
     };
-    sign(app, spec.client.token_alg, "JWT", &claims)
+    sign(m, spec.client.token_alg, "JWT", &claims)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,11 +136,16 @@ pub enum MintError {
 
 /// A logout token for `client` about session `sid` of `sub` (Back-Channel Logout 1.0 §2.4):
 /// no nonce, typ logout+jwt, short-lived.
-pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<String, MintError> {
+pub fn logout_token(
+    m: &Minter<'_>,
+    client: &Client,
+    sub: &str,
+    sid: &str,
+) -> Result<String, MintError> {
     use super::claims::{BACKCHANNEL_LOGOUT_EVENT, LogoutTokenClaims};
-    let now = app.clock.now();
+    let now = m.clock.now();
     let claims = LogoutTokenClaims {
-        iss: app.settings.issuer.clone(),
+        iss: m.settings.issuer.clone(),
         aud: client.id.as_str().to_string(),
         iat: now,
         exp: now + 120,
@@ -140,5 +154,5 @@ pub fn logout_token(app: &App, client: &Client, sub: &str, sid: &str) -> Result<
         sid: sid.to_string(),
         events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
     };
-    sign(app, client.token_alg, "logout+jwt", &claims)
+    sign(m, client.token_alg, "logout+jwt", &claims)
 }

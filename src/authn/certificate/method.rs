@@ -2,21 +2,23 @@
 //! certificate or ID card; `pki` validates the certificate and the signature, `resolve` finds
 //! (or makes, or links) the account.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ResolveError, authenticated, challenge, resolve};
+use crate::audit::Audit;
 use crate::audit::{Event, Kind, Outcome, ReasonCode};
 use crate::authn::Acr;
 use crate::authn::login::{Begin, Completion, LoginMethod, MethodFailure};
 use crate::authn::throttle::LoginKey;
 use crate::authn::transaction::LoginTransaction;
+use crate::clock::Clock;
 use crate::pki::cert::leaf_of_bundle;
+use crate::pki::trust::Trust;
 use crate::pki::verify::{Proof, verify_signed};
 use crate::pki::{PkiError, Reason};
-use crate::server::App;
+use crate::store::ephemeral::Ephemeral;
+use crate::store::sql::Db;
 use crate::web::RequestMeta;
 
 /// What `POST /login/certificate` carries.
@@ -70,9 +72,18 @@ impl MethodFailure for CertificateFailure {
     }
 }
 
-pub struct Certificate;
+/// What the certificate check needs: the challenge, the trust anchors and their CRLs (fetched
+/// over `http`), the accounts and identities, the time, and the audit of links and creations.
+pub struct Certificate<'a> {
+    pub eph: &'a Ephemeral,
+    pub db: &'a Db,
+    pub trust: &'a Trust,
+    pub http: &'a reqwest::Client,
+    pub clock: &'a Clock,
+    pub audit: &'a Audit,
+}
 
-impl LoginMethod for Certificate {
+impl LoginMethod for Certificate<'_> {
     /// The parsed body, or why it did not parse (the attempt still spends the challenge).
     type Input = Result<LoginBody, PkiError>;
     type Failure = CertificateFailure;
@@ -87,7 +98,6 @@ impl LoginMethod for Certificate {
 
     async fn complete(
         &self,
-        app: &Arc<App>,
         meta: &RequestMeta,
         tx: &LoginTransaction,
         body: Self::Input,
@@ -103,7 +113,7 @@ impl LoginMethod for Certificate {
                     "serial": c.serial_hex(), "sha256": hex::encode(c.fingerprint),
                 })
             });
-        let (validated, resolved) = match check(app, tx, body).await {
+        let (validated, resolved) = match check(self, tx, body).await {
             Ok(v) => v,
             Err(Failed::Store) => return Completion::Unavailable,
             Err(Failed::Refused(error)) => {
@@ -119,7 +129,7 @@ impl LoginMethod for Certificate {
             } else {
                 Kind::AccountCreated
             };
-            app.audit
+            self.audit
                 .enqueue(
                     Event::new(kind, Outcome::Success)
                         .subject(Some(&resolved.account_id))
@@ -132,7 +142,7 @@ impl LoginMethod for Certificate {
         Completion::Authenticated(authenticated(
             resolved.account_id,
             &validated,
-            app.clock.now(),
+            self.clock.now(),
         ))
     }
 }
@@ -143,12 +153,12 @@ enum Failed {
 }
 
 async fn check(
-    app: &App,
+    with: &Certificate<'_>,
     tx: &LoginTransaction,
     body: Result<LoginBody, PkiError>,
 ) -> Result<(crate::pki::trust::Validated, super::Resolved), Failed> {
     // The challenge is spent by any attempt, good or bad: a signature is tried once.
-    let challenge = match challenge::take(&app.eph, &tx.id).await {
+    let challenge = match challenge::take(with.eph, &tx.id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(Failed::Refused(PkiError::new(
@@ -173,16 +183,16 @@ async fn check(
         (None, None) => return Err(Failed::Refused(PkiError::malformed("no signature"))),
     };
     let validated = verify_signed(
-        &app.trust,
+        with.trust,
         Some(body.certificate.as_bytes()),
         proof,
         &challenge,
-        app.clock.now(),
-        &app.http,
+        with.clock.now(),
+        with.http,
     )
     .await
     .map_err(Failed::Refused)?;
-    match resolve(&app.db, &validated, tx.step_up.as_deref()).await {
+    match resolve(with.db, &validated, tx.step_up.as_deref()).await {
         Ok(r) => Ok((validated, r)),
         Err(ResolveError::Refused(e)) => Err(Failed::Refused(e)),
         Err(ResolveError::Store(e)) => {

@@ -23,8 +23,8 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::challenge;
-use super::method::{Certificate, parse_body};
-use crate::authn::login::{self, Attempt, Refusal};
+use super::method::parse_body;
+use crate::authn::login::{Attempt, Refusal};
 use crate::authn::{browser, transaction};
 use crate::pki::Reason;
 use crate::secrets;
@@ -184,15 +184,17 @@ pub async fn login(
         Err(r) => return r,
     };
     let at = Attempt {
-        app: &app,
-        resume: &app,
         session: &session,
         meta: &meta,
         tx: &tx,
         csrf: csrf_header(&headers),
         lang: Lang::negotiate(tx.request.ui_locales.as_deref(), &headers),
     };
-    match login::attempt(at, &Certificate, body).await {
+    match app
+        .login_runner()
+        .attempt(at, &app.certificate(), body)
+        .await
+    {
         Ok(next) => Json(json!({"redirect": next})).into_response(),
         Err(Refusal::Csrf) => csrf_refused(),
         Err(Refusal::IpLocked) => answer(

@@ -3,15 +3,12 @@
 pub mod hasher;
 pub mod policy;
 
-use std::sync::Arc;
-
 use super::login::{Begin, Completion, LoginMethod, MethodFailure};
 use super::throttle::LoginKey;
 use super::transaction::LoginTransaction;
 use super::{Acr, AuthFacts, Authenticated};
 use crate::config::Limits;
 use crate::identity::account;
-use crate::server::App;
 use crate::store::sql::Db;
 use crate::web::RequestMeta;
 
@@ -151,7 +148,11 @@ impl MethodFailure for PasswordFailure {
 
 /// The password method: a login name (or phone number) and a password, posted from the login
 /// page's form.
-pub struct Password;
+pub struct Password<'a> {
+    pub db: &'a Db,
+    pub hasher: &'a PasswordHasher,
+    pub limits: &'a Limits,
+}
 
 /// What the form posts.
 pub struct Credentials {
@@ -159,7 +160,7 @@ pub struct Credentials {
     pub password: String,
 }
 
-impl LoginMethod for Password {
+impl LoginMethod for Password<'_> {
     type Input = Credentials;
     type Failure = PasswordFailure;
     const NAME: &'static str = "password";
@@ -172,14 +173,18 @@ impl LoginMethod for Password {
 
     async fn complete(
         &self,
-        app: &Arc<App>,
         _meta: &RequestMeta,
         _tx: &LoginTransaction,
         input: Credentials,
     ) -> Completion<PasswordFailure> {
-        let limits = &app.settings.limits;
-        let attempt =
-            authenticate(&app.db, &app.hasher, limits, &input.login, &input.password).await;
+        let attempt = authenticate(
+            self.db,
+            self.hasher,
+            self.limits,
+            &input.login,
+            &input.password,
+        )
+        .await;
         match attempt.result {
             Ok(who) => Completion::Authenticated(who),
             Err(failure) => Completion::Failed {

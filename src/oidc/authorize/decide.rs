@@ -9,7 +9,7 @@ use crate::identity::account;
 use crate::identity::client::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::{self, Denied};
-use crate::server::App;
+use crate::store::sql::Db;
 
 pub enum Decision {
     Issue(SsoSession),
@@ -43,7 +43,8 @@ fn needs_login(req: &AuthorizationRequest, s: &SsoSession, now: i64) -> bool {
 }
 
 pub async fn decide(
-    app: &App,
+    db: &Db,
+    now: i64,
     browser_session: &Session,
     client: &Client,
     req: &AuthorizationRequest,
@@ -53,11 +54,11 @@ pub async fn decide(
         OAuthError::server_error()
     })?;
     let sso = match sid {
-        Some(sid) => session::find_active(&app.db, &sid).await?,
+        Some(sid) => session::find_active(db, &sid).await?,
         None => None,
     };
     let usable = match sso {
-        Some(s) if !needs_login(req, &s, app.clock.now()) => Some(s),
+        Some(s) if !needs_login(req, &s, now) => Some(s),
         _ => None,
     };
     let Some(s) = usable else {
@@ -70,7 +71,7 @@ pub async fn decide(
             Decision::Login
         });
     };
-    let Some(acc) = account::find_by_id(&app.db, &s.account_id).await? else {
+    let Some(acc) = account::find_by_id(db, &s.account_id).await? else {
         return Ok(Decision::Login);
     };
     match policy::may_sign_in(&acc, client, &s.facts, &req.acr_values) {

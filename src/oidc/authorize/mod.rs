@@ -112,7 +112,8 @@ pub async fn authorize(
     };
 
     let ctx = Ctx {
-        app: &app,
+        keys: &app.keys,
+        issuer: &app.settings.issuer,
         client: &client,
         params: &params,
     };
@@ -133,7 +134,7 @@ pub async fn authorize(
         return error_redirect(&app, &req, &e);
     }
 
-    match decide::decide(&app, &session, &client, &req).await {
+    match decide::decide(&app.db, app.clock.now(), &session, &client, &req).await {
         Ok(Decision::Issue(sso)) => issue_code::redirect_with_code(&app, &req, &sso, &meta).await,
         Ok(Decision::Refuse(e)) => error_redirect(&app, &req, &e),
         Ok(Decision::Login) => start_login(&app, &session, req, None).await,

@@ -46,7 +46,6 @@ impl Grant for AuthorizationCode {
             return Err(OAuthError::invalid_grant("the code is invalid or expired"));
         }
         let Some(grant) = ctx
-            .app
             .eph
             .take_json::<CodeGrant>(&keys::authorization_code(code))
             .await?
@@ -54,8 +53,7 @@ impl Grant for AuthorizationCode {
             return Err(replayed(ctx, code).await);
         };
         let grant_id = secrets::random_id();
-        ctx.app
-            .eph
+        ctx.eph
             .put(
                 &keys::redeemed_code(code),
                 grant_id.as_bytes(),
@@ -83,14 +81,13 @@ impl Grant for AuthorizationCode {
             sid: Some(grant.sid.clone()),
             scope: grant.scope.clone(),
             facts: grant.facts.clone(),
-            expires_at: ctx.app.clock.now() + ctx.app.settings.refresh_token_ttl as i64,
+            expires_at: ctx.clock.now() + ctx.settings.refresh_token_ttl as i64,
         };
         let with_refresh = ctx.client.allows_grant(GrantType::RefreshToken);
-        let refresh = records::create(&ctx.app.db, &record, with_refresh).await?;
+        let refresh = records::create(ctx.db, &record, with_refresh).await?;
         let response =
             person_tokens(ctx, &record, &grant.scope, grant.nonce.as_deref(), refresh).await?;
-        ctx.app
-            .audit
+        ctx.audit
             .enqueue(
                 Event::new(Kind::TokenIssued, Outcome::Success)
                     .reason(Reason::AuthorizationCode)
@@ -108,13 +105,13 @@ impl Grant for AuthorizationCode {
 /// produced (RFC 6749 §4.1.2: "SHOULD revoke all tokens previously issued based on that code").
 async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
     let generic = OAuthError::invalid_grant("the code is invalid or expired");
-    let marker = match ctx.app.eph.get(&keys::redeemed_code(code)).await {
+    let marker = match ctx.eph.get(&keys::redeemed_code(code)).await {
         Ok(Some(m)) => m,
         Ok(None) => return generic,
         Err(e) => return e.into(),
     };
     let grant_id = String::from_utf8_lossy(&marker).into_owned();
-    match ctx.app.db.grants().revoke(&grant_id, "code_reuse").await {
+    match ctx.db.grants().revoke(&grant_id, "code_reuse").await {
         Ok(_) => {}
         Err(e) => return e.into(),
     }
@@ -123,7 +120,7 @@ async fn replayed(ctx: &GrantCtx<'_>, code: &str) -> OAuthError {
         .client(ctx.client.id.as_str())
         .from(ctx.meta)
         .details(serde_json::json!({"grant": grant_id}));
-    if let Err(e) = ctx.app.audit.write(event).await {
+    if let Err(e) = ctx.audit.write(event).await {
         return e.into();
     }
     OAuthError::invalid_grant("the code was already used; tokens issued from it are revoked")

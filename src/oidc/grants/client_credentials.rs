@@ -25,7 +25,7 @@ impl Grant for ClientCredentials {
             .unwrap_or(api_scopes)
             .join(" ");
         let minted = mint::access_token(
-            ctx.app,
+            &ctx.minter,
             mint::AccessSpec {
                 client: ctx.client,
                 sub: ctx.client.id.as_str(),
@@ -40,8 +40,7 @@ impl Grant for ClientCredentials {
             tracing::error!(error = %e, "minting failed");
             OAuthError::server_error()
         })?;
-        ctx.app
-            .audit
+        ctx.audit
             .enqueue(
                 Event::new(Kind::TokenIssued, Outcome::Success)
                     .reason(Reason::ClientCredentials)

@@ -8,9 +8,14 @@ pub mod refresh_token;
 
 use serde::Serialize;
 
+use crate::audit::Audit;
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::identity::client::{Client, GrantType};
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::server::App;
+use crate::store::ephemeral::Ephemeral;
+use crate::store::sql::Db;
+use crate::tokens::mint::Minter;
 use crate::web::RequestMeta;
 use crate::web::params::Params;
 
@@ -27,8 +32,14 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// A token request, and what a grant may use to answer it.
 pub struct GrantCtx<'a> {
-    pub app: &'a App,
+    pub db: &'a Db,
+    pub eph: &'a Ephemeral,
+    pub audit: &'a Audit,
+    pub clock: &'a Clock,
+    pub settings: &'a Settings,
+    pub minter: Minter<'a>,
     pub client: &'a Client,
     pub params: &'a Params,
     pub meta: &'a RequestMeta,
@@ -101,14 +112,14 @@ pub(crate) async fn person_tokens(
     use crate::identity::account;
     use crate::tokens::mint;
 
-    let acc = account::find_by_id(&ctx.app.db, &grant.account_id)
+    let acc = account::find_by_id(ctx.db, &grant.account_id)
         .await?
         .filter(|a| a.is_active())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
     let scope_str = scope.join(" ");
     let scopes: Vec<&str> = scope.iter().map(String::as_str).collect();
     let minted = mint::access_token(
-        ctx.app,
+        &ctx.minter,
         mint::AccessSpec {
             client: ctx.client,
             sub: &acc.id,
@@ -126,7 +137,7 @@ pub(crate) async fn person_tokens(
     let id_token = if scopes.contains(&"openid") {
         Some(
             mint::id_token(
-                ctx.app,
+                &ctx.minter,
                 mint::IdSpec {
                     client: ctx.client,
                     account: &acc,

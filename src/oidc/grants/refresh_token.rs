@@ -16,13 +16,12 @@ impl Grant for RefreshToken {
         if token.len() > 128 {
             return Err(OAuthError::invalid_grant("the refresh token is invalid"));
         }
-        match records::use_refresh(&ctx.app.db, token, ctx.client.id.as_str()).await? {
+        match records::use_refresh(ctx.db, token, ctx.client.id.as_str()).await? {
             RefreshOutcome::Rotated { grant, new_token } => {
                 let scope = narrow_scope(ctx.params.get("scope"), &grant.scope)?
                     .unwrap_or_else(|| grant.scope.clone());
                 let response = person_tokens(ctx, &grant, &scope, None, Some(new_token)).await?;
-                ctx.app
-                    .audit
+                ctx.audit
                     .enqueue(
                         Event::new(Kind::TokenIssued, Outcome::Success)
                             .reason(Reason::RefreshToken)
@@ -40,8 +39,7 @@ impl Grant for RefreshToken {
                 grant_id,
                 account_id,
             } => {
-                ctx.app
-                    .audit
+                ctx.audit
                     .write(
                         Event::new(Kind::RefreshReuse, Outcome::Failure)
                             .reason(Reason::RefreshTokenReused)

@@ -18,7 +18,7 @@ pub fn check_id_token_hint(
     req: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
     if let Some(hint) = ctx.params.get("id_token_hint") {
-        let claims = id_token_hint::verify(ctx.app, hint).map_err(|_| {
+        let claims = id_token_hint::verify(ctx.keys, ctx.issuer, hint).map_err(|_| {
             OAuthError::invalid_request("id_token_hint is not a valid ID token of this provider")
         })?;
         if claims.aud != ctx.client.id.as_str() {

@@ -26,12 +26,14 @@ pub use scope::check_scope;
 use super::request::AuthorizationRequest;
 use crate::identity::client::Client;
 use crate::oidc::error::OAuthError;
-use crate::server::App;
+use crate::tokens::keys::KeyStore;
 use crate::web::params::Params;
 
 /// What every check sees.
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    /// Our keys and issuer name, for the ID tokens presented as hints.
+    pub keys: &'a KeyStore,
+    pub issuer: &'a str,
     pub client: &'a Client,
     pub params: &'a Params,
 }
