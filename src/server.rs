@@ -28,6 +28,17 @@ use crate::{authn, dev, web};
 
 // The views of the state that sign-in takes (each states what it needs).
 impl App {
+    pub fn authorization(self: &Arc<Self>) -> oidc::authorize::Authorization<'_> {
+        oidc::authorize::Authorization {
+            db: &self.db,
+            eph: &self.eph,
+            clients: &self.clients,
+            audit: &self.audit,
+            settings: &self.settings,
+            ended: self,
+        }
+    }
+
     pub fn login_runner(self: &Arc<Self>) -> authn::login::Runner<'_> {
         authn::login::Runner {
             eph: &self.eph,
@@ -142,16 +153,27 @@ impl authn::login::Resume for Arc<App> {
     ) -> std::pin::Pin<
         Box<dyn Future<Output = Result<authn::login::Next, authn::login::ResumeError>> + Send + 'a>,
     > {
-        Box::pin(oidc::authorize::resume::complete(
-            self, session, tx_id, who, meta,
-        ))
+        Box::pin(async move {
+            let az = self.authorization();
+            oidc::authorize::resume::complete(&az, session, tx_id, who, meta).await
+        })
     }
 }
 
 /// Sessions ended elsewhere are told to their clients by back-channel logout.
 impl authn::session::EndedSessions for Arc<App> {
     fn ended(&self, sid: String, account_id: String) {
-        oidc::backchannel_logout::notify(self.clone(), sid, account_id);
+        let app = self.clone();
+        tokio::spawn(async move {
+            let b = oidc::backchannel_logout::Backchannel {
+                db: &app.db,
+                clients: &app.clients,
+                minter: app.minter(),
+                http: &app.http,
+                audit: &app.audit,
+            };
+            oidc::backchannel_logout::notify(&b, &sid, &account_id).await
+        });
     }
 }
 

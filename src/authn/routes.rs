@@ -16,6 +16,7 @@ use super::{browser, registration, transaction};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::page_error::PageError;
 use crate::web::params::{Params, RequestParams};
 
 struct LoginView<'a> {
@@ -167,35 +168,29 @@ async fn no_transaction(app: &App, session: &Session, lang: Lang, tx_id: Option<
     )
 }
 
-/// The transaction named by the request, if this browser started it.
-async fn owned_transaction(
+/// The transaction named by the request, if this browser started it, and the page's language:
+/// the form's (the person may have switched), else the transaction's, else the browser's.
+async fn login_tx(
     app: &App,
     session: &Session,
-    tx_id: Option<&str>,
-) -> Result<Option<transaction::LoginTransaction>, Response> {
-    let Some(tx_id) = tx_id else { return Ok(None) };
-    match browser::owns_transaction(session, tx_id).await {
-        Ok(true) => {}
-        Ok(false) => return Ok(None),
-        Err(e) => {
-            tracing::error!(error = %e, "browser session store failed");
-            return Err(app.pages.error(
-                Lang::Ru,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                None,
-            ));
-        }
-    }
-    transaction::load(&app.eph, tx_id).await.map_err(|e| {
-        tracing::error!(error = %e, "ephemeral store failed");
-        app.pages.error(
-            Lang::Ru,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            None,
-        )
-    })
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(Option<transaction::LoginTransaction>, Lang), PageError> {
+    let tx = match params.get("tx") {
+        None => None,
+        Some(tx_id) => match browser::owns_transaction(session, tx_id).await {
+            Ok(true) => transaction::load(&app.eph, tx_id)
+                .await
+                .map_err(|e| PageError::unavailable(Lang::Ru, &e))?,
+            Ok(false) => None,
+            Err(e) => return Err(PageError::unavailable(Lang::Ru, &e)),
+        },
+    };
+    let ui = params
+        .get("ui_locales")
+        .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()));
+    let lang = Lang::negotiate(ui, headers);
+    Ok((tx, lang))
 }
 
 pub async fn login_page(
@@ -203,22 +198,15 @@ pub async fn login_page(
     session: Session,
     headers: HeaderMap,
     RequestParams(params): RequestParams,
-) -> Response {
+) -> Result<Response, PageError> {
     let params = params.unwrap_or_default();
-    let tx = match owned_transaction(&app, &session, params.get("tx")).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    let ui = params
-        .get("ui_locales")
-        .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()));
-    let lang = Lang::negotiate(ui, &headers);
+    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
     let Some(tx) = tx else {
-        return no_transaction(&app, &session, lang, params.get("tx")).await;
+        return Ok(no_transaction(&app, &session, lang, params.get("tx")).await);
     };
     remember_login(&session, &tx).await;
     let hint = tx.request.login_hint.clone().unwrap_or_default();
-    render_login(
+    Ok(render_login(
         &app,
         &session,
         lang,
@@ -234,7 +222,7 @@ pub async fn login_page(
             step_up: tx.step_up.is_some(),
         },
     )
-    .await
+    .await)
 }
 
 fn field<'a>(p: &'a Params, name: &str) -> &'a str {
@@ -247,29 +235,11 @@ pub async fn password_login(
     headers: HeaderMap,
     meta: RequestMeta,
     RequestParams(params): RequestParams,
-) -> Response {
-    let Ok(params) = params else {
-        let lang = Lang::negotiate(None, &headers);
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "bad_request", None);
-    };
-    let tx = match owned_transaction(&app, &session, params.get("tx")).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    // The form's language (the person may have switched), else the request's.
-    let lang = Lang::negotiate(
-        params
-            .get("ui_locales")
-            .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref())),
-        &headers,
-    );
-    let Some(tx) = tx else {
-        return app
-            .pages
-            .error(lang, StatusCode::BAD_REQUEST, "tx_expired", None);
-    };
+) -> Result<Response, PageError> {
+    let params = params
+        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
+    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
+    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
     let username = field(&params, "username");
     let shown_username: String = username.chars().take(256).collect();
     let view = |error| LoginView {
@@ -293,30 +263,48 @@ pub async fn password_login(
         csrf: field(&params, "csrf"),
         lang,
     };
-    let (status, msg) = match app
+    let refusal = match app
         .login_runner()
         .attempt(at, &app.password(), credentials)
         .await
     {
-        Ok(next) => return Redirect::to(&next).into_response(),
-        Err(Refusal::Csrf) => (StatusCode::FORBIDDEN, "csrf"),
-        Err(Refusal::IpLocked) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-        Err(Refusal::Locked { .. }) => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-        Err(Refusal::Failed {
+        Ok(next) => return Ok(Redirect::to(&next).into_response()),
+        Err(r) => r,
+    };
+    let (status, msg) = match refusal {
+        Refusal::Failed {
             failure: PasswordFailure::Pending,
             account_id,
-        }) => {
+        } => {
             // The password was right: let this browser finish the confirmation.
             let id = account_id.unwrap_or_default();
-            if let Err(e) = registration::resume_registration(&session, &id).await {
-                tracing::error!(error = %e, "browser session store failed");
-                return unavailable_page(&app, lang);
-            }
+            registration::resume_registration(&session, &id)
+                .await
+                .map_err(|e| PageError::unavailable(lang, &e))?;
             let mut v = view("registration_incomplete");
             v.finish_link = Some(format!("/register/confirm?ui_locales={}", lang.code()));
-            return render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await;
+            return Ok(render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await);
         }
-        Err(Refusal::Failed { failure, .. }) => match failure {
+        Refusal::Resume(e) => return Err(e.page(lang)),
+        // The runner has logged the cause.
+        Refusal::Unavailable => {
+            return Err(PageError::new(
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+            ));
+        }
+        other => answer(&other),
+    };
+    Ok(render_login(&app, &session, lang, status, view(msg)).await)
+}
+
+/// What the form says to a refused attempt.
+fn answer(refusal: &Refusal<PasswordFailure>) -> (StatusCode, &'static str) {
+    match refusal {
+        Refusal::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+        Refusal::IpLocked => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+        Refusal::Failed { failure, .. } => match failure {
             PasswordFailure::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             PasswordFailure::Internal => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
             PasswordFailure::TooLong | PasswordFailure::Empty => {
@@ -325,13 +313,8 @@ pub async fn password_login(
             // One message whatever the cause: the page never tells whether a login exists.
             _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
         },
-        Err(Refusal::Resume(e)) => return e.page(lang).into_response(),
-        Err(Refusal::Unavailable) => return unavailable_page(&app, lang),
-    };
-    render_login(&app, &session, lang, status, view(msg)).await
-}
-
-fn unavailable_page(app: &App, lang: Lang) -> Response {
-    app.pages
-        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
+        Refusal::Locked { .. } => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+        Refusal::Resume(e) => (e.status(), e.key()),
+        Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+    }
 }

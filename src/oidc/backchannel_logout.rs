@@ -4,51 +4,61 @@
 //! Delivery runs after the person's logout has completed (a slow relying party must not hold up
 //! the browser), with a few retries; every delivery's outcome is an audit event.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{Event, Kind, Reason};
-use crate::server::App;
-use crate::tokens::mint;
+use crate::audit::{Audit, Event, Kind, Reason};
+use crate::identity::client::ClientRegistry;
+use crate::store::sql::Db;
+use crate::tokens::mint::{self, Minter};
 
 const ATTEMPTS: u32 = 3;
 
-pub fn notify(app: Arc<App>, sid: String, sub: String) {
-    tokio::spawn(async move {
-        let clients = match app.db.grants().clients_of_session(&sid).await {
-            Ok(c) => c,
+/// What telling the clients needs: the session's grants, the clients, the token minter, the
+/// outbound HTTP client, the audit trail.
+pub struct Backchannel<'a> {
+    pub db: &'a Db,
+    pub clients: &'a ClientRegistry,
+    pub minter: Minter<'a>,
+    pub http: &'a reqwest::Client,
+    pub audit: &'a Audit,
+}
+
+/// Tells every client of session `sid` (of the person `sub`) that it ended. The assembly runs
+/// this on its own task, after the logout has answered.
+pub async fn notify(b: &Backchannel<'_>, sid: &str, sub: &str) {
+    let clients = match b.db.grants().clients_of_session(sid).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout: listing the session's clients failed");
+            return;
+        }
+    };
+    for client_id in clients {
+        let Some(client) = b.clients.get(&client_id) else {
+            continue;
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            continue;
+        };
+        let token = match mint::logout_token(&b.minter, &client, sub, sid) {
+            Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = %e, "back-channel logout: listing the session's clients failed");
-                return;
+                tracing::error!(error = %e, "back-channel logout: minting failed");
+                continue;
             }
         };
-        for client_id in clients {
-            let Some(client) = app.clients.get(&client_id) else {
-                continue;
-            };
-            let Some(uri) = client.backchannel_logout_uri.clone() else {
-                continue;
-            };
-            let token = match mint::logout_token(&app.minter(), &client, &sub, &sid) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(error = %e, "back-channel logout: minting failed");
-                    continue;
-                }
-            };
-            let outcome = deliver(&app.http, &uri, &token).await;
-            let mut ev = Event::of(Kind::BackchannelLogout, outcome.is_ok())
-                .subject(Some(&sub))
-                .client(client.id.as_str())
-                .details(serde_json::json!({"sid": sid}));
-            if let Err(why) = outcome {
-                ev = ev
-                    .reason(Reason::NotDelivered)
-                    .details(serde_json::json!({"sid": sid, "error": why}));
-            }
-            app.audit.enqueue(ev).await;
+        let outcome = deliver(b.http, &uri, &token).await;
+        let mut ev = Event::of(Kind::BackchannelLogout, outcome.is_ok())
+            .subject(Some(sub))
+            .client(client.id.as_str())
+            .details(serde_json::json!({"sid": sid}));
+        if let Err(why) = outcome {
+            ev = ev
+                .reason(Reason::NotDelivered)
+                .details(serde_json::json!({"sid": sid, "error": why}));
         }
-    });
+        b.audit.enqueue(ev).await;
+    }
 }
 
 async fn deliver(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), String> {

@@ -109,7 +109,15 @@ pub async fn end_session(
         if !confirmed && !hinted {
             return confirm_page(&app, &browser_session, lang, &params).await;
         }
-        if let Err(e) = end_sso_session(&app, &sid, &meta, v.client_id.as_deref(), "logout").await {
+        if let Err(e) = end_sso_session(
+            &app.authorization(),
+            &sid,
+            &meta,
+            v.client_id.as_deref(),
+            "logout",
+        )
+        .await
+        {
             return unavailable(&e);
         }
         if let Err(e) = browser::sign_out(&browser_session).await {
@@ -140,15 +148,15 @@ pub enum EndError {
 /// (except offline_access), the end is audited before the answer, and its clients are told over
 /// the back channel.
 pub async fn end_sso_session(
-    app: &Arc<App>,
+    az: &super::authorize::Authorization<'_>,
     sid: &str,
     meta: &RequestMeta,
     client_id: Option<&str>,
     cause: &'static str,
 ) -> Result<(), EndError> {
     // Expired or not: its grants and its clients' sessions end with it.
-    let sso = session::find_not_ended(&app.db, sid).await?;
-    let revoked = crate::store::units::logout(&app.db, sid)
+    let sso = session::find_not_ended(az.db, sid).await?;
+    let revoked = crate::store::units::logout(az.db, sid)
         .await?
         .grants_revoked;
     let account = sso.map(|s| s.account_id);
@@ -159,12 +167,12 @@ pub async fn end_sso_session(
     if let Some(c) = client_id {
         ev = ev.client(c);
     }
-    app.audit
+    az.audit
         .write(ev)
         .await
         .map_err(|e| EndError::Audit(e.to_string()))?;
     if let Some(sub) = account {
-        super::backchannel_logout::notify(app.clone(), sid.to_string(), sub);
+        az.ended.ended(sid.to_string(), sub);
     }
     Ok(())
 }

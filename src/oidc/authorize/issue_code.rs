@@ -6,14 +6,13 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::error_redirect_url;
 use super::request::AuthorizationRequest;
+use super::{Authorization, error_redirect_url};
 use crate::audit::{Event, Kind, Outcome};
 use crate::authn::AuthFacts;
 use crate::authn::session::SsoSession;
 use crate::identity::redirect_uri::RedirectUri;
 use crate::secrets;
-use crate::server::App;
 use crate::store::ephemeral::keys;
 use crate::web::RequestMeta;
 
@@ -31,17 +30,17 @@ pub struct CodeGrant {
 }
 
 pub async fn redirect_with_code(
-    app: &App,
+    az: &Authorization<'_>,
     req: &AuthorizationRequest,
     sso: &SsoSession,
     meta: &RequestMeta,
 ) -> Response {
-    Redirect::to(&code_redirect_url(app, req, sso, meta).await).into_response()
+    Redirect::to(&code_redirect_url(az, req, sso, meta).await).into_response()
 }
 
 /// Issues a code and returns the client's redirect URI carrying it (or carrying the error).
 pub async fn code_redirect_url(
-    app: &App,
+    az: &Authorization<'_>,
     req: &AuthorizationRequest,
     sso: &SsoSession,
     meta: &RequestMeta,
@@ -57,18 +56,18 @@ pub async fn code_redirect_url(
         code_challenge: req.code_challenge.clone(),
         facts: sso.facts.clone(),
     };
-    let stored = app
+    let stored = az
         .eph
         .put_json(
             &keys::authorization_code(&code),
             &grant,
-            Duration::from_secs(app.settings.code_ttl),
+            Duration::from_secs(az.settings.code_ttl),
         )
         .await;
     if let Err(e) = stored {
-        return error_redirect_url(app, req, &e.into());
+        return error_redirect_url(&az.settings.issuer, req, &e.into());
     }
-    app.audit
+    az.audit
         .enqueue(
             Event::new(Kind::CodeIssued, Outcome::Success)
                 .subject(Some(&sso.account_id))
@@ -81,6 +80,6 @@ pub async fn code_redirect_url(
     if let Some(s) = &req.state {
         p.push(("state", s));
     }
-    p.push(("iss", &app.settings.issuer));
+    p.push(("iss", &az.settings.issuer));
     RedirectUri::with_params(&req.redirect_uri, &p)
 }

@@ -9,6 +9,25 @@ pub mod issue_code;
 pub mod request;
 pub mod resume;
 
+use crate::audit::Audit;
+use crate::authn::session::EndedSessions;
+use crate::config::Settings;
+use crate::identity::client::ClientRegistry;
+use crate::store::ephemeral::Ephemeral;
+use crate::store::sql::Db;
+
+/// What continuing an authorization needs (issuing a code, resuming after a sign-in, ending
+/// the session a new person's sign-in replaces): the stores, the clients, the audit trail, the
+/// settings (lifetimes, the issuer), and who tells clients of ended sessions.
+pub struct Authorization<'a> {
+    pub db: &'a Db,
+    pub eph: &'a Ephemeral,
+    pub clients: &'a ClientRegistry,
+    pub audit: &'a Audit,
+    pub settings: &'a Settings,
+    pub ended: &'a dyn EndedSessions,
+}
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -70,11 +89,12 @@ fn check_state(params: &Params) -> Result<Option<&str>, Untrusted> {
 }
 
 /// The redirect back to the client with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
-pub fn error_redirect(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> Response {
-    Redirect::to(&error_redirect_url(app, req, e)).into_response()
+pub fn error_redirect(issuer: &str, req: &AuthorizationRequest, e: &OAuthError) -> Response {
+    Redirect::to(&error_redirect_url(issuer, req, e)).into_response()
 }
 
-pub fn error_redirect_url(app: &App, req: &AuthorizationRequest, e: &OAuthError) -> String {
+/// `issuer` is ours (RFC 9207).
+pub fn error_redirect_url(issuer: &str, req: &AuthorizationRequest, e: &OAuthError) -> String {
     let mut p: Vec<(&str, &str)> = vec![
         ("error", e.code.as_str()),
         ("error_description", &e.description),
@@ -82,7 +102,7 @@ pub fn error_redirect_url(app: &App, req: &AuthorizationRequest, e: &OAuthError)
     if let Some(s) = &req.state {
         p.push(("state", s));
     }
-    p.push(("iss", &app.settings.issuer));
+    p.push(("iss", issuer));
     RedirectUri::with_params(&req.redirect_uri, &p)
 }
 
@@ -131,17 +151,19 @@ pub async fn authorize(
                     .details(serde_json::json!({"description": e.description})),
             )
             .await;
-        return error_redirect(&app, &req, &e);
+        return error_redirect(&app.settings.issuer, &req, &e);
     }
 
     match decide::decide(&app.db, app.clock.now(), &session, &client, &req).await {
-        Ok(Decision::Issue(sso)) => issue_code::redirect_with_code(&app, &req, &sso, &meta).await,
-        Ok(Decision::Refuse(e)) => error_redirect(&app, &req, &e),
+        Ok(Decision::Issue(sso)) => {
+            issue_code::redirect_with_code(&app.authorization(), &req, &sso, &meta).await
+        }
+        Ok(Decision::Refuse(e)) => error_redirect(&app.settings.issuer, &req, &e),
         Ok(Decision::Login) => start_login(&app, &session, req, None).await,
         Ok(Decision::StepUp { account_id }) => {
             start_login(&app, &session, req, Some(account_id)).await
         }
-        Err(e) => error_redirect(&app, &req, &e),
+        Err(e) => error_redirect(&app.settings.issuer, &req, &e),
     }
 }
 
@@ -155,17 +177,17 @@ async fn start_login(
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "the authorization request did not serialise");
-            return error_redirect(app, &req, &OAuthError::server_error());
+            return error_redirect(&app.settings.issuer, &req, &OAuthError::server_error());
         }
     };
     let started = transaction::start(&app.eph, pending, step_up, app.settings.login_ttl).await;
     let tx = match started {
         Ok(tx) => tx,
-        Err(e) => return error_redirect(app, &req, &e.into()),
+        Err(e) => return error_redirect(&app.settings.issuer, &req, &e.into()),
     };
     if let Err(e) = browser::add_transaction(session, &tx.id).await {
         tracing::error!(error = %e, "browser session store failed");
-        return error_redirect(app, &req, &OAuthError::server_error());
+        return error_redirect(&app.settings.issuer, &req, &OAuthError::server_error());
     }
     Redirect::to(&format!("/login?tx={}", tx.id)).into_response()
 }

@@ -4,13 +4,11 @@
 //! `complete` returns where the browser goes next, so form posts (a redirect) and the JSON
 //! certificate login (`{"redirect": …}`) share every decision.
 
-use std::sync::Arc;
-
 use tower_sessions::Session;
 
-use super::error_redirect_url;
 use super::issue_code::code_redirect_url;
 use super::request::AuthorizationRequest;
+use super::{Authorization, error_redirect_url};
 use crate::audit::{Event, Kind, Outcome};
 use crate::authn::login::ResumeError;
 use crate::authn::{Authenticated, browser, session, transaction};
@@ -18,7 +16,6 @@ use crate::identity::account;
 use crate::oidc::end_session;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::{self, Denied};
-use crate::server::App;
 use crate::web::RequestMeta;
 
 fn server_error(e: &dyn std::fmt::Display) -> ResumeError {
@@ -30,22 +27,22 @@ fn server_error(e: &dyn std::fmt::Display) -> ResumeError {
 /// redirect URI with a code or an error, or the login page again when the request needs a
 /// stronger method than the one just used (step-up).
 pub async fn complete(
-    app: &Arc<App>,
+    az: &Authorization<'_>,
     browser_session: &Session,
     tx_id: &str,
     who: Authenticated,
     meta: &RequestMeta,
 ) -> Result<String, ResumeError> {
-    let mut tx = match transaction::load(&app.eph, tx_id).await {
+    let mut tx = match transaction::load(az.eph, tx_id).await {
         Ok(Some(tx)) => tx,
         Ok(None) => return Err(ResumeError::TxExpired),
         Err(e) => return Err(server_error(&e)),
     };
     let request = AuthorizationRequest::resumed(&tx.request).map_err(|e| server_error(&e))?;
-    let Some(client) = app.clients.get(&request.client_id) else {
+    let Some(client) = az.clients.get(&request.client_id) else {
         return Err(ResumeError::UnknownClient);
     };
-    let acc = match account::find_by_id(&app.db, &who.account_id).await {
+    let acc = match account::find_by_id(az.db, &who.account_id).await {
         Ok(Some(a)) => a,
         Ok(None) => return Err(ResumeError::TxExpired),
         Err(e) => return Err(server_error(&e)),
@@ -67,11 +64,11 @@ pub async fn complete(
     if let Err(denied @ Denied::Inactive) = &verdict {
         let mut ev = event.reason(denied).details(details(None, false));
         ev.outcome = Outcome::Failure;
-        app.audit.write(ev).await.map_err(|e| server_error(&e))?;
-        let _ = transaction::finish(&app.eph, tx_id).await;
+        az.audit.write(ev).await.map_err(|e| server_error(&e))?;
+        let _ = transaction::finish(az.eph, tx_id).await;
         let _ = browser::remove_transaction(browser_session, tx_id).await;
         let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
-        return Ok(error_redirect_url(app, &request, &e));
+        return Ok(error_redirect_url(&az.settings.issuer, &request, &e));
     }
     let step_up = matches!(verdict, Err(Denied::AcrTooLow(_)));
 
@@ -87,17 +84,17 @@ pub async fn complete(
     if let Some(old) = previous {
         // Another person's session is ended even when it has expired: the grants made under it
         // outlive its expiry, and must not outlive the next person's sign-in.
-        let kept = session::find_not_ended(&app.db, &old)
+        let kept = session::find_not_ended(az.db, &old)
             .await
             .map_err(|e| server_error(&e))?;
         match kept {
             Some(s) if s.account_id == who.account_id => {
-                renewed = session::renew(&app.db, &old, &who, app.settings.session_ttl)
+                renewed = session::renew(az.db, &old, &who, az.settings.session_ttl)
                     .await
                     .map_err(|e| server_error(&e))?;
             }
             Some(_) => {
-                end_session::end_sso_session(app, &old, meta, None, "new_sign_in")
+                end_session::end_sso_session(az, &old, meta, None, "new_sign_in")
                     .await
                     .map_err(|e| server_error(&e))?;
             }
@@ -106,7 +103,7 @@ pub async fn complete(
     }
     let sso = match renewed {
         Some(sso) => sso,
-        None => session::create(&app.db, &who, app.settings.session_ttl)
+        None => session::create(az.db, &who, az.settings.session_ttl)
             .await
             .map_err(|e| server_error(&e))?,
     };
@@ -114,23 +111,23 @@ pub async fn complete(
         .await
         .map_err(|e| server_error(&e))?;
     // Sign-in events are durable before the person is sent on.
-    app.audit
+    az.audit
         .write(event.details(details(Some(&sso.sid), step_up)))
         .await
         .map_err(|e| server_error(&e))?;
 
     if step_up {
         tx.step_up = Some(acc.id.clone());
-        transaction::save(&app.eph, &tx, app.settings.login_ttl)
+        transaction::save(az.eph, &tx, az.settings.login_ttl)
             .await
             .map_err(|e| server_error(&e))?;
         return Ok(format!("/login?tx={}", tx.id));
     }
-    match transaction::finish(&app.eph, tx_id).await {
+    match transaction::finish(az.eph, tx_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return Err(ResumeError::TxExpired),
         Err(e) => return Err(server_error(&e)),
     }
     let _ = browser::remove_transaction(browser_session, tx_id).await;
-    Ok(code_redirect_url(app, &request, &sso, meta).await)
+    Ok(code_redirect_url(az, &request, &sso, meta).await)
 }
