@@ -810,14 +810,7 @@ async fn login_and_profile() {
             .await
             .expect("checkbox state");
         assert_ne!(was, now, "the notification setting was saved");
-        assert_eq!(
-            d.query_count(&format!(
-                "SELECT COUNT(*) FROM accounts WHERE username = '{USER}' AND notify_sms = {}",
-                i32::from(now)
-            ))
-            .await,
-            1
-        );
+        assert!(d.account(USER).await.is_some_and(|a| a.notify_sms == now));
         chrome.audit("profile after saving").await;
 
         // A new email: the link sent to it confirms it.
@@ -831,12 +824,13 @@ async fn login_and_profile() {
         let link = email_link(&server, &message(&d, Channel::Email, new_email, 0).await);
         chrome.goto(&link).await;
         chrome.audit("email change confirmed").await;
-        assert_eq!(
-            d.query_count(&format!(
-                "SELECT COUNT(*) FROM accounts WHERE email = '{new_email}' AND email_verified = 1"
-            ))
-            .await,
-            1,
+        let confirmed = d.store().await.accounts();
+        assert!(
+            confirmed
+                .find_by_confirmed_email(new_email)
+                .await
+                .unwrap()
+                .is_some(),
             "the new email is confirmed\n{}",
             chrome.context().await
         );
@@ -858,12 +852,12 @@ async fn login_and_profile() {
             .await;
         chrome.submit(confirm, "confirming the phone").await;
         chrome.audit("profile, phone confirmed").await;
-        assert_eq!(
-            d.query_count(&format!(
-                "SELECT COUNT(*) FROM accounts WHERE phone = '{new_e164}' AND phone_verified = 1"
-            ))
-            .await,
-            1,
+        assert!(
+            confirmed
+                .find_by_confirmed_phone(new_e164)
+                .await
+                .unwrap()
+                .is_some(),
             "the new phone is confirmed\n{}",
             chrome.context().await
         );
@@ -959,12 +953,8 @@ async fn registration() {
             .await;
         chrome.submit(code_form, "confirming the phone").await;
         chrome.audit("registration, phone confirmed").await;
-        assert_eq!(
-            d.query_count(
-                "SELECT COUNT(*) FROM accounts WHERE username = 'olga.k' AND phone_verified = 1"
-            )
-            .await,
-            1,
+        assert!(
+            d.account("olga.k").await.is_some_and(|a| a.phone_verified),
             "{}",
             chrome.context().await
         );
@@ -972,12 +962,10 @@ async fn registration() {
         let link = email_link(&server, &message(&d, Channel::Email, email, 0).await);
         chrome.goto(&link).await;
         chrome.audit("registration, email confirmed").await;
-        assert_eq!(
-            d.query_count(
-                "SELECT COUNT(*) FROM accounts WHERE username = 'olga.k' AND status = 'active'"
-            )
-            .await,
-            1,
+        assert!(
+            d.account("olga.k")
+                .await
+                .is_some_and(|a| a.status == "active"),
             "{}",
             chrome.context().await
         );
@@ -1262,9 +1250,16 @@ async fn certificate_login() {
             .await;
         let info = arrive(&chrome, &server, &web, &p).await;
         assert!(info["sub"].is_string(), "{info}");
-        let sql = "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' \
-                   AND outcome = 'success' AND method = 'certificate'";
-        assert_eq!(d.wait_count(sql, 1).await, 1, "one certificate sign-in");
+        let certificate_login = |e: &StoredEvent| {
+            e.kind == "login"
+                && e.outcome == "success"
+                && e.method.as_deref() == Some("certificate")
+        };
+        assert_eq!(
+            d.wait_events(1, certificate_login).await,
+            1,
+            "one certificate sign-in"
+        );
         chrome
     })
     .await

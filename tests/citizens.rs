@@ -34,6 +34,15 @@ fn email_link(e: &OutboxEntry) -> String {
         .to_string()
 }
 
+async fn pending_accounts(d: &Deployment) -> i64 {
+    d.store()
+        .await
+        .accounts()
+        .count_by_status("pending")
+        .await
+        .unwrap()
+}
+
 /// Opens an authorization URL that must show the login page.
 async fn login_page(server: &Server, browser: &Browser, state: &str) -> LoginPage {
     match browser
@@ -126,11 +135,7 @@ async fn registration(d: Deployment) {
     let res = register(&server, &browser, &page.tx, &OLGA).await;
     assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
     assert!(location(&res).starts_with("/register/confirm"));
-    assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
-            .await,
-        1
-    );
+    assert_eq!(pending_accounts(&d).await, 1);
 
     let sms = last_to(&d, Channel::Sms, NEW_PHONE_E164).expect("an SMS with a code");
     let code = sms_code(&sms);
@@ -154,18 +159,8 @@ async fn registration(d: Deployment) {
     // The SMS code, then the email link.
     let res = confirm_code(&server, &browser, &code).await;
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM accounts WHERE phone_verified = 1 AND username = 'olga.k'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
-            .await,
-        1
-    );
+    assert!(d.account("olga.k").await.is_some_and(|a| a.phone_verified));
+    assert_eq!(pending_accounts(&d).await, 1);
     let res = browser.get(&link).await;
     assert_eq!(res.status().as_u16(), 200);
     let html = res.text().await.unwrap().replace("&#x2f;", "/");
@@ -173,12 +168,10 @@ async fn registration(d: Deployment) {
         html.contains("/login?tx="),
         "the confirmation page continues the sign-in"
     );
-    assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM accounts WHERE status = 'active' AND username = 'olga.k'"
-        )
-        .await,
-        1
+    assert!(
+        d.account("olga.k")
+            .await
+            .is_some_and(|a| a.status == "active")
     );
     // The link is single-use.
     assert_eq!(browser.get(&link).await.status().as_u16(), 400);
@@ -354,7 +347,7 @@ async fn registration_input(d: Deployment) {
         .unwrap();
     assert_eq!(res.status().as_u16(), 400);
     assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM accounts").await,
+        d.store().await.accounts().count().await.unwrap(),
         1,
         "nothing stored"
     );
@@ -392,13 +385,7 @@ async fn otp_limits(d: Deployment) {
     // The right code no longer works after 5 wrong ones.
     let res = confirm_code(&server, &browser, &code).await;
     assert_eq!(res.status().as_u16(), 400);
-    assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM accounts WHERE phone_verified = 1 AND username = 'olga.k'"
-        )
-        .await,
-        0
-    );
+    assert!(!d.account("olga.k").await.is_some_and(|a| a.phone_verified));
     // A resend within 60 s of the first code is refused.
     let page = browser
         .get(&server.url("/register/confirm"))
@@ -424,11 +411,8 @@ async fn otp_limits(d: Deployment) {
         .count();
     assert_eq!(sms_count, 1, "no second SMS within a minute");
     assert!(
-        d.wait_at_least(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'confirm_phone' AND outcome = 'failure'",
-            5
-        )
-        .await
+        d.wait_events_at_least(5, |e| e.kind == "confirm_phone" && e.outcome == "failure")
+            .await
             >= 5
     );
 }
@@ -455,14 +439,7 @@ async fn lockout(d: Deployment) {
         assert_eq!(generic.as_ref(), Some(&msg), "the same message every time");
     }
     // The owner is told in the background, so that the answer does not wait for it.
-    assert_eq!(
-        d.wait_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'account_locked'",
-            1
-        )
-        .await,
-        1
-    );
+    assert_eq!(d.wait_events(1, |e| e.kind == "account_locked").await, 1);
     let sms = last_to(&d, Channel::Sms, PHONE).expect("the owner is told by SMS");
     assert!(sms.body.contains("15"), "{}", sms.body);
     assert!(
@@ -483,13 +460,11 @@ async fn lockout(d: Deployment) {
         .map(|s| s.split("</p>").next().unwrap_or("").to_string());
     assert_eq!(generic.as_ref(), Some(&msg));
     assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND reason = 'account_locked'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.reason.as_deref() == Some("account_locked"))
+            .await,
         1
     );
-    assert_eq!(d.query_count("SELECT COUNT(*) FROM sso_sessions").await, 0);
+    assert_eq!(d.store().await.sso_sessions().count().await.unwrap(), 0);
 
     // An unknown login gets the very same answer (no enumeration).
     let page = login_page(&server, &browser, "ly").await;
@@ -547,10 +522,9 @@ async fn sms_pumping(d: Deployment) {
         .count();
     assert_eq!(sms, 2);
     assert_eq!(
-        d.wait_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'sms_code' AND reason = 'sms_limit_ip'",
-            1
-        )
+        d.wait_events(1, |e| {
+            e.kind == "sms_code" && e.reason.as_deref() == Some("sms_limit_ip")
+        })
         .await,
         1
     );

@@ -189,8 +189,41 @@ fn assert_no_server_errors(server: &Server) {
     assert!(answered > 0, "the access log is missing: {logs}");
 }
 
-async fn count(d: &Deployment, sql: &str) -> i64 {
-    d.query_count(sql).await
+/// What a refused request must leave as it was.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Accounts,
+    /// Sessions, ended or not.
+    Sessions,
+    /// Sessions never ended.
+    OpenSessions,
+    /// Grants, revoked or not.
+    Grants,
+    /// Grants never revoked.
+    LiveGrants,
+    RevokedGrants,
+    RefreshTokens,
+    RevokedAccessTokens,
+}
+
+/// How many of `what` the store holds.
+async fn count(d: &Deployment, what: Stored) -> i64 {
+    let store = d.store().await;
+    let (sessions, grants) = (store.sso_sessions(), store.grants());
+    match what {
+        Stored::Accounts => store.accounts().count().await,
+        Stored::Sessions => sessions.count().await,
+        Stored::OpenSessions => sessions.count_not_ended().await,
+        Stored::Grants => grants.count().await,
+        Stored::LiveGrants => grants.count_not_revoked().await,
+        Stored::RevokedGrants => match (grants.count().await, grants.count_not_revoked().await) {
+            (Ok(all), Ok(live)) => Ok(all - live),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
+        Stored::RefreshTokens => grants.count_refresh_tokens().await,
+        Stored::RevokedAccessTokens => grants.count_revoked_access_tokens().await,
+    }
+    .unwrap_or_else(|e| panic!("counting {what:?}: {e}"))
 }
 
 /// Signs in (or reuses the browser's session) and returns the authorization code.
@@ -446,8 +479,8 @@ async fn authorize_untrusted(d: Deployment) {
         .expect("POST");
     expect_page(res, 400, MSG_BAD_REQUEST).await;
 
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 0);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 0);
+    assert_eq!(count(&d, Stored::Sessions).await, 0);
+    assert_eq!(count(&d, Stored::Grants).await, 0);
     assert_no_server_errors(&server);
 }
 both_backends!(
@@ -622,8 +655,8 @@ async fn authorize_redirect_errors(d: Deployment) {
         location(&res)
     );
 
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 0);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 0);
+    assert_eq!(count(&d, Stored::Sessions).await, 0);
+    assert_eq!(count(&d, Stored::Grants).await, 0);
     assert_no_server_errors(&server);
 }
 both_backends!(
@@ -1005,12 +1038,9 @@ async fn token_malformed(d: Deployment) {
         expect_json_error(res, 400, "invalid_grant").await;
     }
 
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 0);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM refresh_tokens").await, 0);
-    assert_eq!(
-        count(&d, "SELECT COUNT(*) FROM revoked_access_tokens").await,
-        0
-    );
+    assert_eq!(count(&d, Stored::Grants).await, 0);
+    assert_eq!(count(&d, Stored::RefreshTokens).await, 0);
+    assert_eq!(count(&d, Stored::RevokedAccessTokens).await, 0);
 
     // Control: the same client, asking properly, gets a token.
     let res = post_token(
@@ -1095,8 +1125,8 @@ async fn code_redemption(d: Deployment) {
     )
     .await;
     assert_eq!(res.status().as_u16(), 200, "the control redemption");
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 1);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM refresh_tokens").await, 1);
+    assert_eq!(count(&d, Stored::Grants).await, 1);
+    assert_eq!(count(&d, Stored::RefreshTokens).await, 1);
 
     // From here on, nothing may be issued.
     let mut reuse_expected = 0;
@@ -1292,23 +1322,13 @@ async fn code_redemption(d: Deployment) {
     }
 
     // Nothing was issued by any of it.
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 1);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM refresh_tokens").await, 1);
-    assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM grants WHERE revoked_at IS NOT NULL"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&d, Stored::Grants).await, 1);
+    assert_eq!(count(&d, Stored::RefreshTokens).await, 1);
+    assert_eq!(count(&d, Stored::RevokedGrants).await, 0);
     // Each second attempt with a consumed code was recorded as a replay (written synchronously).
     assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'code_reuse' AND outcome = 'failure'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "code_reuse" && e.outcome == "failure")
+            .await,
         reuse_expected
     );
     assert_no_server_errors(&server);
@@ -1345,8 +1365,8 @@ async fn expired_code(d: Deployment) {
     )
     .await;
     expect_json_error(res, 400, "invalid_grant").await;
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 0);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM refresh_tokens").await, 0);
+    assert_eq!(count(&d, Stored::Grants).await, 0);
+    assert_eq!(count(&d, Stored::RefreshTokens).await, 0);
     assert_no_server_errors(&server);
 }
 both_backends!(token_refuses_expired_codes, super::expired_code);
@@ -1588,15 +1608,9 @@ async fn resource_endpoints(d: Deployment) {
             .expect("POST");
         assert_eq!(res.status().as_u16(), 200);
     }
-    assert_eq!(
-        count(&d, "SELECT COUNT(*) FROM revoked_access_tokens").await,
-        0
-    );
-    assert_eq!(
-        count(&d, "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL").await,
-        1
-    );
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM grants").await, 1);
+    assert_eq!(count(&d, Stored::RevokedAccessTokens).await, 0);
+    assert_eq!(count(&d, Stored::LiveGrants).await, 1);
+    assert_eq!(count(&d, Stored::Grants).await, 1);
     let res = introspect(Some(("rp", RP_SECRET)), vec![("token", access.clone())])
         .await
         .expect("POST");
@@ -1648,7 +1662,7 @@ async fn login_form(d: Deployment) {
     let (tx, csrf) = (page.tx.clone(), page.csrf.clone());
     assert_eq!(tx.len(), 22);
     assert!(!csrf.is_empty());
-    let logins = "SELECT COUNT(*) FROM audit_events WHERE kind = 'login'";
+    let logins = |e: &StoredEvent| e.kind == "login";
 
     // The login page itself without a usable transaction.
     for q in [
@@ -1691,8 +1705,8 @@ async fn login_form(d: Deployment) {
             "the form is shown again"
         );
     }
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 0);
-    assert_eq!(count(&d, logins).await, 0);
+    assert_eq!(count(&d, Stored::Sessions).await, 0);
+    assert_eq!(d.count_events(logins).await, 0);
 
     // Transactions this browser did not start.
     for bad_tx in [
@@ -1712,9 +1726,9 @@ async fn login_form(d: Deployment) {
         let res = post_login(&browser, &server, &form).await;
         expect_page(res, 400, MSG_TX_EXPIRED).await;
     }
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 0);
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM accounts").await, 1);
-    assert_eq!(count(&d, logins).await, 0);
+    assert_eq!(count(&d, Stored::Sessions).await, 0);
+    assert_eq!(count(&d, Stored::Accounts).await, 1);
+    assert_eq!(d.count_events(logins).await, 0);
 
     // Wrong password and unknown person: one status and one message, two audit reasons.
     let wrong = post_login(
@@ -1747,13 +1761,14 @@ async fn login_form(d: Deployment) {
         alert(&unknown),
         "the page must not tell which one it was"
     );
-    let failures = |reason: &str| {
-        format!(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'failure' AND reason = '{reason}'"
-        )
+    let failures = async |reason: &str| {
+        d.count_events(|e| {
+            e.kind == "login" && e.outcome == "failure" && e.reason.as_deref() == Some(reason)
+        })
+        .await
     };
-    assert_eq!(count(&d, &failures("wrong_password")).await, 1);
-    assert_eq!(count(&d, &failures("unknown_account")).await, 1);
+    assert_eq!(failures("wrong_password").await, 1);
+    assert_eq!(failures("unknown_account").await, 1);
 
     // Oversized input: over the parameter limit (10 KB) and over the login limit (300 bytes).
     let ten_kb = "u".repeat(10 * 1024);
@@ -1783,7 +1798,7 @@ async fn login_form(d: Deployment) {
     )
     .await;
     expect_page(res, 400, MSG_BAD_CREDENTIALS).await;
-    assert_eq!(count(&d, &failures("input_too_long")).await, 1);
+    assert_eq!(failures("input_too_long").await, 1);
     let res = post_login(
         &browser,
         &server,
@@ -1796,7 +1811,7 @@ async fn login_form(d: Deployment) {
     )
     .await;
     expect_page(res, 400, MSG_BAD_CREDENTIALS).await;
-    assert_eq!(count(&d, &failures("empty_credentials")).await, 1);
+    assert_eq!(failures("empty_credentials").await, 1);
 
     // Markup in the username is shown as text.
     let script = "\"><script>alert(1)</script>";
@@ -1817,7 +1832,7 @@ async fn login_form(d: Deployment) {
         body.contains("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;"),
         "{body}"
     );
-    assert_eq!(count(&d, &failures("unknown_account")).await, 2);
+    assert_eq!(failures("unknown_account").await, 2);
 
     // Bodies that are not forms, or not UTF-8.
     let raw = |ct: &'static str, body: Vec<u8>| {
@@ -1858,21 +1873,15 @@ async fn login_form(d: Deployment) {
     .await;
 
     // None of it signed anyone in.
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 0);
+    assert_eq!(count(&d, Stored::Sessions).await, 0);
     assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.outcome == "success")
+            .await,
         0
     );
     assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'failure'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.outcome == "failure")
+            .await,
         5
     );
 
@@ -1894,13 +1903,10 @@ async fn login_form(d: Deployment) {
         back.starts_with(RP_REDIRECT) && param(&back, "code").is_some(),
         "{back}"
     );
-    assert_eq!(count(&d, "SELECT COUNT(*) FROM sso_sessions").await, 1);
+    assert_eq!(count(&d, Stored::Sessions).await, 1);
     assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.outcome == "success")
+            .await,
         1
     );
     // ... once: the transaction is consumed.
@@ -1968,18 +1974,12 @@ async fn tampered_cookie(d: Deployment) {
         expect_page(res, 400, MSG_TX_EXPIRED).await;
         let res = browser.get(&server.url("/end_session")).await;
         assert_eq!(res.status().as_u16(), 200, "cookie {i}: logout page");
-        assert_eq!(
-            count(&d, "SELECT COUNT(*) FROM sso_sessions").await,
-            i as i64
-        );
+        assert_eq!(count(&d, Stored::Sessions).await, i as i64);
 
         // The browser still works: a fresh session replaces the forged cookie.
         let back = browser.sign_in(&server, &url, USER, PASSWORD).await;
         assert!(param(&back, "code").is_some(), "cookie {i}: {back}");
-        assert_eq!(
-            count(&d, "SELECT COUNT(*) FROM sso_sessions").await,
-            i as i64 + 1
-        );
+        assert_eq!(count(&d, Stored::Sessions).await, i as i64 + 1);
     }
     // The victim's transaction was untouched by all of it.
     let res = victim
@@ -2075,8 +2075,7 @@ async fn end_session(d: Deployment) {
     // With a signed-in browser: refused requests do not sign it out.
     let browser = en_browser();
     let (_, _, id_token) = rp_tokens(&server, &browser).await;
-    let active = "SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL";
-    assert_eq!(count(&d, active).await, 1);
+    assert_eq!(count(&d, Stored::OpenSessions).await, 1);
     let refused: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("id_token_hint", "garbage")], MSG_BAD_REQUEST),
         (
@@ -2109,19 +2108,9 @@ async fn end_session(d: Deployment) {
         ))
         .await;
     expect_page(res, 400, MSG_BAD_REQUEST).await;
-    assert_eq!(count(&d, active).await, 1);
-    assert_eq!(
-        count(&d, "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL").await,
-        1
-    );
-    assert_eq!(
-        count(
-            &d,
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'logout'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&d, Stored::OpenSessions).await, 1);
+    assert_eq!(count(&d, Stored::LiveGrants).await, 1);
+    assert_eq!(d.count_events(|e| e.kind == "logout").await, 0);
     // Control: the genuine hint signs out at once.
     let res = browser
         .get(&end(&[
@@ -2140,7 +2129,7 @@ async fn end_session(d: Deployment) {
         format!("{}://{}{}", back.scheme(), back.authority(), back.path()),
         RP_LOGOUT
     );
-    assert_eq!(count(&d, active).await, 0);
+    assert_eq!(count(&d, Stored::OpenSessions).await, 0);
     assert_no_server_errors(&server);
 }
 both_backends!(

@@ -108,18 +108,14 @@ async fn full_flow(d: Deployment) {
 
     // Every issuance and the sign-in are in the audit trail.
     assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.outcome == "success")
+            .await,
         1
     );
     // token_issued is written by the batching writer: give it a moment.
     let mut issued = 0;
     for _ in 0..50 {
-        issued = d
-            .query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'token_issued'")
-            .await;
+        issued = d.count_events(|e| e.kind == "token_issued").await;
         if issued == 1 {
             break;
         }
@@ -180,11 +176,7 @@ async fn refresh_rotation(d: Deployment) {
         !intro.active(),
         "access tokens of a revoked family are inactive"
     );
-    assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM audit_events WHERE kind = 'refresh_reuse'")
-            .await,
-        1
-    );
+    assert_eq!(d.count_events(|e| e.kind == "refresh_reuse").await, 1);
 }
 both_backends!(refresh_rotation_and_reuse, super::refresh_rotation);
 

@@ -344,10 +344,12 @@ fn assert_refused(got: (u16, Value), status: u16, reason: &str) {
 }
 
 async fn audit_reason_count(d: &Deployment, reason: &str) -> i64 {
-    d.query_count(&format!(
-        "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'failure' \
-         AND method = 'certificate' AND reason = '{reason}'"
-    ))
+    d.count_events(|e| {
+        e.kind == "login"
+            && e.outcome == "failure"
+            && e.method.as_deref() == Some("certificate")
+            && e.reason.as_deref() == Some(reason)
+    })
     .await
 }
 
@@ -716,12 +718,14 @@ async fn scoped_numbers(backend: Backend) {
     let first = signs_in(&server, &client, &citizen).await;
     let citizen_sub = first.subject().as_str().to_string();
     // Rows keyed by the authoritative number keep the form they always had.
-    assert_eq!(
-        d.query_count(&format!(
-            "SELECT COUNT(*) FROM certificate_identities WHERE identity = 'pn:{PN}'"
-        ))
-        .await,
-        1
+    assert!(
+        d.store()
+            .await
+            .certificates()
+            .owner(&format!("pn:{PN}"))
+            .await
+            .unwrap()
+            .is_some()
     );
 
     let other = signs_in(&server, &client, &same_number).await;
@@ -731,8 +735,12 @@ async fn scoped_numbers(backend: Backend) {
         "a non-authoritative anchor signed in to the account the national one created"
     );
     assert_eq!(
-        d.query_count("SELECT COUNT(DISTINCT account_id) FROM certificate_identities")
-            .await,
+        d.store()
+            .await
+            .certificates()
+            .count_accounts()
+            .await
+            .unwrap(),
         2
     );
 
@@ -745,11 +753,7 @@ async fn scoped_numbers(backend: Backend) {
     let renewed = partner.person(PN, "Петрова", "Мария", None);
     let again = signs_in(&server, &client, &renewed).await;
     assert_eq!(again.subject().as_str(), other_sub);
-    assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM certificate_identities")
-            .await,
-        2
-    );
+    assert_eq!(d.store().await.certificates().count().await.unwrap(), 2);
 }
 per_backend!(personal_numbers_scoped_by_profile, super::scoped_numbers);
 

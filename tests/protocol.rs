@@ -175,10 +175,7 @@ async fn refresh(client: &Rp, rt: &RefreshToken) -> Result<CoreTokenResponse, St
 
 /// Audit rows of `kind` (events written with `Audit::write` are durable before the response).
 async fn audit_count(d: &Deployment, kind: &str) -> i64 {
-    d.query_count(&format!(
-        "SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'"
-    ))
-    .await
+    d.count_events(|e| e.kind == kind).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,10 +256,8 @@ async fn single_sign_on(d: Deployment) {
     }
     // One password sign-in served all three clients.
     assert_eq!(
-        d.query_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'success'"
-        )
-        .await,
+        d.count_events(|e| e.kind == "login" && e.outcome == "success")
+            .await,
         1
     );
 

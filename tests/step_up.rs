@@ -476,41 +476,28 @@ fn add_user(d: &Deployment, username: &str, given: &str, family: &str, roles: &[
 }
 
 async fn account_id(d: &Deployment, username: &str) -> String {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&d.db_url())
-        .await
-        .expect("db connect");
-    let row = sqlx::query("SELECT id FROM accounts WHERE username = $1")
-        .bind(username)
-        .fetch_one(&mut conn)
-        .await
-        .expect("the account");
-    row.try_get::<String, _>(0).expect("id")
+    d.account(username).await.expect("the account").id
 }
 
+/// How many identity keys the account has.
 async fn identities_of(d: &Deployment, account: &str) -> i64 {
-    d.query_count(&format!(
-        "SELECT COUNT(*) FROM certificate_identities WHERE account_id = '{account}'"
-    ))
-    .await
+    let keys = d.store().await.certificates().keys_of(account).await;
+    keys.expect("the identities").len() as i64
 }
 
+/// 1 when the unscoped key of the personal number is the account's, else 0.
 async fn owner_count(d: &Deployment, account: &str, pn: &str) -> i64 {
-    d.query_count(&format!(
-        "SELECT COUNT(*) FROM certificate_identities WHERE account_id = '{account}' \
-         AND identity = 'pn:{pn}'"
-    ))
-    .await
+    let key = format!("pn:{pn}");
+    let owner = d.store().await.certificates().owner(&key).await;
+    i64::from(owner.expect("the identities").as_deref() == Some(account))
 }
 
 async fn all_identities(d: &Deployment) -> i64 {
-    d.query_count("SELECT COUNT(*) FROM certificate_identities")
-        .await
+    d.store().await.certificates().count().await.unwrap()
 }
 
 async fn accounts(d: &Deployment) -> i64 {
-    d.query_count("SELECT COUNT(*) FROM accounts").await
+    d.store().await.accounts().count().await.unwrap()
 }
 
 /// The step-up's password POST: 303 back to the login page of the same transaction.
@@ -579,13 +566,9 @@ async fn step_up_links_the_certificate(d: Deployment) {
     assert_eq!(all_identities(&d).await, 1);
     assert_eq!(accounts(&d).await, before, "no account was created");
     assert_eq!(
-        d.wait_count(
-            &format!(
-                "SELECT COUNT(*) FROM audit_events WHERE kind = 'certificate_linked' \
-                 AND subject = '{ivan}'"
-            ),
-            1
-        )
+        d.wait_events(1, |e| {
+            e.kind == "certificate_linked" && e.subject.as_deref() == Some(ivan.as_str())
+        })
         .await,
         1
     );
@@ -663,11 +646,12 @@ async fn name_mismatch_is_refused(d: Deployment) {
     assert_eq!(identities_of(&d, &petr).await, 0);
     assert_eq!(accounts(&d).await, before, "no account created either");
     assert_eq!(
-        d.wait_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'failure' \
-             AND reason = 'policy' AND method = 'certificate'",
-            1
-        )
+        d.wait_events(1, |e| {
+            e.kind == "login"
+                && e.outcome == "failure"
+                && e.reason.as_deref() == Some("policy")
+                && e.method.as_deref() == Some("certificate")
+        })
         .await,
         1
     );
@@ -911,7 +895,7 @@ async fn employee_needs_a_certificate(d: Deployment) {
     assert_eq!(res.status().as_u16(), 303);
     assert!(location(&res).starts_with("/login?"), "{}", location(&res));
     assert_eq!(
-        d.query_count("SELECT COUNT(*) FROM grants").await,
+        d.store().await.grants().count().await.unwrap(),
         0,
         "no grant was made for the password alone"
     );
@@ -983,11 +967,7 @@ async fn employee_contact_change(d: Deployment) {
     let at = server.url(&link);
     assert_eq!(param(&at, "prompt").as_deref(), Some("login"), "{link}");
     assert_eq!(param(&at, "acr_values").as_deref(), Some("high"), "{link}");
-    let audited = |kind: &str| {
-        let sql = format!("SELECT COUNT(*) FROM audit_events WHERE kind = '{kind}'");
-        let d = &d;
-        async move { d.query_count(&sql).await }
-    };
+    let audited = async |kind: &str| d.count_events(|e| e.kind == kind).await;
     assert_eq!(audited("email_link").await, 0, "nothing sent");
     assert_eq!(audited("profile_reauth").await, 0, "no password checked");
 
@@ -1226,11 +1206,12 @@ async fn step_up_refusals_link_nothing(d: Deployment) {
     assert_eq!(all_identities(&d).await, 1);
     assert_eq!(owner_count(&d, &ivan, CITIZEN_PN).await, 1);
     assert_eq!(
-        d.wait_count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'failure' \
-             AND method = 'certificate' AND reason IN ('revoked', 'bad_signature')",
-            2
-        )
+        d.wait_events(2, |e| {
+            e.kind == "login"
+                && e.outcome == "failure"
+                && e.method.as_deref() == Some("certificate")
+                && matches!(e.reason.as_deref(), Some("revoked" | "bad_signature"))
+        })
         .await,
         2
     );

@@ -244,6 +244,29 @@ impl Accounts<'_> {
             .try_get(0)?)
     }
 
+    /// How many accounts have this status (`active`, `pending`).
+    pub async fn count_by_status(&self, status: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM accounts WHERE status = $1")
+                .bind(status)
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// How many accounts hold the address (as stored), confirmed or not: a pending
+    /// registration may hold an address another account has confirmed.
+    pub async fn count_with_email(&self, email: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM accounts WHERE email = $1")
+                .bind(email)
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// Is the (normalised) username held by an account: an active one, or a pending one
     /// created at or after `pending_cutoff`?
     pub async fn username_taken(
@@ -508,6 +531,35 @@ mod tests {
             );
             assert_eq!(accounts.count().await.unwrap(), 1, "the active one stays");
             assert!(!accounts.set_notify_sms("gone", true).await.unwrap());
+        }
+    }
+
+    /// Counts by status, and by address whether confirmed or not.
+    #[tokio::test]
+    async fn accounts_are_counted_by_status_and_by_address() {
+        for t in test_dbs().await {
+            let accounts = t.db.accounts();
+            accounts
+                .insert(&pending("p", "+375291112233", "p@example.by"))
+                .await
+                .unwrap();
+            accounts
+                .insert(&pending("q", "+375291112244", "p@example.by"))
+                .await
+                .unwrap();
+            accounts.insert(&NewRow::active("a")).await.unwrap();
+            assert_eq!(accounts.count_by_status("pending").await.unwrap(), 2);
+            assert_eq!(accounts.count_by_status("active").await.unwrap(), 1);
+            assert_eq!(accounts.count_by_status("locked").await.unwrap(), 0);
+            assert_eq!(accounts.count_with_email("p@example.by").await.unwrap(), 2);
+            assert!(
+                accounts
+                    .confirm(Contact::Email, "p", "p@example.by")
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(accounts.count_with_email("p@example.by").await.unwrap(), 2);
+            assert_eq!(accounts.count_with_email("P@example.by").await.unwrap(), 0);
         }
     }
 }

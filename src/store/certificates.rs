@@ -78,6 +78,24 @@ impl Certificates<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    /// How many identity keys are linked, to any account.
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM certificate_identities")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// How many accounts have at least one identity key.
+    pub async fn count_accounts(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(DISTINCT account_id) FROM certificate_identities")
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// Binds the identity to an existing account.
     pub async fn insert(&self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
         let mut conn = self.db.pool.acquire().await?;
@@ -126,6 +144,24 @@ mod tests {
             keys.sort();
             assert_eq!(keys, ["national/ab/pn:1", "pn:1"]);
             assert!(db.certificates().keys_of("b").await.unwrap().is_empty());
+        }
+    }
+
+    /// Keys count one by one; accounts once, however many keys they have.
+    #[tokio::test]
+    async fn keys_and_the_accounts_they_name_are_counted() {
+        for t in test_dbs().await {
+            let certificates = t.db.certificates();
+            for id in ["a", "b", "c"] {
+                t.db.accounts().insert(&NewRow::active(id)).await.unwrap();
+            }
+            assert_eq!(certificates.count().await.unwrap(), 0);
+            assert_eq!(certificates.count_accounts().await.unwrap(), 0);
+            for (key, account) in [("pn:1", "a"), ("national/ab/pn:1", "a"), ("pn:2", "b")] {
+                certificates.insert(&row(key, account)).await.unwrap();
+            }
+            assert_eq!(certificates.count().await.unwrap(), 3);
+            assert_eq!(certificates.count_accounts().await.unwrap(), 2);
         }
     }
 }

@@ -297,6 +297,41 @@ impl Grants<'_> {
         )
     }
 
+    /// How many grants are stored, revoked or not.
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM grants")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// How many grants were never revoked, expired or not.
+    pub async fn count_not_revoked(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL")
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// How many refresh tokens are stored, used or not (until [`Self::sweep`] drops the
+    /// expired ones).
+    pub async fn count_refresh_tokens(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM refresh_tokens")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// How many access tokens revoked one by one are remembered.
+    pub async fn count_revoked_access_tokens(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM revoked_access_tokens")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+
     /// Housekeeping: rows whose every token has expired.
     pub async fn sweep(&self) -> Result<(), StoreError> {
         let now = self.db.clock.now();
@@ -394,6 +429,51 @@ mod tests {
             let mut clients = db.grants().clients_of_session("s1").await.unwrap();
             clients.sort();
             assert_eq!(clients, ["rp"]);
+        }
+    }
+
+    /// Grants count revoked or not, and refresh tokens used or not, until swept.
+    #[tokio::test]
+    async fn grants_and_their_tokens_are_counted() {
+        for t in test_dbs().await {
+            let clock = Clock::at(1_000);
+            let db = t.db.clone().with_clock(clock.clone());
+            db.accounts().insert(&NewRow::active("a")).await.unwrap();
+            let grants = db.grants();
+            let counts = async || {
+                (
+                    grants.count().await.unwrap(),
+                    grants.count_not_revoked().await.unwrap(),
+                    grants.count_refresh_tokens().await.unwrap(),
+                    grants.count_revoked_access_tokens().await.unwrap(),
+                )
+            };
+            assert_eq!(counts().await, (0, 0, 0, 0));
+            let token = grants
+                .insert(&grant("g1", "s1", 2_000), true)
+                .await
+                .unwrap()
+                .expect("a token");
+            grants
+                .insert(&grant("g2", "s1", 1_500), false)
+                .await
+                .unwrap();
+            assert_eq!(counts().await, (2, 2, 1, 0));
+            assert!(matches!(
+                grants.use_refresh(&token, "rp").await.unwrap(),
+                RefreshUse::Rotated { .. }
+            ));
+            assert_eq!(
+                counts().await,
+                (2, 2, 2, 0),
+                "the used one stays until swept"
+            );
+            assert!(grants.revoke("g2", "test").await.unwrap());
+            grants.revoke_access_token("j1", 1_100).await.unwrap();
+            assert_eq!(counts().await, (2, 1, 2, 1));
+            clock.advance(1_001);
+            grants.sweep().await.unwrap();
+            assert_eq!(counts().await, (2, 1, 0, 0), "grants are not swept");
         }
     }
 

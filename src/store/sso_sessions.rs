@@ -148,4 +148,73 @@ impl SsoSessions<'_> {
         let mut conn = self.db.pool.acquire().await?;
         end_on(&mut conn, sid, self.db.clock.now()).await
     }
+
+    /// How many sessions are stored, ended or not.
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM sso_sessions")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// How many sessions were never ended, expired or not (as [`Self::find_not_ended`] finds).
+    pub async fn count_not_ended(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM sso_sessions WHERE ended_at IS NULL")
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::accounts::NewRow;
+    use crate::store::sql::test_dbs;
+
+    fn session(sid: &str, expires_at: i64) -> SessionRow {
+        SessionRow {
+            sid: sid.into(),
+            account_id: "a".into(),
+            facts: StoredFacts {
+                auth_time: 1,
+                acr: "low".into(),
+                amr: "[\"pwd\"]".into(),
+                legal_entity: None,
+            },
+            method: "password".into(),
+            expires_at,
+        }
+    }
+
+    /// Every stored session counts; an ended one no longer counts as not ended, an expired
+    /// one still does.
+    #[tokio::test]
+    async fn sessions_are_counted_ended_or_not() {
+        for t in test_dbs().await {
+            let db = t.db.clone().with_clock(Clock::at(1_000));
+            db.accounts().insert(&NewRow::active("a")).await.unwrap();
+            let sessions = db.sso_sessions();
+            assert_eq!(
+                (
+                    sessions.count().await.unwrap(),
+                    sessions.count_not_ended().await.unwrap()
+                ),
+                (0, 0)
+            );
+            sessions.insert(&session("s1", 2_000)).await.unwrap();
+            sessions.insert(&session("s2", 500)).await.unwrap();
+            sessions.insert(&session("s3", 2_000)).await.unwrap();
+            assert!(sessions.end("s3").await.unwrap());
+            assert_eq!(sessions.count().await.unwrap(), 3);
+            assert_eq!(
+                sessions.count_not_ended().await.unwrap(),
+                2,
+                "s1, and s2 though expired"
+            );
+        }
+    }
 }

@@ -18,6 +18,9 @@ use openidconnect::{
     IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, RevocationUrl, Scope,
 };
 use sqlx::Connection;
+use vhod::store::accounts::Account;
+pub use vhod::store::audit_log::StoredEvent;
+use vhod::store::sql::Db;
 
 pub const USER: &str = "ivan";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -119,6 +122,8 @@ pub struct Deployment {
     pg: Option<(String, String)>,
     /// Directories that must live as long as the deployment (its own keys directory).
     keep: Vec<tempfile::TempDir>,
+    /// vhod's store on the deployment's database, opened on first use.
+    store: tokio::sync::OnceCell<Db>,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -238,6 +243,7 @@ impl Deployment {
             env,
             pg,
             keep: Vec::new(),
+            store: tokio::sync::OnceCell::new(),
         };
         let out = d.cli(&[
             "user",
@@ -309,29 +315,6 @@ impl Deployment {
         panic!("vhod found no free port: {failures:?}");
     }
 
-    /// Polls a COUNT query until it equals `expected` (events written by the batching audit
-    /// writer land shortly after the response); returns the last count.
-    pub async fn wait_count(&self, sql: &str, expected: i64) -> i64 {
-        self.wait_for(sql, |n| n == expected).await
-    }
-
-    /// Polls a COUNT query until it reaches at least `at_least`; returns the last count.
-    pub async fn wait_at_least(&self, sql: &str, at_least: i64) -> i64 {
-        self.wait_for(sql, |n| n >= at_least).await
-    }
-
-    /// Polls a COUNT query until `done` holds of it, for at most 20 s (generous: a busy CI
-    /// machine may take seconds; a count already right returns at once); the last count.
-    async fn wait_for(&self, sql: &str, done: impl Fn(i64) -> bool) -> i64 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut n = self.query_count(sql).await;
-        while !done(n) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            n = self.query_count(sql).await;
-        }
-        n
-    }
-
     /// Starts a server on `port` with the given issuer (replicas behind one name share it).
     pub async fn start_as(&self, port: u16, issuer: &str, extra: &[(&str, &str)]) -> Server {
         match self.try_start(port, issuer, extra).await {
@@ -367,20 +350,83 @@ impl Deployment {
         server.wait_ready().await?;
         Ok(server)
     }
+}
 
-    /// Direct SQL against the deployment's database, for assertions about stored state.
-    pub async fn query_count(&self, sql: &str) -> i64 {
-        use sqlx::Row;
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.db_url())
+// Stored state, read through vhod's own store: what the tests assert about the database.
+impl Deployment {
+    /// vhod's store on the deployment's database, opened once. It does not migrate: `user add`
+    /// did when the deployment was made, and servers do as they start. SQLite in WAL mode lets
+    /// this process read beside a running server.
+    pub async fn store(&self) -> &Db {
+        self.store
+            .get_or_init(|| async {
+                Db::connect(&self.db_url())
+                    .await
+                    .expect("the deployment's database")
+            })
             .await
-            .expect("db connect");
-        let row = sqlx::query(sql)
-            .fetch_one(&mut conn)
-            .await
-            .expect("count query");
-        row.try_get::<i64, _>(0).expect("count")
     }
+
+    /// Every audit event stored so far, in their order.
+    pub async fn events(&self) -> Vec<StoredEvent> {
+        const PAGE: i64 = 500;
+        let log = self.store().await.audit_log();
+        let mut all: Vec<StoredEvent> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e| e.seq);
+            let page = log.after(after, PAGE).await.expect("the audit log");
+            let last_page = (page.len() as i64) < PAGE;
+            all.extend(page);
+            if last_page {
+                return all;
+            }
+        }
+    }
+
+    /// How many stored audit events `matches` holds of.
+    pub async fn count_events(&self, matches: impl Fn(&StoredEvent) -> bool) -> i64 {
+        self.events().await.iter().filter(|e| matches(e)).count() as i64
+    }
+
+    /// Polls the events `matches` holds of until there are `expected` (events written by the
+    /// batching audit writer land shortly after the response); returns the last count.
+    pub async fn wait_events(&self, expected: i64, matches: impl Fn(&StoredEvent) -> bool) -> i64 {
+        wait_for(|| self.count_events(&matches), |n| n == expected).await
+    }
+
+    /// Polls the events `matches` holds of until there are at least `at_least`; the last count.
+    pub async fn wait_events_at_least(
+        &self,
+        at_least: i64,
+        matches: impl Fn(&StoredEvent) -> bool,
+    ) -> i64 {
+        wait_for(|| self.count_events(&matches), |n| n >= at_least).await
+    }
+
+    /// The account of a (normalised) username, as stored.
+    pub async fn account(&self, username: &str) -> Option<Account> {
+        self.store()
+            .await
+            .accounts()
+            .find_by_username(username)
+            .await
+            .expect("the accounts")
+    }
+}
+
+/// Polls `count` until `done` holds of it, for at most 20 s (generous: a busy CI machine may
+/// take seconds; a count already right returns at once); the last count.
+pub async fn wait_for<F: Future<Output = i64>>(
+    mut count: impl FnMut() -> F,
+    done: impl Fn(i64) -> bool,
+) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = count().await;
+    while !done(n) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        n = count().await;
+    }
+    n
 }
 
 impl Deployment {
