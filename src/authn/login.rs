@@ -16,6 +16,10 @@
 //!
 //! Each transport (an HTML form, a JSON call, an upstream's redirect) turns the [`Refusal`] into
 //! its own answer. Federation, passkeys and an SMS second factor are each one more method.
+//!
+//! The file is long because half of it is the runner's lifecycle test beside it: a scripted
+//! method driven through the whole sequence (CSRF, our own trouble, guesses up to the lock, the
+//! lock hiding a right answer, the address gate), which reads best in one piece.
 
 use std::pin::Pin;
 use std::time::Duration;
