@@ -140,6 +140,18 @@ impl App {
             pages: &self.pages,
         }
     }
+
+    pub fn registrar(&self) -> authn::registration::Registrar<'_> {
+        authn::registration::Registrar {
+            db: &self.db,
+            eph: &self.eph,
+            proofs: self.proofs(),
+            hasher: &self.hasher,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+        }
+    }
 }
 
 /// The way back from a sign-in is OpenID Connect's authorization.
@@ -377,13 +389,17 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/register",
-            get(authn::registration::form).post(authn::registration::submit),
+            get(authn::registration::routes::form).post(authn::registration::routes::submit),
         )
         .route(
             "/register/confirm",
-            get(authn::registration::confirm_page).post(authn::registration::confirm_submit),
+            get(authn::registration::routes::confirm_page)
+                .post(authn::registration::routes::confirm_submit),
         )
-        .route("/register/email", get(authn::registration::confirm_email))
+        .route(
+            "/register/email",
+            get(authn::registration::routes::confirm_email),
+        )
         .route(
             "/forgot",
             get(authn::recovery::form).post(authn::recovery::submit),
