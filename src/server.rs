@@ -59,6 +59,19 @@ impl App {
             pages: &self.pages,
         }
     }
+
+    pub fn recovery(self: &Arc<Self>) -> authn::recovery::Recovery<'_> {
+        authn::recovery::Recovery {
+            db: &self.db,
+            eph: &self.eph,
+            proofs: self.proofs(),
+            hasher: &self.hasher,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+            ended: self,
+        }
+    }
 }
 
 /// The way back from a sign-in is OpenID Connect's authorization.
@@ -294,12 +307,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/register/email", get(authn::registration::confirm_email))
         .route(
             "/forgot",
-            get(authn::recovery::form).post(authn::recovery::submit),
+            get(authn::recovery::routes::form).post(authn::recovery::routes::submit),
         )
-        .route("/forgot/reset", post(authn::recovery::reset_submit))
+        .route("/forgot/reset", post(authn::recovery::routes::reset_submit))
         .route(
             "/forgot/email",
-            get(authn::recovery::email_form).post(authn::recovery::email_submit),
+            get(authn::recovery::routes::email_form).post(authn::recovery::routes::email_submit),
         )
         .route("/profile", get(authn::profile::page))
         .route(
