@@ -72,6 +72,19 @@ impl App {
             ended: self,
         }
     }
+
+    pub fn profile(self: &Arc<Self>) -> authn::profile::Profile<'_> {
+        authn::profile::Profile {
+            db: &self.db,
+            eph: &self.eph,
+            proofs: self.proofs(),
+            hasher: &self.hasher,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+            lock_notice: self,
+        }
+    }
 }
 
 /// The way back from a sign-in is OpenID Connect's authorization.
@@ -314,18 +327,21 @@ pub fn router(app: Arc<App>) -> Router {
             "/forgot/email",
             get(authn::recovery::routes::email_form).post(authn::recovery::routes::email_submit),
         )
-        .route("/profile", get(authn::profile::page))
+        .route("/profile", get(authn::profile::routes::page))
         .route(
             "/profile/notifications",
-            post(authn::profile::notifications),
+            post(authn::profile::routes::notifications),
         )
-        .route("/profile/phone", post(authn::profile::phone))
+        .route("/profile/phone", post(authn::profile::routes::phone))
         .route(
             "/profile/phone/confirm",
-            post(authn::profile::phone_confirm),
+            post(authn::profile::routes::phone_confirm),
         )
-        .route("/profile/email", post(authn::profile::email))
-        .route("/profile/email/confirm", get(authn::profile::email_confirm))
+        .route("/profile/email", post(authn::profile::routes::email))
+        .route(
+            "/profile/email/confirm",
+            get(authn::profile::routes::email_confirm),
+        )
         .route(
             "/end_session",
             get(oidc::end_session::end_session).post(oidc::end_session::end_session),
