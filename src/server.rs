@@ -152,6 +152,32 @@ impl App {
             settings: &self.settings,
         }
     }
+
+    pub fn recovery(self: &Arc<Self>) -> authn::recovery::Recovery<'_> {
+        authn::recovery::Recovery {
+            db: &self.db,
+            eph: &self.eph,
+            proofs: self.proofs(),
+            hasher: &self.hasher,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+            ended: self,
+        }
+    }
+
+    pub fn profile(self: &Arc<Self>) -> authn::profile::Profile<'_> {
+        authn::profile::Profile {
+            db: &self.db,
+            eph: &self.eph,
+            proofs: self.proofs(),
+            hasher: &self.hasher,
+            audit: &self.audit,
+            clock: &self.clock,
+            settings: &self.settings,
+            lock_notice: self,
+        }
+    }
 }
 
 /// The way back from a sign-in is OpenID Connect's authorization.
@@ -402,25 +428,28 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/forgot",
-            get(authn::recovery::form).post(authn::recovery::submit),
+            get(authn::recovery::routes::form).post(authn::recovery::routes::submit),
         )
-        .route("/forgot/reset", post(authn::recovery::reset_submit))
+        .route("/forgot/reset", post(authn::recovery::routes::reset_submit))
         .route(
             "/forgot/email",
-            get(authn::recovery::email_form).post(authn::recovery::email_submit),
+            get(authn::recovery::routes::email_form).post(authn::recovery::routes::email_submit),
         )
-        .route("/profile", get(authn::profile::page))
+        .route("/profile", get(authn::profile::routes::page))
         .route(
             "/profile/notifications",
-            post(authn::profile::notifications),
+            post(authn::profile::routes::notifications),
         )
-        .route("/profile/phone", post(authn::profile::phone))
+        .route("/profile/phone", post(authn::profile::routes::phone))
         .route(
             "/profile/phone/confirm",
-            post(authn::profile::phone_confirm),
+            post(authn::profile::routes::phone_confirm),
         )
-        .route("/profile/email", post(authn::profile::email))
-        .route("/profile/email/confirm", get(authn::profile::email_confirm))
+        .route("/profile/email", post(authn::profile::routes::email))
+        .route(
+            "/profile/email/confirm",
+            get(authn::profile::routes::email_confirm),
+        )
         .route(
             "/end_session",
             get(oidc::end_session::end_session).post(oidc::end_session::end_session),
