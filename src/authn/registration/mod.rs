@@ -85,7 +85,7 @@ pub enum Unavailable {
     #[error(transparent)]
     Account(AccountError),
     /// A confirmed account could not be read back (the page has nothing to show).
-    #[error("the account could not be read back")]
+    #[error("the confirmed account could not be read back")]
     Reread,
 }
 

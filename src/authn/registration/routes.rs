@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::{EmailConfirmation, MAX_NAME, PhoneConfirmation, Refusal, Resend, Resent, Unavailable};
+use super::{EmailConfirmation, MAX_NAME, PhoneConfirmation, Refusal, Resend, Resent};
 use crate::authn::browser;
 use crate::authn::otp::OtpError;
 use crate::identity::account::Account;
@@ -28,17 +28,6 @@ use crate::web::params::{Params, RequestParams};
 const REGISTERING: &str = "registering";
 /// The login transaction to continue once the account is active.
 const REG_TX: &str = "registering_tx";
-
-/// Our own trouble as a page. A confirmed account that cannot be read back has always been
-/// answered without a log line of its own; everything else is logged with its cause.
-fn unavailable(lang: Lang, e: &Unavailable) -> PageError {
-    match e {
-        Unavailable::Reread => {
-            PageError::new(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error")
-        }
-        e => PageError::unavailable(lang, e),
-    }
-}
 
 /// What the form says about a refused registration, and with which status.
 fn refusal_form(lang: Lang, r: Refusal) -> Result<(StatusCode, Problem), PageError> {
@@ -58,7 +47,7 @@ fn refusal_form(lang: Lang, r: Refusal) -> Result<(StatusCode, Problem), PageErr
         }
         Refusal::Busy => (StatusCode::SERVICE_UNAVAILABLE, text("busy").into()),
         Refusal::InvalidUsername => (StatusCode::BAD_REQUEST, text("username_invalid").into()),
-        Refusal::Unavailable(e) => return Err(unavailable(lang, &e)),
+        Refusal::Unavailable(e) => return Err(PageError::unavailable(lang, &e)),
     })
 }
 
@@ -103,10 +92,9 @@ pub async fn form(
     // Registering from a login page: remember which authorization to continue afterwards.
     if let Some(tx) = params.get("tx")
         && matches!(browser::owns_transaction(&session, tx).await, Ok(true))
-        && session.insert(REG_TX, tx).await.is_err()
+        && let Err(e) = session.insert(REG_TX, tx).await
     {
-        let status = StatusCode::SERVICE_UNAVAILABLE;
-        return Err(PageError::new(lang, status, "server_error"));
+        return Err(PageError::unavailable(lang, &e));
     }
     let (status, values) = (StatusCode::OK, Params::default());
     Ok(render_form(&app, &session, lang, status, &values, None).await)
@@ -166,9 +154,9 @@ pub async fn resume_registration(
 async fn registering(app: &App, session: &Session, lang: Lang) -> Result<Account, PageError> {
     let id: Option<String> = session.get(REGISTERING).await.ok().flatten();
     let pending = match id {
-        // Our own trouble here has always been told in Russian, whatever the page's language.
-        Some(id) => (app.registrar().pending(&id).await)
-            .map_err(|e| PageError::unavailable(Lang::Ru, &e))?,
+        Some(id) => {
+            (app.registrar().pending(&id).await).map_err(|e| PageError::unavailable(lang, &e))?
+        }
         None => None,
     };
     pending.ok_or(PageError::bad_request(lang, "tx_expired"))
@@ -304,35 +292,37 @@ pub async fn confirm_submit(
     };
     if let Some(what) = resend {
         let resent = registrar.resend(&acc, what, &meta, lang).await;
-        let resent = resent.map_err(|e| unavailable(lang, &e))?;
+        let resent = resent.map_err(|e| PageError::unavailable(lang, &e))?;
         let (status, message, error) = sent_again(what, resent);
         return Ok(page.show(status, &acc, message, error).await);
     }
     let confirmed = registrar
         .confirm_phone(&acc, field(&params, "code"), &meta)
         .await;
-    Ok(match confirmed.map_err(|e| unavailable(lang, &e))? {
-        PhoneConfirmation::Confirmed(acc) => {
-            page.show(StatusCode::OK, &acc, Some("phone_confirmed"), None)
-                .await
-        }
-        PhoneConfirmation::Refused(e) => {
-            let at_code = matches!(
-                e,
-                OtpError::Wrong { .. } | OtpError::TooManyAttempts | OtpError::Expired
-            );
-            let (status, words) = (StatusCode::BAD_REQUEST, Some(e.message(lang)));
-            page.show_text(status, &acc, None, words, at_code).await
-        }
-        PhoneConfirmation::ConfirmedElsewhere => {
-            let key = Some("phone_confirmed_elsewhere");
-            page.show(StatusCode::CONFLICT, &acc, None, key).await
-        }
-        PhoneConfirmation::NotCurrent => {
-            let key = Some("otp_expired");
-            page.show(StatusCode::BAD_REQUEST, &acc, None, key).await
-        }
-    })
+    Ok(
+        match confirmed.map_err(|e| PageError::unavailable(lang, &e))? {
+            PhoneConfirmation::Confirmed(acc) => {
+                page.show(StatusCode::OK, &acc, Some("phone_confirmed"), None)
+                    .await
+            }
+            PhoneConfirmation::Refused(e) => {
+                let at_code = matches!(
+                    e,
+                    OtpError::Wrong { .. } | OtpError::TooManyAttempts | OtpError::Expired
+                );
+                let (status, words) = (StatusCode::BAD_REQUEST, Some(e.message(lang)));
+                page.show_text(status, &acc, None, words, at_code).await
+            }
+            PhoneConfirmation::ConfirmedElsewhere => {
+                let key = Some("phone_confirmed_elsewhere");
+                page.show(StatusCode::CONFLICT, &acc, None, key).await
+            }
+            PhoneConfirmation::NotCurrent => {
+                let key = Some("otp_expired");
+                page.show(StatusCode::BAD_REQUEST, &acc, None, key).await
+            }
+        },
+    )
 }
 
 /// GET /register/email?token=…: the link from the confirmation email.
@@ -355,7 +345,7 @@ pub async fn confirm_email(
         return Ok(app.pages.notice(lang, StatusCode::OK, &n, None));
     }
     let confirmed = registrar.confirm_email(link, &meta).await;
-    let acc = match confirmed.map_err(|e| unavailable(lang, &e))? {
+    let acc = match confirmed.map_err(|e| PageError::unavailable(lang, &e))? {
         EmailConfirmation::Confirmed(acc) => acc,
         EmailConfirmation::Invalid => {
             return Err(PageError::bad_request(lang, "email_link_invalid"));
