@@ -24,8 +24,6 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-
 use serde_json::Value;
 use tower_sessions::Session;
 
@@ -38,7 +36,6 @@ use crate::pki::trust::Trust;
 use crate::store::ephemeral::Ephemeral;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
-use crate::web::page_error::PageError;
 
 /// How a method begins, as the login page offers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,17 +116,6 @@ impl ResumeError {
             ResumeError::UnknownClient => "unknown_client",
             ResumeError::Server => "server_error",
         }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ResumeError::Server => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn page(self, lang: Lang) -> PageError {
-        PageError::new(lang, self.status(), self.key())
     }
 }
 

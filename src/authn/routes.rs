@@ -10,7 +10,7 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::certificate::method::Certificate;
-use super::login::{self, Attempt, LoginMethod, Refusal};
+use super::login::{self, Attempt, LoginMethod, Refusal, ResumeError};
 use super::password::{Credentials, Password, PasswordFailure};
 use super::{browser, registration, transaction};
 use crate::server::App;
@@ -285,7 +285,7 @@ pub async fn password_login(
             v.finish_link = Some(format!("/register/confirm?ui_locales={}", lang.code()));
             return Ok(render_login(&app, &session, lang, StatusCode::FORBIDDEN, v).await);
         }
-        Refusal::Resume(e) => return Err(e.page(lang)),
+        Refusal::Resume(e) => return Err(PageError::new(lang, resume_status(e), e.key())),
         // The runner has logged the cause.
         Refusal::Unavailable => {
             return Err(PageError::new(
@@ -297,6 +297,14 @@ pub async fn password_login(
         other => answer(&other),
     };
     Ok(render_login(&app, &session, lang, status, view(msg)).await)
+}
+
+/// How a sign-in that cannot continue is answered: our own trouble, or a request gone stale.
+pub(crate) fn resume_status(e: ResumeError) -> StatusCode {
+    match e {
+        ResumeError::Server => StatusCode::SERVICE_UNAVAILABLE,
+        ResumeError::TxExpired | ResumeError::UnknownClient => StatusCode::BAD_REQUEST,
+    }
 }
 
 /// What the form says to a refused attempt.
@@ -314,7 +322,7 @@ fn answer(refusal: &Refusal<PasswordFailure>) -> (StatusCode, &'static str) {
             _ => (StatusCode::UNAUTHORIZED, "bad_credentials"),
         },
         Refusal::Locked { .. } => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-        Refusal::Resume(e) => (e.status(), e.key()),
+        Refusal::Resume(e) => (resume_status(*e), e.key()),
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
     }
 }

@@ -17,6 +17,7 @@ use crate::identity::redirect_uri::RedirectUri;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
+use crate::web::page_error::PageError;
 use crate::web::params::{Params, RequestParams};
 
 struct Validated {
@@ -70,33 +71,17 @@ pub async fn end_session(
     method: Method,
     headers: HeaderMap,
     RequestParams(params): RequestParams,
-) -> Response {
-    let params = match params {
-        Ok(p) => p,
-        Err(e) => {
-            let lang = Lang::negotiate(None, &headers);
-            return app.pages.error(
-                lang,
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                Some(&e.to_string()),
-            );
-        }
-    };
+) -> Result<Response, PageError> {
+    let params = params.map_err(|e| {
+        PageError::bad_request(Lang::negotiate(None, &headers), "bad_request")
+            .with_detail(e.to_string())
+    })?;
     let lang = Lang::negotiate(params.get("ui_locales"), &headers);
-    let v = match validate(&app, &params) {
-        Ok(v) => v,
-        Err(key) => return app.pages.error(lang, StatusCode::BAD_REQUEST, key, None),
-    };
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "logout failed");
-        app.pages
-            .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
-    };
-    let current = match browser::sid(&browser_session).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(&e),
-    };
+    let v = validate(&app, &params).map_err(|key| PageError::bad_request(lang, key))?;
+    let unavailable = |e: &dyn std::fmt::Display| PageError::unavailable(lang, e);
+    let current = browser::sid(&browser_session)
+        .await
+        .map_err(|e| unavailable(&e))?;
     if let Some(sid) = current {
         // The confirmation is a POST of our own form: a link (GET) can never log anyone out.
         let confirmed = method == Method::POST
@@ -107,7 +92,7 @@ pub async fn end_session(
             );
         let hinted = v.hint_sid.as_deref() == Some(sid.as_str());
         if !confirmed && !hinted {
-            return confirm_page(&app, &browser_session, lang, &params).await;
+            return Ok(confirm_page(&app, &browser_session, lang, &params).await);
         }
         if let Err(e) = end_sso_session(
             &app.authorization(),
@@ -118,13 +103,13 @@ pub async fn end_session(
         )
         .await
         {
-            return unavailable(&e);
+            return Err(unavailable(&e));
         }
-        if let Err(e) = browser::sign_out(&browser_session).await {
-            return unavailable(&e);
-        }
+        browser::sign_out(&browser_session)
+            .await
+            .map_err(|e| unavailable(&e))?;
     }
-    match v.redirect {
+    Ok(match v.redirect {
         Some(url) => Redirect::to(&url).into_response(),
         None => app.pages.render(
             "logout.html",
@@ -132,7 +117,7 @@ pub async fn end_session(
             StatusCode::OK,
             json!({"title": i18n::text(lang, "logout_title"), "done": true}),
         ),
-    }
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

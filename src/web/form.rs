@@ -1,9 +1,10 @@
 //! Small helpers shared by the self-service pages (registration, recovery, profile).
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::i18n::Lang;
+use super::page_error::PageError;
 use crate::server::App;
 use crate::web::params::Params;
 
@@ -15,13 +16,6 @@ pub fn field<'a>(p: &'a Params, name: &str) -> &'a str {
 /// The page language: the form's `ui_locales`, else Accept-Language, else Russian.
 pub fn lang_of(p: &Params, headers: &HeaderMap) -> Lang {
     Lang::negotiate(p.get("ui_locales"), headers)
-}
-
-/// Our own trouble (storage down): logged with its cause, shown without it.
-pub fn unavailable(app: &App, lang: Lang, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "request failed");
-    app.pages
-        .error(lang, StatusCode::SERVICE_UNAVAILABLE, "server_error", None)
 }
 
 /// Renders a page that carries a form: the browser session's CSRF token is added to `ctx` as
@@ -36,7 +30,7 @@ pub async fn render_with_csrf(
 ) -> Response {
     let csrf = match crate::authn::browser::csrf_token(session).await {
         Ok(c) => c,
-        Err(e) => return unavailable(app, lang, &e),
+        Err(e) => return PageError::unavailable(lang, &e).into_response(),
     };
     if let serde_json::Value::Object(map) = &mut ctx {
         map.insert("csrf".into(), serde_json::Value::String(csrf));

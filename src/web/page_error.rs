@@ -22,11 +22,24 @@ pub struct PageError {
     pub status: StatusCode,
     /// The message key of the page (also what a log line or a JSON answer calls it).
     pub key: &'static str,
+    /// What exactly was wrong with the request, when telling helps (never a secret, never our
+    /// own trouble's cause).
+    pub detail: Option<String>,
 }
 
 impl PageError {
     pub fn new(lang: Lang, status: StatusCode, key: &'static str) -> PageError {
-        PageError { lang, status, key }
+        PageError {
+            lang,
+            status,
+            key,
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> PageError {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// The request itself is wrong (a missing field, a stale link): 400 with its message.
@@ -57,7 +70,7 @@ pub async fn render(
 ) -> Response {
     let mut r = next.run(req).await;
     match r.extensions_mut().remove::<PageError>() {
-        Some(e) => pages.error(e.lang, e.status, e.key, None),
+        Some(e) => pages.error(e.lang, e.status, e.key, e.detail.as_deref()),
         None => r,
     }
 }

@@ -212,7 +212,11 @@ pub async fn login(
             Reason::Policy.as_str(),
             "the account is locked",
         ),
-        Err(Refusal::Resume(e)) => answer(e.status(), e.key(), "the sign-in cannot continue"),
+        Err(Refusal::Resume(e)) => answer(
+            crate::authn::routes::resume_status(e),
+            e.key(),
+            "the sign-in cannot continue",
+        ),
         Err(Refusal::Unavailable) => unavailable(),
     }
 }

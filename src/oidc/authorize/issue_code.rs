@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::request::AuthorizationRequest;
@@ -27,15 +26,6 @@ pub struct CodeGrant {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub facts: AuthFacts,
-}
-
-pub async fn redirect_with_code(
-    az: &Authorization<'_>,
-    req: &AuthorizationRequest,
-    sso: &SsoSession,
-    meta: &RequestMeta,
-) -> Response {
-    Redirect::to(&code_redirect_url(az, req, sso, meta).await).into_response()
 }
 
 /// Issues a code and returns the client's redirect URI carrying it (or carrying the error).

@@ -156,7 +156,8 @@ pub async fn authorize(
 
     match decide::decide(&app.db, app.clock.now(), &session, &client, &req).await {
         Ok(Decision::Issue(sso)) => {
-            issue_code::redirect_with_code(&app.authorization(), &req, &sso, &meta).await
+            let to = issue_code::code_redirect_url(&app.authorization(), &req, &sso, &meta).await;
+            Redirect::to(&to).into_response()
         }
         Ok(Decision::Refuse(e)) => error_redirect(&app.settings.issuer, &req, &e),
         Ok(Decision::Login) => start_login(&app, &session, req, None).await,
