@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Acr;
+use crate::secrets;
 use crate::store::StoreError;
 use crate::store::ephemeral::{Ephemeral, Key, keys};
-use crate::{clock, secrets};
 
 /// The request waiting for a sign-in, as the login sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,27 +60,40 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Starts a transaction at `now`, to live `ttl` seconds.
 pub async fn start(
     eph: &Ephemeral,
     request: Pending,
     step_up: Option<String>,
     ttl: u64,
+    now: i64,
 ) -> Result<LoginTransaction, StoreError> {
     let tx = LoginTransaction {
         id: secrets::random_id(),
         request,
-        created_at: clock::now(),
+        created_at: now,
         step_up,
     };
-    save(eph, &tx, ttl).await?;
+    save(eph, &tx, ttl, now).await?;
     Ok(tx)
 }
 
-/// Stores (or overwrites) the transaction; its lifetime still counts from its creation.
-pub async fn save(eph: &Ephemeral, tx: &LoginTransaction, ttl: u64) -> Result<(), StoreError> {
-    let left = (tx.created_at + ttl as i64 - clock::now()).max(1) as u64;
-    eph.put_json(&key(&tx.id), tx, Duration::from_secs(left))
-        .await
+/// Stores (or overwrites) the transaction at `now`; its lifetime still counts from its
+/// creation, so a step-up cannot stretch it.
+pub async fn save(
+    eph: &Ephemeral,
+    tx: &LoginTransaction,
+    ttl: u64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let left = Duration::from_secs(lifetime_left(tx.created_at, ttl, now));
+    eph.put_json(&key(&tx.id), tx, left).await
+}
+
+/// Seconds left of a lifetime `ttl` that began at `created_at`; at least one, so that a
+/// transaction saved at its very end is still stored (and expires at once) rather than refused.
+fn lifetime_left(created_at: i64, ttl: u64, now: i64) -> u64 {
+    (created_at + ttl as i64 - now).max(1) as u64
 }
 
 pub async fn load(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction>, StoreError> {
@@ -101,6 +114,15 @@ pub async fn finish(eph: &Ephemeral, id: &str) -> Result<Option<LoginTransaction
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saved_transaction_keeps_only_the_rest_of_its_life() {
+        let created = 1_800_000_000;
+        assert_eq!(lifetime_left(created, 600, created), 600);
+        assert_eq!(lifetime_left(created, 600, created + 450), 150);
+        assert_eq!(lifetime_left(created, 600, created + 600), 1);
+        assert_eq!(lifetime_left(created, 600, created + 10_000), 1);
+    }
 
     #[test]
     fn the_protocol_fields_ride_along_unchanged() {

@@ -17,6 +17,7 @@ impl App {
             clients: &self.clients,
             audit: &self.audit,
             settings: &self.settings,
+            clock: &self.clock,
             ended: self,
         }
     }

@@ -11,6 +11,7 @@ pub mod resume;
 
 use crate::audit::Audit;
 use crate::authn::session::EndedSessions;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::identity::client::ClientRegistry;
 use crate::store::ephemeral::Ephemeral;
@@ -25,6 +26,7 @@ pub struct Authorization<'a> {
     pub clients: &'a ClientRegistry,
     pub audit: &'a Audit,
     pub settings: &'a Settings,
+    pub clock: &'a Clock,
     pub ended: &'a dyn EndedSessions,
 }
 
@@ -181,7 +183,14 @@ async fn start_login(
             return error_redirect(&app.settings.issuer, &req, &OAuthError::server_error());
         }
     };
-    let started = transaction::start(&app.eph, pending, step_up, app.settings.login_ttl).await;
+    let started = transaction::start(
+        &app.eph,
+        pending,
+        step_up,
+        app.settings.login_ttl,
+        app.clock.now(),
+    )
+    .await;
     let tx = match started {
         Ok(tx) => tx,
         Err(e) => return error_redirect(&app.settings.issuer, &req, &e.into()),

@@ -118,7 +118,7 @@ pub async fn complete(
 
     if step_up {
         tx.step_up = Some(acc.id.clone());
-        transaction::save(az.eph, &tx, az.settings.login_ttl)
+        transaction::save(az.eph, &tx, az.settings.login_ttl, az.clock.now())
             .await
             .map_err(|e| server_error(&e))?;
         return Ok(format!("/login?tx={}", tx.id));
