@@ -64,6 +64,22 @@ pub async fn owns_transaction(s: &Session, tx: &str) -> Result<bool, BrowserErro
     Ok(txs.iter().any(|t| t == tx))
 }
 
+/// Remembers under `key` the login transaction `tx` names, when this browser started it, so
+/// that a page reached from the login page (registration, recovery) can continue that
+/// authorization afterwards. A transaction this browser does not own is not remembered.
+pub async fn remember_owned_transaction(
+    s: &Session,
+    key: &str,
+    tx: Option<&str>,
+) -> Result<(), BrowserError> {
+    if let Some(tx) = tx
+        && matches!(owns_transaction(s, tx).await, Ok(true))
+    {
+        s.insert(key, tx).await?;
+    }
+    Ok(())
+}
+
 /// The transaction the browser started last (used by JSON login calls that name none).
 pub async fn current_transaction(s: &Session) -> Result<Option<String>, BrowserError> {
     let txs: Vec<String> = s.get(TXS).await?.unwrap_or_default();

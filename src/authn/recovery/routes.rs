@@ -138,12 +138,9 @@ pub async fn form(
 ) -> Result<Response, PageError> {
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
-    if let Some(tx) = params.get("tx")
-        && matches!(browser::owns_transaction(&session, tx).await, Ok(true))
-        && session.insert(RECOVERY_TX, tx).await.is_err()
-    {
-        return Err(PageError::unavailable(lang, &"browser session store"));
-    }
+    browser::remember_owned_transaction(&session, RECOVERY_TX, params.get("tx"))
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
     let forms = Forms {
         app: &app,
         session: &session,

@@ -90,12 +90,9 @@ pub async fn form(
     let params = params.unwrap_or_default();
     let lang = lang_of(&params, &headers);
     // Registering from a login page: remember which authorization to continue afterwards.
-    if let Some(tx) = params.get("tx")
-        && matches!(browser::owns_transaction(&session, tx).await, Ok(true))
-        && let Err(e) = session.insert(REG_TX, tx).await
-    {
-        return Err(PageError::unavailable(lang, &e));
-    }
+    browser::remember_owned_transaction(&session, REG_TX, params.get("tx"))
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
     let (status, values) = (StatusCode::OK, Params::default());
     Ok(render_form(&app, &session, lang, status, &values, None).await)
 }
