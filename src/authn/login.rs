@@ -359,14 +359,14 @@ pub fn offered(trust: &Trust, dev: bool) -> Vec<(&'static str, Begin)> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use super::*;
     use crate::audit::Kind;
     use crate::authn::AuthFacts;
+    use crate::authn::testkit::{self, ToldOfLocks, from};
     use crate::authn::transaction::Pending;
     use crate::store::sessions::BrowserSessionStore;
-    use crate::store::sql::{Db, test_db};
 
     /// A method that answers what the test tells it to.
     struct Scripted;
@@ -456,54 +456,17 @@ mod tests {
         }
     }
 
-    /// The accounts whose owners were told of a lock.
-    #[derive(Default)]
-    struct Told(Mutex<Vec<String>>);
+    type Ground = testkit::Ground<ToldOfLocks>;
 
-    impl LockNotices for Told {
-        fn locked(&self, _: RequestMeta, account_id: String, _: Lang) {
-            self.0.lock().expect("not poisoned").push(account_id);
-        }
-    }
-
-    /// What the runner stands on: a fresh database and counters, failures locking a login
-    /// after three and an address after five.
-    struct Ground {
-        _dir: tempfile::TempDir,
-        db: Db,
-        eph: Ephemeral,
-        audit: Audit,
-        worker: crate::audit::AuditWorker,
-        limits: Limits,
-        told: Told,
-    }
-
-    async fn ground() -> Ground {
-        let (dir, db) = test_db().await;
-        let file = dir.path().join("vhod.toml");
-        let settings = "lockout_threshold = 3\nip_failure_limit = 5\nlogin_delay_ms = 1\n";
-        std::fs::write(&file, settings).expect("settings");
-        let limits = crate::config::Settings::load(Some(&file))
-            .expect("settings load")
-            .limits;
-        let (audit, worker) = Audit::start(db.clone());
-        Ground {
-            _dir: dir,
-            db,
-            eph: Ephemeral::memory(),
-            audit,
-            worker,
-            limits,
-            told: Told::default(),
-        }
-    }
+    /// Failures lock a login after three and an address after five.
+    const SETTINGS: &str = "lockout_threshold = 3\nip_failure_limit = 5\nlogin_delay_ms = 1\n";
 
     impl Ground {
         fn runner(&self) -> Runner<'_> {
             Runner {
                 eph: &self.eph,
                 audit: &self.audit,
-                limits: &self.limits,
+                limits: &self.settings.limits,
                 locks: &self.told,
                 resume: &Back,
             }
@@ -559,13 +522,10 @@ mod tests {
     /// during the lock a right answer is refused as a wrong one; the address gate last.
     #[tokio::test]
     async fn the_runner_keeps_the_lifecycle_for_every_method() {
-        let g = ground().await;
+        let g = Ground::new(SETTINGS).await;
         let session = Session::new(None, Arc::new(BrowserSessionStore::Sql(g.db.clone())), None);
         let csrf = browser::csrf_token(&session).await.expect("a token");
-        let meta = RequestMeta {
-            ip: "192.0.2.7".into(),
-            user_agent: None,
-        };
+        let meta = from("192.0.2.7");
 
         let r = run(&g, &session, &meta, "forged", Said::Right).await;
         assert!(matches!(r, Err(Refusal::Csrf)), "{r:?}");
@@ -601,7 +561,7 @@ mod tests {
             ));
         }
         assert_eq!(failures_audited(&g, "wrong_password").await, 3);
-        let told = || g.told.0.lock().expect("not poisoned").clone();
+        let told = || g.told.0.lock().expect("unpoisoned").clone();
         assert_eq!(told(), ["acc"], "the owner is told when the lock starts");
         let r = run(&g, &session, &meta, &csrf, Said::Right).await;
         assert!(matches!(r, Err(Refusal::Locked { .. })), "locked: {r:?}");
@@ -613,10 +573,7 @@ mod tests {
         let r = run(&g, &session, &meta, &csrf, Said::Right).await;
         assert!(matches!(r, Err(Refusal::IpLocked)), "{r:?}");
         assert_eq!(failures_audited(&g, "ip_locked").await, 1);
-        let elsewhere = RequestMeta {
-            ip: "192.0.2.8".into(),
-            user_agent: None,
-        };
+        let elsewhere = from("192.0.2.8");
         let r = run(&g, &session, &elsewhere, &csrf, Said::Wrong).await;
         assert!(
             matches!(r, Err(Refusal::Locked { .. })),

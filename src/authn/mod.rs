@@ -14,6 +14,8 @@ pub mod recovery;
 pub mod registration;
 pub mod routes;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod throttle;
 pub mod transaction;
 

@@ -1,98 +1,23 @@
 //! The profile service's decisions, without an HTTP server: SQLite, the in-memory store, a set
 //! clock and the dev outbox.
 
-use std::sync::Mutex;
-
 use super::*;
-use crate::audit::AuditWorker;
-use crate::authn::password::hasher::HasherLimits;
-use crate::authn::{AuthFacts, Authenticated};
-use crate::notify::{Notifier, read_outbox};
-use crate::store::accounts::NewAccount;
-use crate::store::audit_log::StoredEvent;
-use crate::web::pages::Pages;
+use crate::authn::testkit::{EMAIL, Ground, PASSWORD, PHONE, ToldOfLocks, failure, from, reasons};
 
-const PHONE: &str = "+375291234567";
 const NEW_PHONE: &str = "+375297654321";
-const EMAIL: &str = "ivan@example.by";
-const PASSWORD: &str = "the old one, long";
 
-/// The accounts whose owners were told of a lock.
-#[derive(Default)]
-struct Told(Mutex<Vec<String>>);
+/// Failures lock after three; a contact change needs a sign-in or password of the last five
+/// minutes.
+const SETTINGS: &str = "lockout_threshold = 3\nlogin_delay_ms = 1\nprofile_reauth_seconds = 300\n";
 
-impl LockNotices for Told {
-    fn locked(&self, _: RequestMeta, account_id: String, _: Lang) {
-        self.0.lock().expect("unpoisoned").push(account_id);
-    }
-}
-
-/// What the profile takes, on SQLite and the in-memory store, with the clock set and the
-/// messages in the dev outbox of a directory of its own; failures lock after three.
-struct Kit {
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-    settings: Settings,
-    clock: Clock,
-    db: Db,
-    eph: Ephemeral,
-    audit: Audit,
-    worker: AuditWorker,
-    notifier: Notifier,
-    pages: Pages,
-    hasher: PasswordHasher,
-    told: Told,
-}
+type Kit = Ground<ToldOfLocks>;
 
 impl Kit {
-    async fn new() -> Kit {
-        let dir = tempfile::tempdir().expect("a directory");
-        let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
-        std::fs::create_dir_all(&data).expect("the data directory");
-        let file = dir.path().join("vhod.toml");
-        let toml = format!(
-            "dev = true\ndata_dir = {data:?}\nkeys_dir = {keys:?}\nlockout_threshold = 3\n\
-             login_delay_ms = 1\nprofile_reauth_seconds = 300\n"
-        );
-        std::fs::write(&file, toml).expect("settings");
-        let settings = Settings::load(Some(&file)).expect("settings load");
-        let clock = Clock::at(1_800_000_000);
-        let (db_dir, db) = crate::store::sql::test_db().await;
-        let db = db.with_clock(clock.clone());
-        let (audit, worker) = Audit::start(db.clone());
-        let notifier = Notifier::new(&settings, reqwest::Client::new()).expect("outbox");
-        let hasher = PasswordHasher::new(HasherLimits {
-            slots: 1,
-            sign_in_queue: 4,
-            sign_in_reserve: 0,
-            other_queue: 4,
-        })
-        .expect("hasher");
-        Kit {
-            _dirs: (dir, db_dir),
-            settings,
-            clock,
-            db,
-            eph: Ephemeral::memory(),
-            audit,
-            worker,
-            notifier,
-            pages: Pages::new(),
-            hasher,
-            told: Told::default(),
-        }
-    }
-
     fn profile(&self) -> Profile<'_> {
         Profile {
             db: &self.db,
             eph: &self.eph,
-            proofs: Proofs {
-                eph: &self.eph,
-                notifier: &self.notifier,
-                audit: &self.audit,
-                settings: &self.settings,
-                pages: &self.pages,
-            },
+            proofs: self.proofs(),
             hasher: &self.hasher,
             audit: &self.audit,
             clock: &self.clock,
@@ -100,97 +25,10 @@ impl Kit {
             lock_notice: &self.told,
         }
     }
-
-    /// An active account "ivan" with PHONE and EMAIL confirmed and PASSWORD.
-    async fn ivan(&self) -> Account {
-        self.person("ivan", &[], Some(PHONE), Some(EMAIL)).await
-    }
-
-    /// An active account with PASSWORD, of `roles`, its contacts confirmed.
-    async fn person(
-        &self,
-        username: &str,
-        roles: &[&str],
-        phone: Option<&str>,
-        email: Option<&str>,
-    ) -> Account {
-        let hash = self.hasher.hash(PASSWORD).await.expect("hash");
-        let new = NewAccount {
-            username: username.into(),
-            password_hash: Some(hash),
-            phone: phone.map(Into::into),
-            email: email.map(Into::into),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            verified: true,
-            ..NewAccount::default()
-        };
-        account::create(&self.db, new).await.expect("an account")
-    }
-
-    /// An SSO session of `acc` signed in now with a password; its sid.
-    async fn signed_in(&self, acc: &Account) -> String {
-        let who = Authenticated {
-            account_id: acc.id.clone(),
-            facts: AuthFacts {
-                auth_time: self.clock.now(),
-                acr: Acr::Low,
-                amr: vec!["pwd".into()],
-                legal_entity: None,
-            },
-            method: "password",
-        };
-        let s = session::create(&self.db, &who, 3600)
-            .await
-            .expect("a session");
-        s.sid
-    }
-
-    /// The body of the last message the outbox has for `to`.
-    fn last_to(&self, to: &str) -> Option<String> {
-        let all = read_outbox(&self.settings.data_dir).expect("the outbox");
-        all.into_iter().rev().find(|m| m.to == to).map(|m| m.body)
-    }
-
-    fn code_to(&self, to: &str) -> String {
-        let body = self.last_to(to).expect("an SMS");
-        let at = body.find(|c: char| c.is_ascii_digit()).expect("a code");
-        body[at..at + 6].to_string()
-    }
-
-    fn token_to(&self, to: &str) -> String {
-        let body = self.last_to(to).expect("an email");
-        let at = body.find("token=").expect("a link") + "token=".len();
-        body[at..]
-            .split_whitespace()
-            .next()
-            .expect("a token")
-            .into()
-    }
-
-    /// Stops the audit writer: every event, in order.
-    async fn audited(self) -> Vec<StoredEvent> {
-        self.worker.finish().await;
-        self.db.audit_log().after(0, 1000).await.expect("the log")
-    }
 }
 
 fn meta() -> RequestMeta {
-    RequestMeta {
-        ip: "192.0.2.10".into(),
-        user_agent: None,
-    }
-}
-
-fn reasons(events: &[StoredEvent], kind: Kind) -> Vec<(String, Option<String>)> {
-    events
-        .iter()
-        .filter(|e| e.kind == kind.as_str())
-        .map(|e| (e.outcome.clone(), e.reason.clone()))
-        .collect()
-}
-
-fn failure(reason: &str) -> (String, Option<String>) {
-    ("failure".into(), Some(reason.into()))
+    from("192.0.2.10")
 }
 
 /// The page opens to an active SSO session strong enough for its account, until it expires;
@@ -198,10 +36,10 @@ fn failure(reason: &str) -> (String, Option<String>) {
 /// the setting.
 #[tokio::test]
 async fn the_profile_opens_to_a_strong_enough_session_and_presence_ages() {
-    let kit = Kit::new().await;
+    let kit = Kit::new(SETTINGS).await;
     let p = kit.profile();
     let ivan = kit.ivan().await;
-    let petr = kit.person("petr", &["employee"], None, None).await;
+    let petr = kit.person("petr", &["employee"], None, None, true).await;
     let sid = kit.signed_in(&ivan).await;
     let employee = kit.signed_in(&petr).await;
 
@@ -244,11 +82,11 @@ async fn the_profile_opens_to_a_strong_enough_session_and_presence_ages() {
 /// even the right one is checked.
 #[tokio::test]
 async fn the_password_entered_again_is_checked_like_a_login() {
-    let kit = Kit::new().await;
+    let kit = Kit::new(SETTINGS).await;
     let p = kit.profile();
     let m = meta();
     let ivan = kit.ivan().await;
-    let petr = kit.person("petr", &["employee"], None, None).await;
+    let petr = kit.person("petr", &["employee"], None, None, true).await;
 
     let fresh = p.reprove(&m, Lang::Ru, &petr, PASSWORD).await;
     assert!(
@@ -298,7 +136,7 @@ async fn the_password_entered_again_is_checked_like_a_login() {
 /// account meanwhile is refused at the code.
 #[tokio::test]
 async fn a_new_number_is_the_accounts_once_its_code_is_entered() {
-    let kit = Kit::new().await;
+    let kit = Kit::new(SETTINGS).await;
     let p = kit.profile();
     let m = meta();
     let ivan = kit.ivan().await;
@@ -331,11 +169,11 @@ async fn a_new_number_is_the_accounts_once_its_code_is_entered() {
     assert!(told.contains(&PhoneNumber::parse(NEW_PHONE).expect("a number").masked()));
 
     // A number that another account confirms before the code is entered.
-    let anna = kit.person("anna", &[], None, None).await;
+    let anna = kit.person("anna", &[], None, None, true).await;
     let third = "+375331112233";
     assert!(p.send_phone_code(&m, Lang::Ru, &anna, third).await.is_ok());
     let code = kit.code_to(third);
-    kit.person("olga", &[], Some(third), None).await;
+    kit.person("olga", &[], Some(third), None, true).await;
     let taken = p.confirm_phone(&m, Lang::Ru, &anna, &code).await;
     assert!(matches!(taken, Err(ChangeError::Taken)), "{taken:?}");
 
@@ -350,7 +188,7 @@ async fn a_new_number_is_the_accounts_once_its_code_is_entered() {
 /// change nothing. The notifications choice is kept and audited.
 #[tokio::test]
 async fn a_new_address_is_the_accounts_once_its_link_is_opened() {
-    let kit = Kit::new().await;
+    let kit = Kit::new(SETTINGS).await;
     let p = kit.profile();
     let m = meta();
     let mut ivan = kit.ivan().await;

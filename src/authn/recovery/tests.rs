@@ -4,15 +4,8 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::audit::AuditWorker;
-use crate::authn::password::hasher::HasherLimits;
-use crate::notify::{Notifier, read_outbox};
-use crate::store::accounts::NewAccount;
-use crate::store::audit_log::StoredEvent;
-use crate::web::pages::Pages;
+use crate::authn::testkit::{EMAIL, Ground, PHONE, failure, from, reasons};
 
-const PHONE: &str = "+375291234567";
-const EMAIL: &str = "ivan@example.by";
 const GOOD: &str = "вясновы дождж над Свіслаччу";
 
 /// The sessions a reset ended, as their clients would be told.
@@ -25,70 +18,14 @@ impl EndedSessions for Told {
     }
 }
 
-/// What recovery takes, on SQLite and the in-memory store, with the clock set and the
-/// messages in the dev outbox of a directory of its own.
-struct Kit {
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-    settings: Settings,
-    clock: Clock,
-    db: Db,
-    eph: Ephemeral,
-    audit: Audit,
-    worker: AuditWorker,
-    notifier: Notifier,
-    pages: Pages,
-    hasher: PasswordHasher,
-    told: Told,
-}
+type Kit = Ground<Told>;
 
 impl Kit {
-    /// `limits`: settings-file lines on top of the embedded defaults.
-    async fn new(limits: &str) -> Kit {
-        let dir = tempfile::tempdir().expect("a directory");
-        let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
-        std::fs::create_dir_all(&data).expect("the data directory");
-        let file = dir.path().join("vhod.toml");
-        let toml = format!("dev = true\ndata_dir = {data:?}\nkeys_dir = {keys:?}\n{limits}");
-        std::fs::write(&file, toml).expect("settings");
-        let settings = Settings::load(Some(&file)).expect("settings load");
-        let clock = Clock::at(1_800_000_000);
-        let (db_dir, db) = crate::store::sql::test_db().await;
-        let db = db.with_clock(clock.clone());
-        let (audit, worker) = Audit::start(db.clone());
-        let notifier = Notifier::new(&settings, reqwest::Client::new()).expect("outbox");
-        let hasher = PasswordHasher::new(HasherLimits {
-            slots: 1,
-            sign_in_queue: 4,
-            sign_in_reserve: 0,
-            other_queue: 4,
-        })
-        .expect("hasher");
-        Kit {
-            _dirs: (dir, db_dir),
-            settings,
-            clock,
-            db,
-            eph: Ephemeral::memory(),
-            audit,
-            worker,
-            notifier,
-            pages: Pages::new(),
-            hasher,
-            told: Told::default(),
-        }
-    }
-
     fn recovery(&self) -> Recovery<'_> {
         Recovery {
             db: &self.db,
             eph: &self.eph,
-            proofs: Proofs {
-                eph: &self.eph,
-                notifier: &self.notifier,
-                audit: &self.audit,
-                settings: &self.settings,
-                pages: &self.pages,
-            },
+            proofs: self.proofs(),
             hasher: &self.hasher,
             audit: &self.audit,
             clock: &self.clock,
@@ -96,79 +33,6 @@ impl Kit {
             ended: &self.told,
         }
     }
-
-    /// An active account "ivan" with PHONE and EMAIL confirmed and an old password.
-    async fn ivan(&self) -> Account {
-        self.person("ivan", Some(PHONE), Some(EMAIL), true).await
-    }
-
-    async fn person(
-        &self,
-        username: &str,
-        phone: Option<&str>,
-        email: Option<&str>,
-        verified: bool,
-    ) -> Account {
-        let hash = self.hasher.hash("the old one, long").await.expect("hash");
-        let new = NewAccount {
-            username: username.into(),
-            password_hash: Some(hash),
-            phone: phone.map(Into::into),
-            email: email.map(Into::into),
-            verified,
-            ..NewAccount::default()
-        };
-        account::create(&self.db, new).await.expect("an account")
-    }
-
-    /// The body of the last message the outbox has for `to`.
-    fn last_to(&self, to: &str) -> Option<String> {
-        let all = read_outbox(&self.settings.data_dir).expect("the outbox");
-        all.into_iter().rev().find(|m| m.to == to).map(|m| m.body)
-    }
-
-    /// The six digits of the last SMS to `to`.
-    fn code_to(&self, to: &str) -> String {
-        let body = self.last_to(to).expect("an SMS");
-        let at = body.find(|c: char| c.is_ascii_digit()).expect("a code");
-        body[at..at + 6].to_string()
-    }
-
-    /// The token of the last link to `to`.
-    fn token_to(&self, to: &str) -> String {
-        let body = self.last_to(to).expect("an email");
-        let at = body.find("token=").expect("a link") + "token=".len();
-        body[at..]
-            .split_whitespace()
-            .next()
-            .expect("a token")
-            .into()
-    }
-
-    /// Stops the audit writer: every event, in order.
-    async fn audited(self) -> Vec<StoredEvent> {
-        self.worker.finish().await;
-        self.db.audit_log().after(0, 1000).await.expect("the log")
-    }
-}
-
-fn from(ip: &str) -> RequestMeta {
-    RequestMeta {
-        ip: ip.into(),
-        user_agent: None,
-    }
-}
-
-fn reasons(events: &[StoredEvent], kind: Kind) -> Vec<(String, Option<String>)> {
-    events
-        .iter()
-        .filter(|e| e.kind == kind.as_str())
-        .map(|e| (e.outcome.clone(), e.reason.clone()))
-        .collect()
-}
-
-fn failure(reason: &str) -> (String, Option<String>) {
-    ("failure".into(), Some(reason.into()))
 }
 
 /// A login that names nobody, a pending registration whose time is up, and an account
@@ -179,7 +43,7 @@ async fn a_login_without_a_phone_to_send_to_meets_a_decoy() {
     let kit = Kit::new("").await;
     let r = kit.recovery();
     let meta = from("192.0.2.1");
-    let pending = kit.person("olga", Some(PHONE), None, false).await;
+    let pending = kit.person("olga", &[], Some(PHONE), None, false).await;
 
     let asked = r.request(&meta, Lang::Ru, "nobody", Channel::Sms).await;
     let Ok(Requested::CodeStep { subject }) = asked else {
@@ -247,19 +111,7 @@ async fn a_code_resets_the_password_once_and_ends_every_session() {
     let r = kit.recovery();
     let meta = from("192.0.2.2");
     let ivan = kit.ivan().await;
-    let who = crate::authn::Authenticated {
-        account_id: ivan.id.clone(),
-        facts: crate::authn::AuthFacts {
-            auth_time: kit.clock.now(),
-            acr: crate::authn::Acr::Low,
-            amr: vec!["pwd".into()],
-            legal_entity: None,
-        },
-        method: "password",
-    };
-    let sso = crate::authn::session::create(&kit.db, &who, 3600)
-        .await
-        .expect("a session");
+    let sid = kit.signed_in(&ivan).await;
     let key = throttle::LoginKey::of("ivan");
     for _ in 0..kit.settings.limits.lockout_threshold {
         throttle::record_login_failure(
@@ -321,7 +173,7 @@ async fn a_code_resets_the_password_once_and_ends_every_session() {
     );
     assert_eq!(
         *kit.told.0.lock().expect("unpoisoned"),
-        vec![(sso.sid.clone(), ivan.id.clone())]
+        vec![(sid.clone(), ivan.id.clone())]
     );
     assert!(
         !throttle::account_locked(&kit.eph, &ivan.id)
@@ -437,7 +289,7 @@ async fn an_emailed_link_is_used_once_and_only_for_its_address() {
     assert!(matches!(again, Err(ResetError::InvalidLink)), "{again:?}");
 
     let petr = kit
-        .person("petr", None, Some("petr@example.by"), true)
+        .person("petr", &[], None, Some("petr@example.by"), true)
         .await;
     assert!(
         r.request(&meta, Lang::Ru, "petr", Channel::Email)

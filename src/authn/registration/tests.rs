@@ -2,124 +2,33 @@
 //! outbox and a set clock; no HTTP server.
 
 use super::*;
-use crate::audit::AuditWorker;
-use crate::authn::password::hasher::HasherLimits;
-use crate::notify::{Notifier, OutboxEntry, read_outbox};
+use crate::authn::testkit::{Ground, from};
 use crate::store::audit_log::StoredEvent;
-use crate::web::pages::Pages;
 
-/// A set moment (2025-01-01T00:00:00Z): lifetimes are counted from it.
-const T0: i64 = 1_735_689_600;
 /// How long a registration may stay unconfirmed in these tests.
 const TTL: i64 = 3_600;
 
-/// What a registrar is built of, in a directory of its own.
-struct World {
-    dir: tempfile::TempDir,
-    _db_dir: tempfile::TempDir,
-    db: Db,
-    eph: Ephemeral,
-    notifier: Notifier,
-    audit: Audit,
-    worker: AuditWorker,
-    hasher: PasswordHasher,
-    clock: Clock,
-    settings: Settings,
-    pages: Pages,
-}
-
-impl World {
-    /// Development settings (the outbox for both channels) and `extra` settings lines.
-    async fn new(extra: &str) -> World {
-        let dir = tempfile::tempdir().expect("a directory");
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("the data directory");
-        let file = dir.path().join("vhod.toml");
-        let text = format!(
-            "dev = true\ndata_dir = {data:?}\nkeys_dir = {:?}\npending_account_ttl = {TTL}\n{extra}",
-            dir.path().join("keys"),
-        );
-        std::fs::write(&file, text).expect("settings");
-        let settings = Settings::load(Some(&file)).expect("settings load");
-        let notifier = Notifier::new(&settings, reqwest::Client::new()).expect("the outbox");
-        let clock = Clock::at(T0);
-        let (db_dir, db) = crate::store::sql::test_db().await;
-        let db = db.with_clock(clock.clone());
-        let (audit, worker) = Audit::start(db.clone());
-        let hasher = PasswordHasher::new(HasherLimits {
-            slots: 1,
-            sign_in_queue: 4,
-            sign_in_reserve: 0,
-            other_queue: 4,
-        })
-        .expect("a hasher");
-        World {
-            dir,
-            _db_dir: db_dir,
-            db,
-            eph: Ephemeral::memory(),
-            notifier,
-            audit,
-            worker,
-            hasher,
-            clock,
-            settings,
-            pages: Pages::new(),
-        }
-    }
-
+impl Ground {
     fn registrar(&self) -> Registrar<'_> {
         Registrar {
             db: &self.db,
             eph: &self.eph,
-            proofs: Proofs {
-                eph: &self.eph,
-                notifier: &self.notifier,
-                audit: &self.audit,
-                settings: &self.settings,
-                pages: &self.pages,
-            },
+            proofs: self.proofs(),
             hasher: &self.hasher,
             audit: &self.audit,
             clock: &self.clock,
             settings: &self.settings,
         }
     }
+}
 
-    fn outbox(&self) -> Vec<OutboxEntry> {
-        read_outbox(&self.dir.path().join("data")).expect("the outbox")
-    }
-
-    /// The last code texted to `phone`.
-    fn code_for(&self, phone: &str) -> String {
-        let sms = self.outbox().into_iter().rev().find(|m| m.to == phone);
-        let body = sms.expect("an SMS").body;
-        let code = body
-            .split_whitespace()
-            .find(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_digit()));
-        code.expect("a code in the SMS").to_string()
-    }
-
-    /// The token of the last link emailed to `email`.
-    fn token_for(&self, email: &str) -> String {
-        let mail = self.outbox().into_iter().rev().find(|m| m.to == email);
-        let body = mail.expect("an email").body;
-        let (_, rest) = body.split_once("token=").expect("a link in the email");
-        rest.split_whitespace().next().unwrap_or("").to_string()
-    }
-
-    /// Every audit event, once the writer has stored what was queued.
-    async fn events(self) -> Vec<StoredEvent> {
-        self.worker.finish().await;
-        self.db.audit_log().after(0, 1000).await.expect("the log")
-    }
+/// Registrations kept unconfirmed for TTL, and `extra` settings lines.
+async fn world(extra: &str) -> Ground {
+    Ground::new(&format!("pending_account_ttl = {TTL}\n{extra}")).await
 }
 
 fn meta() -> RequestMeta {
-    RequestMeta {
-        ip: "192.0.2.7".into(),
-        user_agent: None,
-    }
+    from("192.0.2.7")
 }
 
 /// A complete form; `set` overrides its fields.
@@ -157,7 +66,7 @@ fn urlencoding(s: &str) -> String {
         .collect()
 }
 
-async fn registered(w: &World, set: &[(&str, &str)]) -> Result<Registered, Refusal> {
+async fn registered(w: &Ground, set: &[(&str, &str)]) -> Result<Registered, Refusal> {
     let r = w.registrar();
     let reg = r.validate(&form(set), Lang::En).expect("a valid form");
     r.register(reg, &meta()).await
@@ -197,7 +106,7 @@ fn usernames_are_plain_and_not_phone_numbers() {
 /// account will be stored (the login lower-cased, an empty patronymic absent).
 #[tokio::test]
 async fn the_form_is_refused_at_its_field() {
-    let w = World::new("").await;
+    let w = world("").await;
     let r = w.registrar();
     for (set, at) in [
         (vec![("family_name", "<b>")], "family_name"),
@@ -220,14 +129,14 @@ async fn the_form_is_refused_at_its_field() {
     assert_eq!(reg.phone.as_str(), "+375291234567");
     assert_eq!(reg.middle_name, None);
     assert_eq!(reg.password, "Vetla-kryvi-2024!");
-    w.events().await;
+    w.audited().await;
 }
 
 /// A registration is stored pending and holds its login name; a second one with it is
 /// refused (audited) until the first expires unconfirmed, and then makes way.
 #[tokio::test]
 async fn a_pending_registration_holds_its_login_until_it_expires() {
-    let w = World::new("").await;
+    let w = world("").await;
     let first = registered(&w, &[]).await.expect("registered");
     assert!(first.account.is_pending());
     assert_eq!(first.account.roles, vec!["applicant".to_string()]);
@@ -251,7 +160,7 @@ async fn a_pending_registration_holds_its_login_until_it_expires() {
     assert!(stored.expect("read").is_none(), "deleted");
     assert_ne!(second.account.id, first.account.id);
 
-    let events = w.events().await;
+    let events = w.audited().await;
     assert_eq!(count(&events, Kind::Registration, "success", None), 2);
     assert_eq!(
         count(&events, Kind::Registration, "failure", Some("taken")),
@@ -262,12 +171,12 @@ async fn a_pending_registration_holds_its_login_until_it_expires() {
 /// Registrations from one address are limited per hour, before any work is done.
 #[tokio::test]
 async fn registrations_from_one_address_are_limited() {
-    let w = World::new("register_per_ip_hour = 1\n").await;
+    let w = world("register_per_ip_hour = 1\n").await;
     registered(&w, &[]).await.expect("the first");
     let set = [("username", "second"), ("phone", "+375291112233")];
     let r = registered(&w, &set).await.err();
     assert!(matches!(r, Some(Refusal::RateLimited)), "{r:?}");
-    let events = w.events().await;
+    let events = w.audited().await;
     let limited = count(&events, Kind::Registration, "failure", Some("rate_limited"));
     assert_eq!(limited, 1);
 }
@@ -276,7 +185,7 @@ async fn registrations_from_one_address_are_limited() {
 /// A wrong code, an email asked for again within the minute and a used link are refused.
 #[tokio::test]
 async fn confirming_both_contacts_activates_the_account() {
-    let w = World::new("").await;
+    let w = world("").await;
     let r = w.registrar();
     let reg = registered(&w, &[]).await.expect("registered");
     assert_eq!(r.send_proofs(&reg, &meta(), Lang::En).await, None);
@@ -287,7 +196,7 @@ async fn confirming_both_contacts_activates_the_account() {
         matches!(wrong, PhoneConfirmation::Refused(OtpError::Wrong { .. })),
         "{wrong:?}"
     );
-    let code = w.code_for("+375291234567");
+    let code = w.code_to("+375291234567");
     let confirmed = r.confirm_phone(&acc, &code, &meta()).await.expect("ok");
     let PhoneConfirmation::Confirmed(acc) = confirmed else {
         panic!("{confirmed:?}");
@@ -304,7 +213,7 @@ async fn confirming_both_contacts_activates_the_account() {
         "one email a minute: {resent:?}"
     );
 
-    let token = w.token_for("alesya@example.by");
+    let token = w.token_to("alesya@example.by");
     let link = r.take_link(&token).await.expect("read");
     let confirmed = r.confirm_email(link, &meta()).await.expect("ok");
     let EmailConfirmation::Confirmed(acc) = confirmed else {
@@ -316,7 +225,7 @@ async fn confirming_both_contacts_activates_the_account() {
     let again = r.confirm_email(used, &meta()).await.expect("ok");
     assert!(matches!(again, EmailConfirmation::Invalid), "{again:?}");
 
-    let events = w.events().await;
+    let events = w.audited().await;
     let wrong = count(&events, Kind::ConfirmPhone, "failure", Some("wrong_code"));
     assert_eq!(wrong, 1, "{events:?}");
     assert_eq!(count(&events, Kind::ConfirmPhone, "success", None), 1);
@@ -329,12 +238,12 @@ async fn confirming_both_contacts_activates_the_account() {
 /// A registration that expired unconfirmed is gone, whatever its link says.
 #[tokio::test]
 async fn the_link_of_an_expired_registration_does_not_work() {
-    let w = World::new("").await;
+    let w = world("").await;
     let r = w.registrar();
     let reg = registered(&w, &[]).await.expect("registered");
     assert_eq!(r.send_proofs(&reg, &meta(), Lang::En).await, None);
     w.clock.advance(TTL + 1);
-    let link = r.take_link(&w.token_for("alesya@example.by")).await;
+    let link = r.take_link(&w.token_to("alesya@example.by")).await;
     let confirmed = r.confirm_email(link.expect("read"), &meta()).await;
     assert!(
         matches!(confirmed, Ok(EmailConfirmation::Invalid)),
@@ -344,7 +253,7 @@ async fn the_link_of_an_expired_registration_does_not_work() {
         .await
         .expect("read");
     assert!(!stored.expect("not swept yet").email_verified);
-    let events = w.events().await;
+    let events = w.audited().await;
     let expired = count(
         &events,
         Kind::ConfirmEmail,
@@ -358,20 +267,16 @@ async fn the_link_of_an_expired_registration_does_not_work() {
 /// code or link: their owner is told instead, and the answer is the same.
 #[tokio::test]
 async fn contacts_confirmed_elsewhere_are_told_to_their_owner() {
-    let w = World::new("").await;
-    let owner = account::create(
-        &w.db,
-        NewAccount {
-            username: "owner".into(),
-            phone: Some("+375291234567".into()),
-            email: Some("alesya@example.by".into()),
-            roles: vec!["applicant".into()],
-            verified: true,
-            ..NewAccount::default()
-        },
-    )
-    .await
-    .expect("an owner");
+    let w = world("").await;
+    let owner = w
+        .person(
+            "owner",
+            &["applicant"],
+            Some("+375291234567"),
+            Some("alesya@example.by"),
+            true,
+        )
+        .await;
     let reg = registered(&w, &[]).await.expect("registered all the same");
     assert_eq!(reg.phone_owner.as_deref(), Some(owner.id.as_str()));
     assert_eq!(reg.email_owner.as_deref(), Some(owner.id.as_str()));
@@ -384,5 +289,5 @@ async fn contacts_confirmed_elsewhere_are_told_to_their_owner() {
         "no code or link: {outbox:?}"
     );
     assert_eq!(outbox.len(), 2, "a notice by each channel: {outbox:?}");
-    w.events().await;
+    w.audited().await;
 }
