@@ -1,6 +1,6 @@
 //! The login-method framework. A method ([`LoginMethod`]) says only what is its own: its name,
 //! the assurance it can give, how it begins, and how it checks what the person presented. One
-//! runner ([`attempt`]) does the lifecycle around it for every method, in this order:
+//! runner ([`Runner::attempt`]) does the lifecycle around it for every method, in this order:
 //!
 //! 1. the page's CSRF token;
 //! 2. the address gate (too many failures from this IP: refused, audited);

@@ -1,5 +1,5 @@
 //! The login pages: GET /login shows the methods for a login transaction; each method posts to
-//! its own route, and the login runner (`login::attempt`) takes it from there.
+//! its own route, and the login runner (`login::Runner::attempt`) takes it from there.
 
 use std::sync::Arc;
 
