@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::web::i18n::Lang;
 
+pub mod upstream;
+
 /// A text in the people's languages: Russian, Belarusian, English. A language left out falls
 /// back to Russian (then Belarusian, then English). In TOML either a string (every language)
 /// or a table `{ ru = "…", be = "…", en = "…" }`.
@@ -242,6 +244,7 @@ struct FileSettings {
     consent_text: Option<Localized>,
     sms_name: Option<Localized>,
     clients: Vec<ClientSpec>,
+    upstream: Vec<upstream::UpstreamSpec>,
 }
 
 /// A secret setting: its Debug output is redacted, so printing settings never leaks it.
@@ -387,6 +390,8 @@ pub struct Settings {
     /// The service's name, operator, support, privacy notice and consent wording on the pages.
     pub face: Face,
     pub clients: Vec<ClientSpec>,
+    /// The identity providers people may sign in through (`[[upstream]]`).
+    pub upstreams: Vec<upstream::Upstream>,
 }
 
 impl Settings {
@@ -660,6 +665,7 @@ impl Settings {
             )? as usize,
         };
         let face = face(&env, &file_face)?;
+        let upstreams = upstream::validate(file.upstream, dev, &keys_dir, &env)?;
         let mut clients = file.clients;
         if clients.iter().any(|c| c.client_id == PROFILE_CLIENT) {
             bail!("the client_id {PROFILE_CLIENT} is reserved for the profile page's sign-in");
@@ -708,6 +714,7 @@ impl Settings {
             limits,
             pki,
             clients,
+            upstreams,
         })
     }
 
@@ -982,6 +989,27 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn upstreams_come_from_the_file_and_stop_a_bad_start() {
+        let spec = |issuer: &str| {
+            format!(
+                "[[upstream]]\nname = \"npes\"\nkind = \"oidc\"\nissuer = \"{issuer}\"\n\
+                 client_id = \"vhod\"\nclient_secret = \"s\"\ndisplay_name = \"НПЭС\"\n\
+                 [upstream.acr]\ndefault = \"substantial\"\n"
+            )
+        };
+        let file: FileSettings =
+            toml::from_str(&spec("https://npes.example.by")).expect("the file");
+        let s = Settings::from_parts(file, |k| (k == "VHOD_DEV").then(|| "false".into()))
+            .expect("settings");
+        assert_eq!(s.upstreams.len(), 1);
+        assert_eq!(s.upstreams[0].name, "npes");
+        let file: FileSettings = toml::from_str(&spec("http://npes.example.by")).expect("the file");
+        let e = Settings::from_parts(file, |k| (k == "VHOD_DEV").then(|| "false".into()))
+            .expect_err("plain http outside development");
+        assert!(format!("{e:#}").contains("[[upstream]] \"npes\""), "{e:#}");
     }
 
     #[test]
