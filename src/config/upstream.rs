@@ -275,7 +275,9 @@ fn endpoint(field: &str, v: &str, dev: bool) -> anyhow::Result<String> {
             bail!("{field} must be https (plain http only on a loopback address or in development)")
         }
     }
-    Ok(v.trim_end_matches('/').to_string())
+    // Kept exactly as written: the issuer is compared with the ID token's `iss` as a string
+    // (OpenID Connect Core §3.1.3.7), and an endpoint's trailing slash may matter to its server.
+    Ok(v.to_string())
 }
 
 fn client_auth(
@@ -379,7 +381,7 @@ mod tests {
     fn the_npes_example_reads_as_documented() {
         let u = check(NPES, false).expect("accepted");
         assert_eq!(u.kind, UpstreamKind::Oidc);
-        assert_eq!(u.issuer.as_deref(), Some("https://npes.example.by"));
+        assert_eq!(u.issuer.as_deref(), Some("https://npes.example.by/"));
         assert_eq!(
             u.client_auth,
             ClientAuth::SecretBasic(Secret("s3cret".into()))
