@@ -30,6 +30,8 @@ pub enum Kind {
     AccountCreated,
     /// A certificate identity linked to an existing account.
     CertificateLinked,
+    /// An upstream identity (НПЭС, ЕС ИФЮЛ) linked to an existing account.
+    UpstreamLinked,
     /// "Forgot password" asked.
     RecoveryRequest,
     PasswordReset,
@@ -56,7 +58,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 27] = [
         Kind::Authorize,
         Kind::Login,
         Kind::Logout,
@@ -69,6 +71,7 @@ impl Kind {
         Kind::AccountActivated,
         Kind::AccountCreated,
         Kind::CertificateLinked,
+        Kind::UpstreamLinked,
         Kind::RecoveryRequest,
         Kind::PasswordReset,
         Kind::ChangePhone,
@@ -100,6 +103,7 @@ impl Kind {
             Kind::AccountActivated => "account_activated",
             Kind::AccountCreated => "account_created",
             Kind::CertificateLinked => "certificate_linked",
+            Kind::UpstreamLinked => "upstream_linked",
             Kind::RecoveryRequest => "recovery_request",
             Kind::PasswordReset => "password_reset",
             Kind::ChangePhone => "change_phone",

@@ -1,5 +1,5 @@
 //! What vhod keeps in the browser's cookie session (tower-sessions): the SSO session id, the CSRF
-//! token and the login transactions this browser started.
+//! token, the login transactions this browser started and the upstream login it set off on.
 
 use tower_sessions::Session;
 
@@ -8,6 +8,8 @@ use crate::secrets;
 const SID: &str = "sid";
 const CSRF: &str = "csrf";
 const TXS: &str = "txs";
+/// The `state` (hashed) of the upstream login this browser set off on last.
+const UPSTREAM_FLOW: &str = "upflow";
 /// A few tabs may be signing in to different services at once.
 const MAX_TXS: usize = 8;
 
@@ -91,4 +93,19 @@ pub async fn remove_transaction(s: &Session, tx: &str) -> Result<(), BrowserErro
     txs.retain(|t| t != tx);
     s.insert(TXS, txs).await?;
     Ok(())
+}
+
+/// Binds an upstream login's `state` to this browser: only this browser may come back with it.
+pub async fn begin_upstream_flow(s: &Session, state: &str) -> Result<(), BrowserError> {
+    s.insert(UPSTREAM_FLOW, secrets::token_hash(state)).await?;
+    Ok(())
+}
+
+/// Did this browser set off with `state`? Answers once: the binding is gone afterwards.
+pub async fn finish_upstream_flow(s: &Session, state: &str) -> Result<bool, BrowserError> {
+    let Some(bound) = s.remove::<String>(UPSTREAM_FLOW).await? else {
+        return Ok(false);
+    };
+    let presented = secrets::token_hash(state);
+    Ok(secrets::ct_eq(bound.as_bytes(), presented.as_bytes()))
 }

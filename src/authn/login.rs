@@ -2,7 +2,7 @@
 //! the assurance it can give, how it begins, and how it checks what the person presented. One
 //! runner ([`Runner::attempt`]) does the lifecycle around it for every method, in this order:
 //!
-//! 1. the page's CSRF token;
+//! 1. the page's CSRF token (a redirect method's: the `state` bound to the browser);
 //! 2. the address gate (too many failures from this IP: refused, audited);
 //! 3. the method's check;
 //! 4. a lock of the login it names: while locked, even a right answer is answered as a wrong
@@ -15,7 +15,8 @@
 //!    authorization), so sign-in does not know the protocol that asked for it.
 //!
 //! Each transport (an HTML form, a JSON call, an upstream's redirect) turns the [`Refusal`] into
-//! its own answer. Federation, passkeys and an SMS second factor are each one more method.
+//! its own answer. Federation (`upstream`) is the third method; passkeys and an SMS second
+//! factor will each be one more.
 //!
 //! The file is long because half of it is the runner's lifecycle test beside it: a scripted
 //! method driven through the whole sequence (CSRF, our own trouble, guesses up to the lock, the
@@ -129,6 +130,15 @@ pub trait Resume: Send + Sync {
         who: Authenticated,
         meta: &'a RequestMeta,
     ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>>;
+
+    /// The person gives up signing in (after a failure they cannot get past here): end the
+    /// login transaction and answer what asked for it that nobody signed in.
+    fn abandon<'a>(
+        &'a self,
+        session: &'a Session,
+        tx_id: &'a str,
+        meta: &'a RequestMeta,
+    ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>>;
 }
 
 /// Who tells an account's owner that its login has just locked (in the background: the
@@ -197,10 +207,15 @@ impl Runner<'_> {
             csrf,
             lang,
         } = at;
-        match browser::csrf_ok(session, csrf).await {
-            Ok(true) => {}
-            Ok(false) => return Err(Refusal::Csrf),
-            Err(e) => return Err(unavailable("browser session store", &e)),
+        // A redirect method comes back with its own proof that this browser set off on it (an
+        // upstream's `state`, bound to the cookie session), checked before the attempt: that
+        // is its CSRF token.
+        if M::BEGINS != Begin::Redirect {
+            match browser::csrf_ok(session, csrf).await {
+                Ok(true) => {}
+                Ok(false) => return Err(Refusal::Csrf),
+                Err(e) => return Err(unavailable("browser session store", &e)),
+            }
         }
         let failure_event = |reason: &dyn ReasonCode, subject: Option<String>| {
             Event::new(Kind::Login, Outcome::Failure)
@@ -422,6 +437,7 @@ mod tests {
                         legal_entity: None,
                     },
                     method: Self::NAME,
+                    upstream: None,
                 }),
                 Said::Wrong => Completion::Failed {
                     failure: ScriptedFailure(true),
@@ -453,6 +469,15 @@ mod tests {
                 assert_eq!(tx_id, tx.id);
                 Ok(format!("https://rp.example/cb?for={}", who.account_id))
             })
+        }
+
+        fn abandon<'a>(
+            &'a self,
+            _: &'a Session,
+            _: &'a str,
+            _: &'a RequestMeta,
+        ) -> Pin<Box<dyn Future<Output = Result<Next, ResumeError>> + Send + 'a>> {
+            Box::pin(async { Ok("https://rp.example/cb?error=access_denied".into()) })
         }
     }
 

@@ -18,6 +18,7 @@ pub mod session;
 pub(crate) mod testkit;
 pub mod throttle;
 pub mod transaction;
+pub mod upstream;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +104,8 @@ pub struct Authenticated {
     pub facts: AuthFacts,
     /// The method's name for the audit trail ("password", "certificate", ...).
     pub method: &'static str,
+    /// The upstream login it was, for a sign-in through an upstream provider.
+    pub upstream: Option<upstream::UpstreamLogin>,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::certificate::method::Certificate;
 use super::login::{self, Attempt, LoginMethod, Refusal, ResumeError};
 use super::password::{Credentials, Password, PasswordFailure};
-use super::{browser, registration, transaction};
+use super::{Acr, browser, registration, transaction};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
@@ -34,6 +34,27 @@ struct LoginView<'a> {
     /// The person has just proved their password and must now present a certificate: the
     /// password form is not offered again.
     step_up: bool,
+    /// The assurance the sign-in needs: the upstreams that cannot give it are not offered.
+    need: Acr,
+}
+
+/// The assurance this sign-in must reach: the client's and the request's, and in a step-up the
+/// signed-in account's own (one level above what its session has when nothing says more).
+pub(crate) async fn sign_in_need(
+    app: &App,
+    tx: &transaction::LoginTransaction,
+) -> Result<Acr, crate::store::StoreError> {
+    let account = match &tx.step_up {
+        Some(id) => crate::identity::account::find_by_id(&app.db, id).await?,
+        None => None,
+    };
+    Ok(app
+        .clients
+        .get(&tx.request.client_id)
+        .map(|client| {
+            crate::policy::required_acr(account.as_ref(), &client, &tx.request.acr_values)
+        })
+        .unwrap_or(Acr::Low))
 }
 
 /// Does this transaction need more than a password can give?
@@ -61,6 +82,11 @@ async fn render_login(
         .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| view.client_id.to_string());
     let methods = login::offered(&app.trust, app.settings.dev);
+    let upstreams: Vec<_> = app
+        .upstreams
+        .able(view.need)
+        .map(|u| json!({"name": u.name, "label": u.display_name(lang)}))
+        .collect();
     let error = view.error.map(|k| i18n::text(lang, k));
     let field = view
         .field
@@ -81,6 +107,7 @@ async fn render_login(
             "cert_dev": app.settings.dev,
             "step_up": view.step_up,
             "cert_required": view.cert_required,
+            "upstreams": upstreams,
     });
     let ctx = crate::web::form::merge(
         ctx,
@@ -170,7 +197,7 @@ async fn no_transaction(app: &App, session: &Session, lang: Lang, tx_id: Option<
 
 /// The transaction named by the request, if this browser started it, and the page's language:
 /// the form's (the person may have switched), else the transaction's, else the browser's.
-async fn login_tx(
+pub(crate) async fn login_tx(
     app: &App,
     session: &Session,
     headers: &HeaderMap,
@@ -205,6 +232,9 @@ pub async fn login_page(
         return Ok(no_transaction(&app, &session, lang, params.get("tx")).await);
     };
     remember_login(&session, &tx).await;
+    let need = sign_in_need(&app, &tx)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
     let hint = tx.request.login_hint.clone().unwrap_or_default();
     Ok(render_login(
         &app,
@@ -220,6 +250,7 @@ pub async fn login_page(
             finish_link: None,
             cert_required: needs_certificate(&app, &tx),
             step_up: tx.step_up.is_some(),
+            need,
         },
     )
     .await)
@@ -240,6 +271,9 @@ pub async fn password_login(
         .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
     let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
     let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let need = sign_in_need(&app, &tx)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
     let username = field(&params, "username");
     let shown_username: String = username.chars().take(256).collect();
     let view = |error| LoginView {
@@ -251,6 +285,7 @@ pub async fn password_login(
         finish_link: None,
         cert_required: needs_certificate(&app, &tx),
         step_up: tx.step_up.is_some(),
+        need,
     };
     let credentials = Credentials {
         login: username.to_string(),
@@ -324,5 +359,24 @@ fn answer(refusal: &Refusal<PasswordFailure>) -> (StatusCode, &'static str) {
         Refusal::Locked { .. } => (StatusCode::UNAUTHORIZED, "bad_credentials"),
         Refusal::Resume(e) => (resume_status(*e), e.key()),
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+    }
+}
+
+/// GET /login/cancel?tx=…: the person gives up signing in; the service hears `access_denied`.
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    RequestParams(params): RequestParams,
+) -> Result<Response, PageError> {
+    let params = params
+        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
+    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
+    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    use super::login::Resume;
+    match app.abandon(&session, &tx.id, &meta).await {
+        Ok(next) => Ok(Redirect::to(&next).into_response()),
+        Err(e) => Err(PageError::new(lang, resume_status(e), e.key())),
     }
 }

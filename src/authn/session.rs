@@ -6,6 +6,8 @@ use crate::secrets;
 use crate::store::StoreError;
 use crate::store::sql::Db;
 use crate::store::sso_sessions::SessionRow;
+use crate::store::units;
+use crate::store::upstream_identities::UpstreamKey;
 
 /// Who must hear of sessions that ended away from the browsers holding them (a password
 /// reset ends them all): the protocol's logout notices to the clients, plugged in by the
@@ -46,9 +48,21 @@ impl SsoSession {
     }
 }
 
+/// The upstream login a sign-in was, as the session records it.
+fn upstream_of(who: &Authenticated) -> Option<units::UpstreamSession<'_>> {
+    who.upstream.as_ref().map(|u| units::UpstreamSession {
+        key: UpstreamKey {
+            upstream: &u.upstream,
+            issuer: &u.issuer,
+            subject: &u.subject,
+        },
+        upstream_sid: u.sid.as_deref(),
+    })
+}
+
 pub async fn create(db: &Db, who: &Authenticated, ttl: u64) -> Result<SsoSession, StoreError> {
     let s = SsoSession::of(&secrets::random_id(), who, db.clock.now() + ttl as i64);
-    db.sso_sessions().insert(&s.to_row()).await?;
+    units::create_session(db, &s.to_row(), upstream_of(who).as_ref()).await?;
     Ok(s)
 }
 
@@ -63,7 +77,8 @@ pub async fn renew(
     ttl: u64,
 ) -> Result<Option<SsoSession>, StoreError> {
     let s = SsoSession::of(sid, who, db.clock.now() + ttl as i64);
-    Ok(db.sso_sessions().renew(&s.to_row()).await?.then_some(s))
+    let renewed = units::renew_session(db, &s.to_row(), upstream_of(who).as_ref()).await?;
+    Ok(renewed.then_some(s))
 }
 
 pub async fn find_active(db: &Db, sid: &str) -> Result<Option<SsoSession>, StoreError> {
@@ -111,6 +126,7 @@ mod tests {
                 legal_entity: None,
             },
             method: "password",
+            upstream: None,
         }
     }
 

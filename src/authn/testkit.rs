@@ -135,6 +135,7 @@ impl<T> Ground<T> {
                 legal_entity: None,
             },
             method: "password",
+            upstream: None,
         };
         let s = session::create(&self.db, &who, 3600)
             .await

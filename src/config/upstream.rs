@@ -53,6 +53,9 @@ pub struct UpstreamSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimMap {
+    /// The claim that names the person at the upstream; `sub` unless an OAuth 2.0 upstream's
+    /// userinfo calls it otherwise (an OpenID upstream's ID token always says `sub`).
+    pub subject: Option<String>,
     pub personal_number: Option<String>,
     /// Whether this upstream vouches for the number (it identified the person face to face):
     /// only then may a first login link to the account that already has the number.
@@ -118,6 +121,36 @@ pub struct Upstream {
     pub acr_default: Acr,
     /// The upstream's acr (or amr) values and what each gives in vhod.
     pub acr_map: BTreeMap<String, Acr>,
+}
+
+impl Upstream {
+    /// The issuer half of an identity's link key: the issuer, or for an OAuth 2.0 upstream
+    /// that names none, its authorization endpoint.
+    pub fn link_issuer(&self) -> &str {
+        self.issuer
+            .as_deref()
+            .or(self.authorization_endpoint.as_deref())
+            .unwrap_or(&self.name)
+    }
+
+    /// The strongest assurance a login through the upstream can give.
+    pub fn max_acr(&self) -> Acr {
+        self.acr_map
+            .values()
+            .copied()
+            .chain([self.acr_default])
+            .max()
+            .unwrap_or(self.acr_default)
+    }
+
+    /// The button's text in `lang`: its own, else any the settings give (one is required).
+    pub fn display_name(&self, lang: crate::web::i18n::Lang) -> &str {
+        let d = &self.display_name;
+        d.get(lang)
+            .or(d.be.as_deref())
+            .or(d.en.as_deref())
+            .unwrap_or(&self.name)
+    }
 }
 
 /// The parameters vhod itself sets on the upstream's authorization request: `extra_params`

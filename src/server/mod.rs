@@ -48,6 +48,8 @@ pub struct App {
     pub notifier: crate::notify::Notifier,
     /// Certificate sign-in: trust anchors, CRLs, identity profiles.
     pub trust: crate::pki::trust::Trust,
+    /// Federated sign-in: the configured upstream providers.
+    pub upstreams: authn::upstream::Connectors,
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -75,6 +77,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     let notifier = crate::notify::Notifier::new(&settings, http.clone())
         .context("messaging settings (SMS, email)")?;
     let trust = load_trust(&settings)?;
+    let upstreams = authn::upstream::Connectors::new(&settings.upstreams)?;
     let db = open_db(&settings).await?;
     if !trust
         .profiles()
@@ -140,6 +143,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         http,
         notifier,
         trust,
+        upstreams,
     });
     Ok((app, worker))
 }
@@ -240,6 +244,15 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/login", get(authn::routes::login_page))
         .route("/login/password", post(authn::routes::password_login))
+        .route("/login/cancel", get(authn::routes::cancel))
+        .route(
+            "/login/upstream/{name}",
+            get(authn::upstream::routes::start),
+        )
+        .route(
+            "/login/upstream/{name}/callback",
+            get(authn::upstream::routes::callback),
+        )
         .route(
             "/login/certificate/challenge",
             post(authn::certificate::routes::challenge),

@@ -68,6 +68,19 @@ impl App {
         }
     }
 
+    pub fn federated<'a>(
+        &'a self,
+        connector: &'a authn::upstream::connector::Connector,
+    ) -> authn::upstream::Federated<'a> {
+        authn::upstream::Federated {
+            db: &self.db,
+            audit: &self.audit,
+            clock: &self.clock,
+            connector,
+            issuer: &self.settings.issuer,
+        }
+    }
+
     pub fn certificate(&self) -> authn::certificate::method::Certificate<'_> {
         authn::certificate::method::Certificate {
             eph: &self.eph,
@@ -155,6 +168,20 @@ impl authn::login::Resume for Arc<App> {
         Box::pin(async move {
             let az = self.authorization();
             oidc::authorize::resume::complete(&az, session, tx_id, who, meta).await
+        })
+    }
+
+    fn abandon<'a>(
+        &'a self,
+        session: &'a tower_sessions::Session,
+        tx_id: &'a str,
+        meta: &'a web::RequestMeta,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<authn::login::Next, authn::login::ResumeError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let az = self.authorization();
+            oidc::authorize::resume::abandon(&az, session, tx_id, meta).await
         })
     }
 }

@@ -1,9 +1,9 @@
 //! Storage: `sql` (durable: SQLite embedded, PostgreSQL in production) and `ephemeral`
 //! (short-lived shared state: in-process or Redis). This is the only module with SQL: one file
-//! per aggregate (`accounts`, `certificates`, `clients`, `sso_sessions`, `grants`, `audit_log`),
-//! each a narrow set of methods on [`sql::Db`] that both backends serve; `units` holds the
-//! writes that span several aggregates, each one transaction; `sessions` adapts the stores to
-//! tower-sessions. Callers see [`StoreError`], never a driver's error.
+//! per aggregate (`accounts`, `certificates`, `upstream_identities`, `clients`, `sso_sessions`,
+//! `grants`, `audit_log`), each a narrow set of methods on [`sql::Db`] that both backends
+//! serve; `units` holds the writes that span several aggregates, each one transaction;
+//! `sessions` adapts the stores to tower-sessions. Callers see [`StoreError`], never a driver's error.
 
 pub mod accounts;
 pub mod audit_log;
@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod sql;
 pub mod sso_sessions;
 pub mod units;
+pub mod upstream_identities;
 
 /// What can go wrong in storage, as the layers above need to tell it apart.
 #[derive(Debug, thiserror::Error)]

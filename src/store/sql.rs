@@ -64,6 +64,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pages",
         include_str!("../../migrations/sqlite/0007_pages.sql"),
     ),
+    (
+        8,
+        "upstreams",
+        include_str!("../../migrations/sqlite/0008_upstreams.sql"),
+    ),
 ];
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -100,6 +105,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "pages",
         include_str!("../../migrations/postgres/0007_pages.sql"),
+    ),
+    (
+        8,
+        "upstreams",
+        include_str!("../../migrations/postgres/0008_upstreams.sql"),
     ),
 ];
 

@@ -71,6 +71,54 @@ pub(super) async fn end_on(
     Ok(done.rows_affected() == 1)
 }
 
+/// Writes a new session on `conn`, dated `now`.
+pub(super) async fn insert_on(
+    conn: &mut sqlx::AnyConnection,
+    s: &SessionRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at, legal_entity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&s.sid)
+    .bind(&s.account_id)
+    .bind(s.facts.auth_time)
+    .bind(&s.facts.acr)
+    .bind(&s.facts.amr)
+    .bind(&s.method)
+    .bind(now)
+    .bind(s.expires_at)
+    .bind(&s.facts.legal_entity)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Renews an open, unexpired session of the account on `conn` at `now`; true when it was.
+pub(super) async fn renew_on(
+    conn: &mut sqlx::AnyConnection,
+    s: &SessionRow,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sso_sessions SET auth_time = $1, acr = $2, amr = $3, method = $4, expires_at = $5, legal_entity = $6 \
+         WHERE sid = $7 AND account_id = $8 AND ended_at IS NULL AND expires_at > $9",
+    )
+    .bind(s.facts.auth_time)
+    .bind(&s.facts.acr)
+    .bind(&s.facts.amr)
+    .bind(&s.method)
+    .bind(s.expires_at)
+    .bind(&s.facts.legal_entity)
+    .bind(&s.sid)
+    .bind(&s.account_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The sessions of a database: `db.sso_sessions()`.
 pub struct SsoSessions<'a> {
     db: &'a Db,
@@ -85,43 +133,15 @@ impl Db {
 impl SsoSessions<'_> {
     /// A new session, created now.
     pub async fn insert(&self, s: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sso_sessions (sid, account_id, auth_time, acr, amr, method, created_at, expires_at, legal_entity) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&s.sid)
-        .bind(&s.account_id)
-        .bind(s.facts.auth_time)
-        .bind(&s.facts.acr)
-        .bind(&s.facts.amr)
-        .bind(&s.method)
-        .bind(self.db.clock.now())
-        .bind(s.expires_at)
-        .bind(&s.facts.legal_entity)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.db.pool.acquire().await?;
+        insert_on(&mut conn, s, self.db.clock.now()).await
     }
 
     /// Gives the session `s.sid` of account `s.account_id` the new sign-in's facts, method and
     /// expiry, if it is still open and unexpired now; true when it was.
     pub async fn renew(&self, s: &SessionRow) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sso_sessions SET auth_time = $1, acr = $2, amr = $3, method = $4, expires_at = $5, legal_entity = $6 \
-             WHERE sid = $7 AND account_id = $8 AND ended_at IS NULL AND expires_at > $9",
-        )
-        .bind(s.facts.auth_time)
-        .bind(&s.facts.acr)
-        .bind(&s.facts.amr)
-        .bind(&s.method)
-        .bind(s.expires_at)
-        .bind(&s.facts.legal_entity)
-        .bind(&s.sid)
-        .bind(&s.account_id)
-        .bind(self.db.clock.now())
-        .execute(&self.db.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.db.pool.acquire().await?;
+        renew_on(&mut conn, s, self.db.clock.now()).await
     }
 
     /// A session that was never ended, expired or not.

@@ -4,7 +4,7 @@
 use super::StoreError;
 use super::accounts::{self, Contact, NewRow};
 use super::sql::Db;
-use super::{certificates, grants, sso_sessions};
+use super::{certificates, grants, sso_sessions, upstream_identities};
 
 /// What a password reset ended besides the old password.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -130,6 +130,74 @@ pub async fn create_account_with_identity(
     }
     .await;
     finish(tx, done).await.map(|_| ())
+}
+
+/// Creates an account together with its upstream identity (both or neither). A taken
+/// username, phone or identity is [`StoreError::Conflict`].
+pub async fn create_account_with_upstream_identity(
+    db: &Db,
+    account: &NewRow,
+    key: &upstream_identities::UpstreamKey<'_>,
+    personal_number: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        accounts::insert_on(&mut tx, account, now).await?;
+        upstream_identities::insert_on(&mut tx, key, &account.id, personal_number, now).await?;
+        Ok(Some(()))
+    }
+    .await;
+    finish(tx, done).await.map(|_| ())
+}
+
+/// The upstream login a session is made or renewed by.
+pub struct UpstreamSession<'a> {
+    pub key: upstream_identities::UpstreamKey<'a>,
+    pub upstream_sid: Option<&'a str>,
+}
+
+/// Creates a session and, for a login through an upstream, the record of it (both or neither).
+pub async fn create_session(
+    db: &Db,
+    row: &sso_sessions::SessionRow,
+    upstream: Option<&UpstreamSession<'_>>,
+) -> Result<(), StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        sso_sessions::insert_on(&mut tx, row, now).await?;
+        if let Some(u) = upstream {
+            upstream_identities::record_session_on(&mut tx, &row.sid, &u.key, u.upstream_sid, now)
+                .await?;
+        }
+        Ok(Some(()))
+    }
+    .await;
+    finish(tx, done).await.map(|_| ())
+}
+
+/// Renews a session (see `SsoSessions::renew`) and records the upstream login that renewed
+/// it, together; false (and nothing written) when the session was not renewable.
+pub async fn renew_session(
+    db: &Db,
+    row: &sso_sessions::SessionRow,
+    upstream: Option<&UpstreamSession<'_>>,
+) -> Result<bool, StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        if !sso_sessions::renew_on(&mut tx, row, now).await? {
+            return Ok(None);
+        }
+        if let Some(u) = upstream {
+            upstream_identities::record_session_on(&mut tx, &row.sid, &u.key, u.upstream_sid, now)
+                .await?;
+        }
+        Ok(Some(()))
+    }
+    .await;
+    Ok(finish(tx, done).await?.is_some())
 }
 
 /// Commits what succeeded in full; rolls back, there and then, anything else.

@@ -87,6 +87,27 @@ impl SigningKey {
         })
     }
 
+    /// A PKCS#8 PEM private key of any of our algorithms, under the thumbprint of its public
+    /// key (a key of ours that a party we call knows by its JWK: an upstream's
+    /// `private_key_jwt`).
+    pub fn from_pem(pem: &str) -> anyhow::Result<SigningKey> {
+        let (label, der) =
+            pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| anyhow::anyhow!("not PEM: {e}"))?;
+        if label != "PRIVATE KEY" {
+            bail!("not a PKCS#8 private key (BEGIN PRIVATE KEY)");
+        }
+        for alg in SigningAlg::ALL {
+            if let Ok((pair, jwk)) = SigningKey::from_pkcs8(alg, &der) {
+                return Ok(SigningKey {
+                    kid: jwk.thumbprint(),
+                    alg,
+                    pair,
+                });
+            }
+        }
+        bail!("not an ES256 (P-256), RS256 or EdDSA (Ed25519) key")
+    }
+
     /// None only if the OS random number generator fails (ECDSA and RSA blinding need it).
     pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
         match &self.pair {

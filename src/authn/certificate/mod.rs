@@ -154,6 +154,7 @@ pub fn authenticated(account_id: String, v: &Validated, now: i64) -> Authenticat
             }),
         },
         method: method::Certificate::NAME,
+        upstream: None,
     }
 }
 

@@ -123,6 +123,7 @@ pub async fn authenticate(
                 legal_entity: None,
             },
             method: Password::NAME,
+            upstream: None,
         }),
     }
 }

@@ -131,3 +131,34 @@ pub async fn complete(
     let _ = browser::remove_transaction(browser_session, tx_id).await;
     Ok(code_redirect_url(az, &request, &sso, meta).await)
 }
+
+/// The person gave up signing in: the login transaction ends, and the client hears
+/// `access_denied` at its redirect URI (with its `state`), so it is not left waiting.
+pub async fn abandon(
+    az: &Authorization<'_>,
+    browser_session: &Session,
+    tx_id: &str,
+    meta: &RequestMeta,
+) -> Result<String, ResumeError> {
+    let tx = match transaction::finish(az.eph, tx_id).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return Err(ResumeError::TxExpired),
+        Err(e) => return Err(server_error(&e)),
+    };
+    let _ = browser::remove_transaction(browser_session, tx_id).await;
+    let request = AuthorizationRequest::resumed(&tx.request).map_err(|e| server_error(&e))?;
+    if az.clients.get(&request.client_id).is_none() {
+        return Err(ResumeError::UnknownClient);
+    }
+    let e = OAuthError::new(ErrorCode::AccessDenied, "the person did not sign in");
+    az.audit
+        .write(
+            Event::new(Kind::Authorize, Outcome::Failure)
+                .reason(e.code)
+                .client(request.client_id.as_str())
+                .from(meta),
+        )
+        .await
+        .map_err(|e| server_error(&e))?;
+    Ok(error_redirect_url(&az.settings.issuer, &request, &e))
+}

@@ -43,6 +43,13 @@ pub fn certificate_challenge(tx_id: &str) -> Key {
     Key(format!("certch:{tx_id}"))
 }
 
+/// A login through an upstream provider on its way there and back (the nonce, the PKCE
+/// verifier, the login transaction, the browser it is bound to), under the hash of its `state`;
+/// taken at the callback, and for at most the login's lifetime.
+pub fn upstream_flow(state: &str) -> Key {
+    Key(format!("upflow:{}", secrets::token_hash(state)))
+}
+
 /// What an authorization code stands for; the code's lifetime (`VHOD_CODE_TTL`).
 pub fn authorization_code(code: &str) -> Key {
     Key(format!("code:{}", secrets::token_hash(code)))

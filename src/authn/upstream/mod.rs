@@ -1,0 +1,408 @@
+//! Sign-in through an upstream identity provider (НПЭС, ЕС ИФЮЛ): vhod is its relying party.
+//! The browser leaves for the upstream from `GET /login/upstream/{name}` and comes back to
+//! `GET /login/upstream/{name}/callback`; the callback's checks run in this order:
+//!
+//! 1. `state`: known, unused, of this upstream, and set off from this browser (`routes`);
+//! 2. the upstream's own answer: an `error` refuses, a missing code too;
+//! 3. RFC 9207 `iss`, when sent or promised;
+//! 4. the code redeemed with PKCE and our client authentication (`connector`);
+//! 5. the ID token: signature by the upstream's keys (refetched once on an unknown key),
+//!    issuer, audience, expiry, nonce; userinfo when needed, with the same `sub`;
+//! 6. the mapped claims a login needs (`claims`);
+//! 7. the assurance: what the mapping gives, which must reach what the sign-in needs;
+//! 8. whose account: by (upstream, issuer, sub), else by a vouched-for personal number, else a
+//!    new applicant account (`identity::upstream`).
+//!
+//! Each refusal is a [`Failure`] with its own audited reason; the runner does the rest of the
+//! lifecycle as for every method.
+
+pub mod claims;
+pub mod connector;
+pub mod routes;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use self::claims::Documents;
+use self::connector::{Connector, FlowSecrets};
+use super::login::{Begin, Completion, LoginMethod, MethodFailure};
+use super::throttle::LoginKey;
+use super::transaction::LoginTransaction;
+use super::{Acr, AuthFacts, Authenticated};
+use crate::audit::{Audit, Event, Kind, Outcome, ReasonCode};
+use crate::clock::Clock;
+use crate::config::upstream::Upstream;
+use crate::identity::upstream::{self as links, Resolution, ResolveError, UpstreamKey};
+use crate::store::StoreError;
+use crate::store::ephemeral::{Ephemeral, keys};
+use crate::store::sql::Db;
+use crate::web::RequestMeta;
+
+/// Why a login through an upstream was refused; each is its own audit reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The callback's `state` is unknown, used, another upstream's or another browser's.
+    StateMismatch,
+    /// The person declined at the upstream (`error=access_denied`).
+    Denied,
+    /// Any other `error` from the upstream, or a callback without a code.
+    UpstreamError(String),
+    /// RFC 9207: the authorization response's `iss` is not the upstream's (or is missing
+    /// where the upstream promised it).
+    IssuerMismatch,
+    /// The upstream did not answer in time, or not understandably (our side of it).
+    Unavailable(String),
+    /// The token endpoint refused the code.
+    TokenRefused(String),
+    NoIdToken,
+    InvalidIdToken(String),
+    BadSignature(String),
+    /// The ID token's key is not in the upstream's JWKS, even fetched again.
+    UnknownKey,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NonceMismatch,
+    Userinfo(String),
+    /// Userinfo is about another `sub` than the ID token.
+    UserinfoSubject,
+    /// Claims a login needs are not in what the upstream released.
+    MissingClaims(Vec<String>),
+    /// What the upstream asserted maps below what the sign-in needs.
+    AcrTooLow {
+        have: Acr,
+        need: Acr,
+    },
+    /// Several accounts hold the vouched-for personal number.
+    Ambiguous(usize),
+    /// The identity is not the account this browser is stepping up.
+    OtherAccount,
+}
+
+impl ReasonCode for Failure {
+    fn code(&self) -> &'static str {
+        match self {
+            Failure::StateMismatch => "state_mismatch",
+            Failure::Denied => "upstream_denied",
+            Failure::UpstreamError(_) => "upstream_error",
+            Failure::IssuerMismatch => "issuer_mismatch",
+            Failure::Unavailable(_) => "upstream_unavailable",
+            Failure::TokenRefused(_) => "token_refused",
+            Failure::NoIdToken => "no_id_token",
+            Failure::InvalidIdToken(_) => "invalid_id_token",
+            Failure::BadSignature(_) => "bad_signature",
+            Failure::UnknownKey => "unknown_key",
+            Failure::WrongIssuer => "wrong_issuer",
+            Failure::WrongAudience => "wrong_audience",
+            Failure::Expired => "id_token_expired",
+            Failure::NonceMismatch => "nonce_mismatch",
+            Failure::Userinfo(_) => "userinfo_failed",
+            Failure::UserinfoSubject => "userinfo_sub_mismatch",
+            Failure::MissingClaims(_) => "missing_claims",
+            Failure::AcrTooLow { .. } => "acr_too_low",
+            Failure::Ambiguous(_) => "ambiguous_match",
+            Failure::OtherAccount => "other_account",
+        }
+    }
+}
+
+impl Failure {
+    /// What the audit records of it besides the reason (never a token or code).
+    fn detail(&self) -> Value {
+        match self {
+            Failure::UpstreamError(d)
+            | Failure::Unavailable(d)
+            | Failure::TokenRefused(d)
+            | Failure::InvalidIdToken(d)
+            | Failure::BadSignature(d)
+            | Failure::Userinfo(d) => json!(d.chars().take(300).collect::<String>()),
+            Failure::MissingClaims(c) => json!(c),
+            Failure::AcrTooLow { have, need } => json!({"have": have, "need": need}),
+            Failure::Ambiguous(n) => json!({"accounts": n}),
+            _ => Value::Null,
+        }
+    }
+
+    /// The message key of the page that tells the person.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            Failure::StateMismatch => "upstream_err_state",
+            Failure::Denied => "upstream_err_denied",
+            Failure::Unavailable(_) => "upstream_err_unavailable",
+            Failure::MissingClaims(_) => "upstream_err_missing_claims",
+            Failure::AcrTooLow { .. } => "upstream_err_acr",
+            Failure::Ambiguous(_) => "upstream_err_ambiguous",
+            Failure::OtherAccount => "upstream_err_other_account",
+            _ => "upstream_err_failed",
+        }
+    }
+}
+
+/// A refusal, with the upstream it concerned.
+#[derive(Debug)]
+pub struct Refused {
+    pub upstream: String,
+    pub failure: Failure,
+}
+
+impl ReasonCode for Refused {
+    fn code(&self) -> &'static str {
+        self.failure.code()
+    }
+}
+
+impl MethodFailure for Refused {
+    /// Nothing an upstream answers is a guess at a credential of ours.
+    fn is_guess(&self) -> bool {
+        false
+    }
+
+    fn details(&self) -> Option<Value> {
+        Some(json!({"upstream": self.upstream, "detail": self.failure.detail()}))
+    }
+}
+
+/// A login on its way to the upstream and back, kept under its `state` until the callback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flow {
+    pub upstream: String,
+    pub tx_id: String,
+    pub secrets: FlowSecrets,
+    /// The assurance the sign-in needs (asked of the upstream in its own values).
+    pub need: Acr,
+}
+
+pub async fn save_flow(eph: &Ephemeral, flow: &Flow, ttl: u64) -> Result<(), StoreError> {
+    let ttl = std::time::Duration::from_secs(ttl.max(1));
+    eph.put_json(&keys::upstream_flow(&flow.secrets.state), flow, ttl)
+        .await
+}
+
+/// Takes the flow of `state`: a state is answered once.
+pub async fn take_flow(eph: &Ephemeral, state: &str) -> Result<Option<Flow>, StoreError> {
+    if state.is_empty() || state.len() > 512 {
+        return Ok(None);
+    }
+    eph.take_json(&keys::upstream_flow(state)).await
+}
+
+/// The configured upstreams, in the settings' order.
+#[derive(Default)]
+pub struct Connectors(Vec<Arc<Connector>>);
+
+impl Connectors {
+    pub fn new(upstreams: &[Upstream]) -> anyhow::Result<Connectors> {
+        upstreams
+            .iter()
+            .map(|u| {
+                Connector::new(u.clone())
+                    .map(Arc::new)
+                    .map_err(|e| anyhow::anyhow!("[[upstream]] {:?}: {e:#}", u.name))
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(Connectors)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Connector>> {
+        self.0.iter().find(|c| c.config.name == name)
+    }
+
+    /// The upstreams a sign-in that needs `need` can be made through.
+    pub fn able(&self, need: Acr) -> impl Iterator<Item = &Upstream> {
+        self.0
+            .iter()
+            .map(|c| &c.config)
+            .filter(move |u| claims::acr_values_for(u, need).is_some())
+    }
+}
+
+/// The redirect URI registered at every upstream: `<issuer>/login/upstream/{name}/callback`.
+pub fn redirect_uri(issuer: &str, name: &str) -> String {
+    format!(
+        "{}/login/upstream/{name}/callback",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// What the upstream login said of itself, kept with the session it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLogin {
+    pub upstream: String,
+    pub issuer: String,
+    pub subject: String,
+    /// The upstream's session id (`sid`), for its back-channel logout.
+    pub sid: Option<String>,
+}
+
+/// The callback's parameters, with the flow its `state` named.
+pub struct Callback {
+    pub flow: Flow,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// The method: one upstream, and what its checks need.
+pub struct Federated<'a> {
+    pub db: &'a Db,
+    pub audit: &'a Audit,
+    pub clock: &'a Clock,
+    pub connector: &'a Connector,
+    pub issuer: &'a str,
+}
+
+impl LoginMethod for Federated<'_> {
+    type Input = Callback;
+    type Failure = Refused;
+    const NAME: &'static str = "upstream";
+    const MAX_ACR: Acr = Acr::High;
+    const BEGINS: Begin = Begin::Redirect;
+
+    /// An upstream's answer names no login of ours.
+    fn login_key(&self, _: &Callback) -> Option<LoginKey> {
+        None
+    }
+
+    async fn complete(
+        &self,
+        meta: &RequestMeta,
+        tx: &LoginTransaction,
+        cb: Callback,
+    ) -> Completion<Refused> {
+        let refused = |failure| Completion::Failed {
+            failure: Refused {
+                upstream: self.connector.config.name.clone(),
+                failure,
+            },
+            account_id: None,
+        };
+        let (who, resolution) = match self.check(tx, cb).await {
+            Ok(v) => v,
+            Err(Checked::Refused(f)) => return refused(f),
+            Err(Checked::Store(e)) => {
+                tracing::error!(error = %e, "database failed");
+                return Completion::Unavailable;
+            }
+        };
+        let kind = match resolution {
+            Resolution::Known(_) => None,
+            Resolution::LinkedByNumber(_) => Some(Kind::UpstreamLinked),
+            Resolution::Created(_) => Some(Kind::AccountCreated),
+        };
+        if let Some(kind) = kind {
+            let up = who.upstream.as_ref();
+            self.audit
+                .enqueue(
+                    Event::new(kind, Outcome::Success)
+                        .subject(Some(&who.account_id))
+                        .method(Self::NAME)
+                        .from(meta)
+                        .details(json!({
+                            "upstream": up.map(|u| &u.upstream),
+                            "issuer": up.map(|u| &u.issuer),
+                            "by": if kind == Kind::UpstreamLinked { "personal_number" } else { "new" },
+                        })),
+                )
+                .await;
+        }
+        Completion::Authenticated(who)
+    }
+}
+
+enum Checked {
+    Refused(Failure),
+    Store(StoreError),
+}
+
+impl From<Failure> for Checked {
+    fn from(f: Failure) -> Self {
+        Checked::Refused(f)
+    }
+}
+
+impl Federated<'_> {
+    async fn check(
+        &self,
+        tx: &LoginTransaction,
+        cb: Callback,
+    ) -> Result<(Authenticated, Resolution), Checked> {
+        let c = self.connector;
+        let up = &c.config;
+        if let Some(error) = cb.error {
+            return Err(match error.as_str() {
+                "access_denied" => Failure::Denied,
+                _ => Failure::UpstreamError(error),
+            }
+            .into());
+        }
+        let code = cb
+            .code
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .ok_or_else(|| Failure::UpstreamError("the callback has no code".into()))?;
+        c.check_iss_parameter(cb.iss.as_deref()).await?;
+        let now = self.clock.now();
+        let redirect = redirect_uri(self.issuer, &up.name);
+        let lacks = |id: &serde_json::Map<String, Value>| {
+            Documents {
+                id_token: Some(id.clone()),
+                userinfo: None,
+            }
+            .id_token_lacks(up)
+        };
+        let asserted = c
+            .redeem(&redirect, &code, &cb.flow.secrets, lacks, now)
+            .await?;
+        let docs = Documents {
+            id_token: asserted.id_token,
+            userinfo: asserted.userinfo,
+        };
+        let (person, legal_entity) = claims::person(up, &docs).map_err(Failure::MissingClaims)?;
+        let (acr, amr) = claims::assurance(up, &docs);
+        if acr < cb.flow.need {
+            return Err(Failure::AcrTooLow {
+                have: acr,
+                need: cb.flow.need,
+            }
+            .into());
+        }
+        let key = UpstreamKey {
+            upstream: &up.name,
+            issuer: up.link_issuer(),
+            subject: &asserted.subject,
+        };
+        let resolution = match links::resolve(self.db, &key, &person, tx.step_up.as_deref()).await {
+            Ok(r) => r,
+            Err(ResolveError::Ambiguous(n)) => return Err(Failure::Ambiguous(n).into()),
+            Err(ResolveError::OtherAccount) => return Err(Failure::OtherAccount.into()),
+            Err(ResolveError::Store(e)) => return Err(Checked::Store(e)),
+        };
+        // The upstream's own time of authentication, when it says one that is not ahead of ours.
+        let auth_time = docs
+            .text("auth_time")
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|t| *t <= now)
+            .unwrap_or(now);
+        let who = Authenticated {
+            account_id: resolution.account_id().to_string(),
+            facts: AuthFacts {
+                auth_time,
+                acr,
+                amr,
+                legal_entity,
+            },
+            method: Self::NAME,
+            upstream: Some(UpstreamLogin {
+                upstream: up.name.clone(),
+                issuer: up.link_issuer().to_string(),
+                subject: asserted.subject.clone(),
+                sid: (docs.id_token.as_ref())
+                    .and_then(|d| d.get("sid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }),
+        };
+        Ok((who, resolution))
+    }
+}

@@ -1,0 +1,222 @@
+//! `GET /login/upstream/{name}` sets off for the upstream from the browser's login
+//! transaction; `GET /login/upstream/{name}/callback` comes back and hands the answer to the
+//! login runner. A refusal is a page in the person's language with the way on: try again, the
+//! other methods, or back to the service (which then hears `access_denied`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::{Callback, Failure, Flow, Refused, claims, redirect_uri, save_flow, take_flow};
+use crate::audit::{Event, Kind, Outcome};
+use crate::authn::login::{Attempt, Refusal};
+use crate::authn::routes::{login_tx, resume_status, sign_in_need};
+use crate::authn::{browser, transaction};
+use crate::server::App;
+use crate::web::RequestMeta;
+use crate::web::i18n::Lang;
+use crate::web::page_error::PageError;
+use crate::web::pages::Notice;
+use crate::web::params::RequestParams;
+
+/// GET /login/upstream/{name}?tx=…
+pub async fn start(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    Path(name): Path<String>,
+    RequestParams(params): RequestParams,
+) -> Result<Response, PageError> {
+    let params = params
+        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
+    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
+    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let connector =
+        app.upstreams
+            .get(&name)
+            .ok_or(PageError::new(lang, StatusCode::NOT_FOUND, "not_found"))?;
+    let need = sign_in_need(&app, &tx)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    let refuse = |failure| Refused {
+        upstream: name.clone(),
+        failure,
+    };
+    let Some(acr_values) = claims::acr_values_for(&connector.config, need) else {
+        let have = connector.config.max_acr();
+        return refused(
+            &app,
+            &meta,
+            lang,
+            Some(&tx),
+            refuse(Failure::AcrTooLow { have, need }),
+        )
+        .await;
+    };
+    let back = redirect_uri(&app.settings.issuer, &name);
+    let (url, secrets) = match connector.begin(&back, &acr_values).await {
+        Ok(v) => v,
+        Err(f) => return refused(&app, &meta, lang, Some(&tx), refuse(f)).await,
+    };
+    browser::begin_upstream_flow(&session, &secrets.state)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    let flow = Flow {
+        upstream: name.clone(),
+        tx_id: tx.id.clone(),
+        secrets,
+        need,
+    };
+    save_flow(&app.eph, &flow, app.settings.login_ttl)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// GET /login/upstream/{name}/callback?code=…&state=…[&iss=…] or ?error=…&state=…
+pub async fn callback(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    Path(name): Path<String>,
+    RequestParams(params): RequestParams,
+) -> Result<Response, PageError> {
+    let lang = Lang::negotiate(None, &headers);
+    let params = params.map_err(|_| PageError::bad_request(lang, "bad_request"))?;
+    let state = params.get("state").unwrap_or_default();
+    // The state is spent whatever else is wrong: a callback is answered once.
+    let bound = browser::finish_upstream_flow(&session, state)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    let flow = take_flow(&app.eph, state)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    let state_mismatch = || Refused {
+        upstream: name.clone(),
+        failure: Failure::StateMismatch,
+    };
+    let flow = match flow {
+        Some(f) if bound && f.upstream == name => f,
+        _ => return refused(&app, &meta, lang, None, state_mismatch()).await,
+    };
+    let tx = match browser::owns_transaction(&session, &flow.tx_id).await {
+        Ok(true) => transaction::load(&app.eph, &flow.tx_id)
+            .await
+            .map_err(|e| PageError::unavailable(lang, &e))?,
+        Ok(false) => None,
+        Err(e) => return Err(PageError::unavailable(lang, &e)),
+    };
+    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let lang = Lang::negotiate(tx.request.ui_locales.as_deref(), &headers);
+    let connector =
+        app.upstreams
+            .get(&name)
+            .ok_or(PageError::new(lang, StatusCode::NOT_FOUND, "not_found"))?;
+    let input = Callback {
+        flow,
+        code: params.get("code").map(str::to_string),
+        error: params.get("error").map(str::to_string),
+        iss: params.get("iss").map(str::to_string),
+    };
+    let at = Attempt {
+        session: &session,
+        meta: &meta,
+        tx: &tx,
+        csrf: "",
+        lang,
+    };
+    let method = app.federated(connector);
+    match app.login_runner().attempt(at, &method, input).await {
+        Ok(next) => Ok(Redirect::to(&next).into_response()),
+        // Audited by the runner.
+        Err(Refusal::Failed { failure, .. }) => Ok(page(&app, lang, Some(&tx), &failure)),
+        Err(Refusal::IpLocked) => Err(PageError::new(
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+        )),
+        Err(Refusal::Resume(e)) => Err(PageError::new(lang, resume_status(e), e.key())),
+        Err(Refusal::Csrf | Refusal::Locked { .. } | Refusal::Unavailable) => Err(PageError::new(
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+        )),
+    }
+}
+
+/// A refusal before the runner (no state, nothing reachable): audited here, then the page.
+async fn refused(
+    app: &App,
+    meta: &RequestMeta,
+    lang: Lang,
+    tx: Option<&transaction::LoginTransaction>,
+    r: Refused,
+) -> Result<Response, PageError> {
+    use crate::authn::login::{LoginMethod, MethodFailure};
+    let mut ev = Event::new(Kind::Login, Outcome::Failure)
+        .reason(&r)
+        .method(<super::Federated<'_> as LoginMethod>::NAME)
+        .from(meta);
+    if let Some(tx) = tx {
+        ev = ev.client(&tx.request.client_id);
+    }
+    if let Some(d) = r.details() {
+        ev = ev.details(d);
+    }
+    app.audit
+        .write(ev)
+        .await
+        .map_err(|e| PageError::unavailable(lang, &e))?;
+    Ok(page(app, lang, tx, &r))
+}
+
+/// The page of a refused upstream login, with the ways on that are still open.
+fn page(
+    app: &App,
+    lang: Lang,
+    tx: Option<&transaction::LoginTransaction>,
+    r: &Refused,
+) -> Response {
+    let label = app
+        .upstreams
+        .get(&r.upstream)
+        .map(|c| c.config.display_name(lang).to_string())
+        .unwrap_or_else(|| r.upstream.clone());
+    let title = "login_title";
+    let mut n = Notice::new(title, r.failure.message_key())
+        .error()
+        .arg("name", &label);
+    if let Failure::MissingClaims(claims) = &r.failure {
+        n = n.arg("claims", &claims.join(", "));
+    }
+    match tx {
+        Some(tx) => {
+            if !matches!(r.failure, Failure::Ambiguous(_) | Failure::OtherAccount) {
+                n = n.link(
+                    format!("/login/upstream/{}?tx={}", r.upstream, tx.id),
+                    "upstream_retry",
+                );
+            }
+            n = n
+                .link(format!("/login?tx={}", tx.id), "upstream_other_methods")
+                .link(format!("/login/cancel?tx={}", tx.id), "login_cancel");
+        }
+        None => n = n.link("/profile", "profile_link_open"),
+    }
+    let status = match r.failure {
+        Failure::StateMismatch => StatusCode::BAD_REQUEST,
+        Failure::Denied
+        | Failure::AcrTooLow { .. }
+        | Failure::Ambiguous(_)
+        | Failure::OtherAccount
+        | Failure::MissingClaims(_) => StatusCode::FORBIDDEN,
+        // The upstream did not answer, or answered what does not hold.
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    app.pages.notice(lang, status, &n, None)
+}
