@@ -218,5 +218,8 @@ fn page(
         // The upstream did not answer, or answered what does not hold.
         _ => StatusCode::BAD_GATEWAY,
     };
-    app.pages.notice(lang, status, &n, None)
+    // The language links must not open the callback again (its state is spent): they open
+    // the login page, in the language chosen.
+    let here = tx.map(|tx| format!("/login?tx={}", tx.id));
+    app.pages.notice(lang, status, &n, here.as_deref())
 }

@@ -1,0 +1,427 @@
+//! Federated login with another `vhod serve` as the upstream OpenID provider: the downstream
+//! (the deployment under test, on both backends) signs people in through it, and its relying
+//! client sees only the downstream's tokens.
+//!
+//! The upstream answers on `localhost`, the downstream on `127.0.0.1`: a cookie jar keeps
+//! cookies by host and not by port, and both name their cookie `vhod`.
+
+mod common;
+
+use common::*;
+use openidconnect::core::CoreIdTokenClaims;
+use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
+
+const UP_CLIENT_SECRET: &str = "vhod-downstream-secret-0123456789abcdef";
+
+/// The upstream vhod, with the downstream registered as its client; its seeded person is
+/// USER / PASSWORD, Иван Иванов with a confirmed email.
+async fn upstream(downstream_port: u16) -> (Deployment, Server) {
+    let up = Deployment::new(Backend::Sqlite).await.expect("SQLite");
+    append_config(
+        &up,
+        &format!(
+            r#"
+[[clients]]
+client_id = "vhod-downstream"
+secret = "{UP_CLIENT_SECRET}"
+redirect_uris = ["http://127.0.0.1:{downstream_port}/login/upstream/vhod/callback"]
+"#
+        ),
+    );
+    let port = free_port();
+    let mut server = up
+        .start_as(port, &format!("http://localhost:{port}"), &[])
+        .await;
+    // The browser must come to it under the name its cookies are set for.
+    server.base = server.issuer.clone();
+    (up, server)
+}
+
+fn append_config(d: &Deployment, text: &str) {
+    use std::io::Write;
+    let path = d.dir.path().join("vhod.toml");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("the settings file");
+    f.write_all(text.as_bytes()).expect("appending settings");
+}
+
+/// `[[upstream]]` for the upstream vhod, with its acr values mapped one to one up to `top`.
+fn upstream_settings(issuer: &str, top: &str) -> String {
+    let map = match top {
+        "substantial" => r#"{ low = "low", substantial = "substantial" }"#,
+        _ => r#"{ low = "low", substantial = "substantial", high = "high" }"#,
+    };
+    format!(
+        r#"
+[[upstream]]
+name = "vhod"
+kind = "oidc"
+issuer = "{issuer}"
+client_id = "vhod-downstream"
+client_secret = "{UP_CLIENT_SECRET}"
+scopes = ["openid", "profile", "email"]
+display_name = {{ ru = "Вход через соседний vhod", be = "Уваход праз суседні vhod", en = "Sign in with the other vhod" }}
+timeout_ms = 3000
+[upstream.claims]
+family_name = "family_name"
+given_name = "given_name"
+email = "email"
+email_verified = "email_verified"
+[upstream.acr]
+default = "low"
+map = {map}
+
+[[upstream]]
+name = "down"
+kind = "oidc"
+issuer = "http://127.0.0.1:{closed}"
+client_id = "vhod-downstream"
+client_secret = "unused"
+display_name = "Вход через неработающий"
+timeout_ms = 1000
+[upstream.acr]
+default = "substantial"
+"#,
+        closed = free_port(),
+    )
+}
+
+/// The downstream under test and the upstream (server, and its deployment to keep while the
+/// test runs), configured; `top` caps what the upstream's acr may map to.
+async fn downstream(d: &Deployment, top: &str) -> (Server, Server, Deployment) {
+    let port = free_port();
+    let (up_d, up) = upstream(port).await;
+    append_config(d, &upstream_settings(&up.issuer, top));
+    let down = d
+        .start_as(port, &format!("http://127.0.0.1:{port}"), &[])
+        .await;
+    (down, up, up_d)
+}
+
+fn href(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}" href=""#);
+    html.split(&marker)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .unwrap_or_else(|| panic!("no link {id} in {html}"))
+}
+
+/// The addresses a page links to.
+fn links(html: &str) -> Vec<String> {
+    html.split(r#"href=""#)
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .collect()
+}
+
+/// From the downstream's login page through the upstream's password form and back: the
+/// downstream's redirect to its client (or the answer it gave instead).
+async fn through_upstream(
+    browser: &Browser,
+    down: &Server,
+    up: &Server,
+    page: &LoginPage,
+) -> reqwest::Response {
+    let start = browser
+        .get(&down.url(&href(&page.html, "upstream-vhod")))
+        .await;
+    assert_eq!(
+        start.status().as_u16(),
+        303,
+        "the start sends the browser away"
+    );
+    let to_upstream = location(&start);
+    assert!(to_upstream.starts_with(&up.issuer), "{to_upstream}");
+    for p in ["state", "nonce", "code_challenge"] {
+        assert!(param(&to_upstream, p).is_some(), "{p} in {to_upstream}");
+    }
+    assert_eq!(
+        param(&to_upstream, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let up_page = match browser.authorize(up, &to_upstream).await {
+        Err(p) => p,
+        Ok(loc) => panic!("the upstream signed in without asking: {loc}"),
+    };
+    let res = browser.submit_password(up, &up_page, USER, PASSWORD).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let callback = location(&res);
+    assert!(
+        callback.starts_with(&down.url("/login/upstream/vhod/callback?")),
+        "{callback}"
+    );
+    browser.get(&callback).await
+}
+
+async fn redeem(down: &Server, back: &str, p: &Pending) -> CoreIdTokenClaims {
+    let client = rp(down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let code = code_from(down, back, p);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&client.id_token_verifier(), &p.nonce)
+        .expect("the downstream's ID token verifies")
+        .clone()
+}
+
+/// A person signs in to the downstream's client through the upstream: a new applicant account
+/// with the upstream's names and confirmed email, acr as mapped, amr `fed`; the next login
+/// through it finds the same account.
+async fn signs_in_through_the_upstream(d: Deployment) {
+    let (down, up, _up) = downstream(&d, "high").await;
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let mut subs = Vec::new();
+    for round in 0..2 {
+        let browser = Browser::new();
+        let p = authorization(&client, &[], &[]);
+        let page = browser
+            .authorize(&down, &p.url)
+            .await
+            .expect_err("a login page");
+        assert!(
+            page.html.contains("Вход через соседний vhod"),
+            "the button: {}",
+            page.html
+        );
+        let back = through_upstream(&browser, &down, &up, &page).await;
+        assert_eq!(
+            back.status().as_u16(),
+            303,
+            "{}",
+            back.text().await.unwrap_or_default()
+        );
+        let claims = redeem(&down, &location(&back), &p).await;
+        assert_eq!(
+            claims.issuer().as_str(),
+            down.issuer,
+            "the client sees only the downstream"
+        );
+        assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some("low"));
+        let amr: Vec<String> = (claims.auth_method_refs().into_iter().flatten())
+            .map(|a| a.as_str().to_string())
+            .collect();
+        assert_eq!(amr, ["fed"], "round {round}");
+        subs.push(claims.subject().as_str().to_string());
+    }
+    assert_eq!(
+        subs[0], subs[1],
+        "the second login finds the account of the first"
+    );
+    let seeded = d.account(USER).await.expect("the downstream's own Ivan");
+    assert_ne!(
+        subs[0], seeded.id,
+        "never linked by email or name to the password account"
+    );
+    let acc = d
+        .store()
+        .await
+        .accounts()
+        .find_by_id(&subs[0])
+        .await
+        .expect("store")
+        .expect("the new account");
+    assert!(
+        acc.username.starts_with("~ivanov.ivan."),
+        "{}",
+        acc.username
+    );
+    assert_eq!(acc.given_name.as_deref(), Some("Иван"));
+    assert_eq!(acc.roles, ["applicant"]);
+    assert!(acc.password_hash.is_none());
+    let logins = d
+        .wait_events(2, |e| {
+            e.kind == "login" && e.outcome == "success" && e.method.as_deref() == Some("upstream")
+        })
+        .await;
+    assert_eq!(logins, 2);
+    let created = d
+        .count_events(|e| e.kind == "account_created" && e.subject.as_deref() == Some(&subs[0]))
+        .await;
+    assert_eq!(created, 1);
+}
+both_backends!(
+    signs_in_through_the_upstream_vhod,
+    super::signs_in_through_the_upstream
+);
+
+/// The callback is answered once and only in the browser that set off: a replayed callback,
+/// and one opened in another browser (login CSRF), are refused and audited.
+async fn a_callback_counts_once_and_in_its_browser(d: Deployment) {
+    let (down, up, _up) = downstream(&d, "high").await;
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    let start = browser
+        .get(&down.url(&href(&page.html, "upstream-vhod")))
+        .await;
+    let up_page = browser
+        .authorize(&up, &location(&start))
+        .await
+        .expect_err("the upstream's login page");
+    let res = browser.submit_password(&up, &up_page, USER, PASSWORD).await;
+    let callback = location(&res);
+
+    // Another browser brings the callback first: it set off on nothing.
+    let other = Browser::new();
+    let res = other.get(&callback).await;
+    assert_eq!(res.status().as_u16(), 400);
+    let html = res.text().await.expect("page");
+    assert!(html.contains("начат в другом окне"), "{html}");
+    // The state is spent by it: the right browser cannot use it after a stranger did.
+    let res = browser.get(&callback).await;
+    assert_eq!(res.status().as_u16(), 400, "spent");
+    let mismatches = d
+        .wait_events(2, |e| {
+            e.kind == "login" && e.reason.as_deref() == Some("state_mismatch")
+        })
+        .await;
+    assert_eq!(mismatches, 2);
+    assert_eq!(
+        d.store()
+            .await
+            .upstream_identities()
+            .count()
+            .await
+            .expect("count"),
+        0,
+        "nothing half-made"
+    );
+}
+both_backends!(
+    a_callback_counts_once_and_in_its_browser_vhod,
+    super::a_callback_counts_once_and_in_its_browser
+);
+
+/// The person cancels at the upstream: a clear page, audited `upstream_denied`; going back to
+/// the service tells the client `access_denied` with its state.
+async fn a_declined_login_goes_back_as_access_denied(d: Deployment) {
+    let (down, up, _up) = downstream(&d, "high").await;
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[("ui_locales", "en")]);
+    let page = browser
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    let start = browser
+        .get(&down.url(&href(&page.html, "upstream-vhod")))
+        .await;
+    let up_page = browser
+        .authorize(&up, &location(&start))
+        .await
+        .expect_err("the upstream's login page");
+    // At the upstream the person gives up: it tells the downstream access_denied.
+    let res = browser
+        .get(&up.url(&format!("/login/cancel?tx={}", up_page.tx)))
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    let callback = location(&res);
+    assert_eq!(param(&callback, "error").as_deref(), Some("access_denied"));
+    let res = browser.get(&callback).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let html = res.text().await.expect("page");
+    assert!(
+        html.contains("“Sign in with the other vhod”: signing in was cancelled."),
+        "{html}"
+    );
+    let ways = links(&html);
+    assert!(
+        ways.iter()
+            .any(|l| l.starts_with("/login/upstream/vhod?tx=")),
+        "{ways:?}"
+    );
+    assert!(ways.iter().any(|l| l.starts_with("/login?tx=")), "{ways:?}");
+    let cancel = ways
+        .iter()
+        .find(|l| l.starts_with("/login/cancel?tx="))
+        .expect("back to the service");
+    let res = browser.get(&down.url(cancel)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let back = location(&res);
+    assert!(back.starts_with(RP_REDIRECT), "{back}");
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&back, "state").as_deref(), Some(p.state.as_str()));
+    let denied = d
+        .wait_events(1, |e| {
+            e.kind == "login" && e.reason.as_deref() == Some("upstream_denied")
+        })
+        .await;
+    assert_eq!(denied, 1);
+}
+both_backends!(
+    a_declined_login_goes_back_as_access_denied_vhod,
+    super::a_declined_login_goes_back_as_access_denied
+);
+
+/// An upstream that does not answer: a page at once (bounded by its timeout) with the other
+/// ways, audited `upstream_unavailable`; and an upstream that cannot give what the client
+/// needs is not offered, and refused if asked for directly.
+async fn unreachable_or_too_weak_upstreams_fail_closed(d: Deployment) {
+    let (down, _up, _up_d) = downstream(&d, "substantial").await;
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    let started = std::time::Instant::now();
+    let res = browser
+        .get(&down.url(&href(&page.html, "upstream-down")))
+        .await;
+    assert_eq!(res.status().as_u16(), 502);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "no hanging request"
+    );
+    let html = res.text().await.expect("page");
+    assert!(html.contains("сейчас не отвечает"), "{html}");
+    assert!(links(&html).iter().any(|l| l.starts_with("/login?tx=")));
+    let down_events = d
+        .wait_events(1, |e| e.reason.as_deref() == Some("upstream_unavailable"))
+        .await;
+    assert_eq!(down_events, 1);
+
+    // acr high: neither upstream can give it.
+    let p = authorization(&client, &[], &[("acr_values", "high")]);
+    let page = browser
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    assert!(
+        !page.html.contains("upstream-vhod"),
+        "not offered: {}",
+        page.html
+    );
+    let res = browser
+        .get(&down.url(&format!("/login/upstream/vhod?tx={}", page.tx)))
+        .await;
+    assert_eq!(res.status().as_u16(), 403);
+    let too_low = d
+        .wait_events(1, |e| {
+            e.kind == "login" && e.reason.as_deref() == Some("acr_too_low")
+        })
+        .await;
+    assert_eq!(too_low, 1);
+    let res = browser.get(&down.url("/login/upstream/nobody?tx=x")).await;
+    assert!(res.status().is_client_error());
+}
+both_backends!(
+    unreachable_or_too_weak_upstreams_fail_closed_vhod,
+    super::unreachable_or_too_weak_upstreams_fail_closed
+);
