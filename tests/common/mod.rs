@@ -6,6 +6,9 @@
 //! them, with VHOD_TEST_REQUIRE_SERVERS=1 so that unreachable servers fail instead of skipping).
 #![allow(dead_code)]
 
+/// The mock upstream identity provider of the federated-login tests.
+pub mod upstream;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
