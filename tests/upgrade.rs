@@ -1,15 +1,15 @@
 //! A database as this release leaves it (every migration up to today's, with a person, a
-//! client's grant and its refresh token, an SSO session) keeps working under the code of
-//! every later change: vhod migrates what it must, the person signs in with their password,
-//! and the refresh token refreshes. The rows are written here as today's schema holds them, so
-//! a later migration that breaks them fails this test.
+//! client's grant and its refresh token, an SSO session, an upstream identity) keeps working
+//! under the code of every later change: vhod migrates what it must, the person signs in with
+//! their password, and the refresh token refreshes. The rows are written here as today's schema
+//! holds them, so a later migration that breaks them fails this test.
 
 mod common;
 
 use common::*;
 
 /// The migrations today's release has applied.
-const TODAY: usize = 7;
+const TODAY: usize = 8;
 const REFRESH: &str = "an-old-refresh-token-0123456789abcdefghij";
 
 /// Today's rows: a citizen with a password and confirmed contacts, an SSO session, a grant of
@@ -40,6 +40,20 @@ async fn todays_rows(url: &str) {
     )
     .bind(now)
     .bind(now + 3600))
+    .await;
+    // She also signs in through an upstream (НПЭС), and the session was made that way.
+    run(sqlx::query(
+        "INSERT INTO upstream_identities (upstream, issuer, subject, account_id, \
+         personal_number, created_at, last_login_at) \
+         VALUES ('npes', 'https://npes.example.by', 'n-1', 'p1', NULL, $1, $1)",
+    )
+    .bind(now))
+    .await;
+    run(sqlx::query(
+        "INSERT INTO upstream_sessions (sid, upstream, issuer, subject, upstream_sid, created_at) \
+         VALUES ('s1', 'npes', 'https://npes.example.by', 'n-1', 'up-s1', $1)",
+    )
+    .bind(now))
     .await;
     run(sqlx::query(
         "INSERT INTO grants (id, account_id, client_id, sid, scope, auth_time, acr, amr, \

@@ -1012,6 +1012,45 @@ mod tests {
         assert!(format!("{e:#}").contains("[[upstream]] \"npes\""), "{e:#}");
     }
 
+    /// The example settings file (k8s/vhod.example.toml) with its upstream examples
+    /// uncommented is a valid start: what README and the example show, a deployment can use.
+    #[test]
+    fn the_example_settings_file_is_valid_with_its_upstreams() {
+        let text = include_str!("../../k8s/vhod.example.toml");
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if !l.starts_with("##") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let keys = tempfile::tempdir().expect("a keys directory");
+        std::fs::write(keys.path().join("esifl.pem"), "a key").expect("the key file");
+        let keys_dir = keys.path().display().to_string();
+        let env = move |k: &str| match k {
+            "VHOD_DEV" => Some("false".to_string()),
+            "VHOD_KEYS_DIR" => Some(keys_dir.clone()),
+            "VHOD_UPSTREAM_NPES_SECRET" => Some("s3cret".into()),
+            _ => None,
+        };
+        let as_is: FileSettings = toml::from_str(text).expect("the example as shipped");
+        let s = Settings::from_parts(as_is, env.clone()).expect("valid as shipped");
+        assert!(
+            s.upstreams.is_empty(),
+            "shipped with the upstreams commented"
+        );
+        let file: FileSettings = toml::from_str(&uncommented).expect("the example uncommented");
+        let s = Settings::from_parts(file, env).expect("valid with its upstreams");
+        let names: Vec<&str> = s.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["npes", "esifl"]);
+        assert!(
+            s.upstreams
+                .iter()
+                .all(|u| u.claims.personal_number_verified)
+        );
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(load("issuerr = \"x\"", &[]).is_err());
