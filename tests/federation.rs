@@ -425,3 +425,173 @@ both_backends!(
     unreachable_or_too_weak_upstreams_fail_closed_vhod,
     super::unreachable_or_too_weak_upstreams_fail_closed
 );
+
+/// The profile's form for `upstream` on the page `html`: its CSRF token.
+async fn profile_page(browser: &Browser, down: &Server) -> String {
+    let res = browser.get(&down.url("/profile")).await;
+    assert_eq!(res.status().as_u16(), 200);
+    res.text().await.expect("profile")
+}
+
+async fn post_profile(
+    browser: &Browser,
+    down: &Server,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .http
+        .post(down.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("POST")
+}
+
+/// At the upstream after the link's start: its login form filled in; the callback URL.
+async fn upstream_answer(browser: &Browser, up: &Server, start: reqwest::Response) -> String {
+    assert_eq!(start.status().as_u16(), 303, "off to the upstream");
+    let up_page = match browser.authorize(up, &location(&start)).await {
+        Err(p) => p,
+        // Signed in there already: it answers at once.
+        Ok(callback) => return callback,
+    };
+    let res = browser.submit_password(up, &up_page, USER, PASSWORD).await;
+    assert_eq!(res.status().as_u16(), 303);
+    location(&res)
+}
+
+/// The owner links the upstream identity from the profile, after a fresh password sign-in:
+/// from then on a login through the upstream is their account. The link's proof counts once,
+/// dies with an unlink, and an account made by an upstream cannot use that login to link more,
+/// nor unlink its last way in.
+async fn the_owner_links_from_the_profile(d: Deployment) {
+    let (down, up, _up) = downstream(&d, "high").await;
+    let ivan = d.account(USER).await.expect("the downstream's Ivan").id;
+    let browser = signed_in_browser(&down).await;
+    let html = profile_page(&browser, &down).await;
+    assert!(
+        html.contains("upstream-vhod"),
+        "the upstream on the profile: {html}"
+    );
+    let csrf = csrf_in(&html);
+    let link = [("csrf", csrf.as_str()), ("upstream", "vhod")];
+    let start = post_profile(&browser, &down, "/profile/upstream/link", &link).await;
+    let callback = upstream_answer(&browser, &up, start).await;
+    // Another browser cannot finish it.
+    let res = Browser::new().get(&callback).await;
+    assert_eq!(res.status().as_u16(), 400);
+    // (That spent the state; the owner sets off again.)
+    let start = post_profile(&browser, &down, "/profile/upstream/link", &link).await;
+    let callback = upstream_answer(&browser, &up, start).await;
+    let res = browser.get(&callback).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.text().await.expect("page");
+    assert!(text.contains("привязан к вашей учётной записи"), "{text}");
+    // Used: the same answer again is refused.
+    let res = browser.get(&callback).await;
+    assert_eq!(res.status().as_u16(), 400, "a proof counts once");
+    let linked = d
+        .wait_events(1, |e| {
+            e.kind == "upstream_linked"
+                && e.outcome == "success"
+                && e.subject.as_deref() == Some(&ivan)
+        })
+        .await;
+    assert_eq!(linked, 1);
+
+    // A login through the upstream is now Ivan's.
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let other = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = other
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    let back = through_upstream(&other, &down, &up, &page).await;
+    let claims = redeem(&down, &location(&back), &p).await;
+    assert_eq!(claims.subject().as_str(), ivan);
+
+    // A link set off, then an unlink before the answer: the answer no longer counts.
+    let html = profile_page(&browser, &down).await;
+    let start = post_profile(&browser, &down, "/profile/upstream/link", &link).await;
+    let pending = upstream_answer(&browser, &up, start).await;
+    let subject = hidden(&html, "subject");
+    assert!(!subject.is_empty(), "the link listed: {html}");
+    let unlink = [
+        ("csrf", csrf.as_str()),
+        ("upstream", "vhod"),
+        ("subject", subject.as_str()),
+    ];
+    let res = post_profile(&browser, &down, "/profile/upstream/unlink", &unlink).await;
+    assert_eq!(
+        res.status().as_u16(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let res = browser.get(&pending).await;
+    assert_eq!(res.status().as_u16(), 400, "voided by the unlink");
+    let voided = d
+        .wait_events(1, |e| e.reason.as_deref() == Some("link_proof_invalid"))
+        .await;
+    assert_eq!(voided, 1);
+    assert_eq!(
+        d.store()
+            .await
+            .upstream_identities()
+            .of_account(&ivan)
+            .await
+            .expect("links")
+            .len(),
+        0
+    );
+
+    // An account the upstream made: its upstream sign-in does not prove the account for a
+    // link, and its only way in cannot be unlinked.
+    let made = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = made
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    // Ivan at the upstream is not linked any more: a new account.
+    let back = through_upstream(&made, &down, &up, &page).await;
+    let sub = redeem(&down, &location(&back), &p)
+        .await
+        .subject()
+        .as_str()
+        .to_string();
+    assert_ne!(sub, ivan);
+    let html = profile_page(&made, &down).await;
+    let csrf = csrf_in(&html);
+    let res = post_profile(
+        &made,
+        &down,
+        "/profile/upstream/link",
+        &[("csrf", csrf.as_str()), ("upstream", "down")],
+    )
+    .await;
+    assert_eq!(
+        res.status().as_u16(),
+        403,
+        "a fresh sign-in of the account is asked"
+    );
+    let subject = hidden(&html, "subject");
+    let res = post_profile(
+        &made,
+        &down,
+        "/profile/upstream/unlink",
+        &[
+            ("csrf", csrf.as_str()),
+            ("upstream", "vhod"),
+            ("subject", subject.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 409, "the last way in stays");
+}
+both_backends!(
+    the_owner_links_from_the_profile_vhod,
+    super::the_owner_links_from_the_profile
+);

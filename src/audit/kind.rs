@@ -32,6 +32,8 @@ pub enum Kind {
     CertificateLinked,
     /// An upstream identity (НПЭС, ЕС ИФЮЛ) linked to an existing account.
     UpstreamLinked,
+    /// An upstream identity unlinked by the account's owner.
+    UpstreamUnlinked,
     /// "Forgot password" asked.
     RecoveryRequest,
     PasswordReset,
@@ -58,7 +60,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 27] = [
+    pub const ALL: [Kind; 28] = [
         Kind::Authorize,
         Kind::Login,
         Kind::Logout,
@@ -72,6 +74,7 @@ impl Kind {
         Kind::AccountCreated,
         Kind::CertificateLinked,
         Kind::UpstreamLinked,
+        Kind::UpstreamUnlinked,
         Kind::RecoveryRequest,
         Kind::PasswordReset,
         Kind::ChangePhone,
@@ -104,6 +107,7 @@ impl Kind {
             Kind::AccountCreated => "account_created",
             Kind::CertificateLinked => "certificate_linked",
             Kind::UpstreamLinked => "upstream_linked",
+            Kind::UpstreamUnlinked => "upstream_unlinked",
             Kind::RecoveryRequest => "recovery_request",
             Kind::PasswordReset => "password_reset",
             Kind::ChangePhone => "change_phone",

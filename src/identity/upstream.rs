@@ -179,6 +179,103 @@ async fn create(
     Err(StoreError::Conflict.into())
 }
 
+/// How an owner's link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    Now,
+    /// The identity was this account's already.
+    Already,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the upstream identity is another account's")]
+    OtherAccount,
+    /// The upstream vouches for a personal number that is not this account's (another
+    /// account holds it, or this one holds another): not the same person.
+    #[error("the personal number is not this account's")]
+    NumberMismatch,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Links the identity to `account_id`, its owner having proved both (see
+/// `authn::upstream::link`).
+pub async fn link_to(
+    db: &Db,
+    key: &UpstreamKey<'_>,
+    account_id: &str,
+    person: &Person,
+) -> Result<Linked, LinkError> {
+    match owner(db, key).await? {
+        Some(o) if o == account_id => return Ok(Linked::Already),
+        Some(_) => return Err(LinkError::OtherAccount),
+        None => {}
+    }
+    let number = person.verified_personal_number.as_deref();
+    if let Some(n) = number {
+        let ids = db.upstream_identities();
+        let holders = ids.accounts_with_personal_number(n).await?;
+        let own = ids.numbers_of(account_id).await?;
+        if holders.iter().any(|h| h != account_id)
+            || (!own.is_empty() && !own.iter().any(|o| o == n))
+        {
+            return Err(LinkError::NumberMismatch);
+        }
+    }
+    match db
+        .upstream_identities()
+        .insert(key, account_id, number)
+        .await
+    {
+        Ok(()) => Ok(Linked::Now),
+        Err(StoreError::Conflict) => match owner(db, key).await? {
+            Some(o) if o == account_id => Ok(Linked::Already),
+            _ => Err(LinkError::OtherAccount),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkError {
+    #[error("the identity is not linked to this account")]
+    NotLinked,
+    /// Without it the account would have no way to sign in.
+    #[error("the account's last way to sign in")]
+    LastWayIn,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Unlinks the identity from the account, unless it is the account's last way to sign in (no
+/// password, no certificate, no other upstream identity).
+pub async fn unlink(
+    db: &Db,
+    account: &super::account::Account,
+    key: &UpstreamKey<'_>,
+) -> Result<(), UnlinkError> {
+    let links = links_of(db, &account.id).await?;
+    let linked = |l: &LinkRow| {
+        l.upstream == key.upstream && l.issuer == key.issuer && l.subject == key.subject
+    };
+    if !links.iter().any(linked) {
+        return Err(UnlinkError::NotLinked);
+    }
+    let other_ways = account.password_hash.is_some()
+        || !super::certificate::identities_of(db, &account.id)
+            .await?
+            .is_empty()
+        || links.iter().any(|l| !linked(l));
+    if !other_ways {
+        return Err(UnlinkError::LastWayIn);
+    }
+    match db.upstream_identities().delete(key, &account.id).await? {
+        true => Ok(()),
+        false => Err(UnlinkError::NotLinked),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +410,62 @@ mod tests {
             assert!(matches!(r, Err(ResolveError::OtherAccount)), "{r:?}");
             let mine = resolve(&t.db, &KEY, &person(), Some(&id)).await.unwrap();
             assert_eq!(mine, Resolution::Known(id));
+        }
+    }
+
+    /// The owner links an identity only when it is nobody else's and, where the upstream vouches
+    /// for a number, that number is the account's or nobody's; unlinking keeps a way in.
+    #[tokio::test]
+    async fn an_owner_links_and_unlinks_within_the_rules() {
+        for t in test_dbs().await {
+            holder_of(&t.db, "me", "3101").await;
+            holder_of(&t.db, "other", "3102").await;
+            let vouching = |n: &str| Person {
+                verified_personal_number: Some(n.into()),
+                ..person()
+            };
+            let r = link_to(&t.db, &KEY, "me", &vouching("3102")).await;
+            assert!(matches!(r, Err(LinkError::NumberMismatch)), "{r:?}");
+            let r = link_to(&t.db, &KEY, "me", &vouching("3999")).await;
+            assert!(
+                matches!(r, Err(LinkError::NumberMismatch)),
+                "another number than mine"
+            );
+            assert_eq!(
+                link_to(&t.db, &KEY, "me", &person()).await.unwrap(),
+                Linked::Now
+            );
+            assert_eq!(
+                link_to(&t.db, &KEY, "me", &person()).await.unwrap(),
+                Linked::Already
+            );
+            let r = link_to(&t.db, &KEY, "other", &person()).await;
+            assert!(matches!(r, Err(LinkError::OtherAccount)), "{r:?}");
+
+            let me = account::find_by_id(&t.db, "me").await.unwrap().unwrap();
+            let r = unlink(
+                &t.db,
+                &me,
+                &UpstreamKey {
+                    subject: "s-9",
+                    ..KEY
+                },
+            )
+            .await;
+            assert!(matches!(r, Err(UnlinkError::NotLinked)), "{r:?}");
+            unlink(&t.db, &me, &KEY)
+                .await
+                .expect("the certificate remains a way in");
+            assert_eq!(owner(&t.db, &KEY).await.unwrap(), None);
+
+            // An account made by the upstream has no other way in.
+            let made = resolve(&t.db, &KEY, &person(), None).await.unwrap();
+            let acc = account::find_by_id(&t.db, made.account_id())
+                .await
+                .unwrap()
+                .unwrap();
+            let r = unlink(&t.db, &acc, &KEY).await;
+            assert!(matches!(r, Err(UnlinkError::LastWayIn)), "{r:?}");
         }
     }
 

@@ -290,6 +290,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/profile/phone", post(authn::profile::routes::phone))
         .route(
+            "/profile/upstream/link",
+            post(authn::profile::routes::upstream_link),
+        )
+        .route(
+            "/profile/upstream/unlink",
+            post(authn::profile::routes::upstream_unlink),
+        )
+        .route(
             "/profile/phone/confirm",
             post(authn::profile::routes::phone_confirm),
         )

@@ -179,6 +179,49 @@ impl UpstreamIdentities<'_> {
             .collect()
     }
 
+    /// Unlinks the identity from the account; true when it was linked to it.
+    pub async fn delete(
+        &self,
+        key: &UpstreamKey<'_>,
+        account_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM upstream_identities \
+             WHERE upstream = $1 AND issuer = $2 AND subject = $3 AND account_id = $4",
+        )
+        .bind(key.upstream)
+        .bind(key.issuer)
+        .bind(key.subject)
+        .bind(account_id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The personal numbers the account holds as verified facts (see
+    /// [`Self::accounts_with_personal_number`]).
+    pub async fn numbers_of(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT identity FROM certificate_identities WHERE account_id = $1 AND identity LIKE 'pn:%' \
+             UNION SELECT 'pn:' || personal_number FROM upstream_identities \
+             WHERE account_id = $2 AND personal_number IS NOT NULL",
+        )
+        .bind(account_id)
+        .bind(account_id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut numbers: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("pn:").map(str::to_string))
+            .collect();
+        numbers.sort();
+        numbers.dedup();
+        Ok(numbers)
+    }
+
     /// How many identities are linked, to any account.
     pub async fn count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM upstream_identities")
@@ -285,6 +328,15 @@ mod tests {
             ids.insert(&KEY, "b", Some("3101")).await.unwrap();
             let found = ids.accounts_with_personal_number("3101").await.unwrap();
             assert_eq!(found, ["a", "b"]);
+            assert_eq!(ids.numbers_of("a").await.unwrap(), ["3101"]);
+            assert_eq!(ids.numbers_of("b").await.unwrap(), ["3101"]);
+            assert!(
+                ids.numbers_of("c").await.unwrap().is_empty(),
+                "a scoped key vouches for none"
+            );
+            assert!(!ids.delete(&KEY, "a").await.unwrap(), "not a's to unlink");
+            assert!(ids.delete(&KEY, "b").await.unwrap());
+            assert!(ids.numbers_of("b").await.unwrap().is_empty());
             assert!(
                 ids.accounts_with_personal_number("3102")
                     .await

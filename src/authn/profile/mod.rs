@@ -65,6 +65,16 @@ pub struct Reentered {
     pub at: i64,
 }
 
+/// What a recent proof of presence must have been made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Any sign-in of the account (a contact change).
+    Any,
+    /// A sign-in with the account's own credential (password, certificate) or its password
+    /// entered again: linking an upstream identity to it.
+    OfTheAccount,
+}
+
 /// Why a contact change may not go on yet.
 #[derive(Debug, thiserror::Error)]
 pub enum PresenceError {
@@ -170,13 +180,22 @@ impl Profile<'_> {
         &self,
         sid: &str,
         reentered: Option<Reentered>,
+        presence: Presence,
     ) -> Result<bool, StoreError> {
         let Some(sso) = session::find_active(self.db, sid).await? else {
             return Ok(false);
         };
         let reentered_at = reentered.filter(|r| r.sid == sid).map(|r| r.at);
+        // An upstream's sign-in proves the upstream identity, not the account: linking another
+        // identity to the account needs the account's own proof.
+        let upstream = <crate::authn::upstream::Federated<'_> as super::login::LoginMethod>::NAME;
+        let signed_in_by_upstream = sso.method == upstream;
+        let auth_time = match presence {
+            Presence::OfTheAccount if signed_in_by_upstream => i64::MIN,
+            _ => sso.facts.auth_time,
+        };
         Ok(policy::recently_proven(
-            sso.facts.auth_time,
+            auth_time,
             reentered_at,
             self.clock.now(),
             self.settings.profile_reauth_seconds,
@@ -450,3 +469,23 @@ impl Profile<'_> {
 
 #[cfg(test)]
 mod tests;
+
+impl Profile<'_> {
+    /// Unlinks an upstream identity from the account (never its last way in): its pending link
+    /// is voided, the unlink audited.
+    pub async fn unlink_upstream(
+        &self,
+        meta: &RequestMeta,
+        acc: &Account,
+        key: &crate::identity::upstream::UpstreamKey<'_>,
+    ) -> Result<(), crate::identity::upstream::UnlinkError> {
+        crate::identity::upstream::unlink(self.db, acc, key).await?;
+        crate::authn::upstream::link::void(self.eph, &acc.id).await?;
+        let ev = Event::new(Kind::UpstreamUnlinked, Outcome::Success)
+            .subject(Some(&acc.id))
+            .from(meta)
+            .details(json!({"upstream": key.upstream, "issuer": key.issuer}));
+        self.audit.enqueue(ev).await;
+        Ok(())
+    }
+}

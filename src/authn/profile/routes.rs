@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::{Access, ChangeError, LinkError, PresenceError, Reentered};
+use super::{Access, ChangeError, LinkError, Presence, PresenceError, Reentered};
 use crate::authn::{Acr, browser};
 use crate::identity::account::Account;
 use crate::policy;
@@ -157,12 +157,15 @@ async fn signed_in(app: &Arc<App>, s: &Session, lang: Lang) -> Result<Account, S
 }
 
 /// Is the browser's last proof of presence recent enough for a contact change?
-async fn recently_proven(app: &Arc<App>, s: &Session) -> Result<bool, String> {
+async fn recently_proven(app: &Arc<App>, s: &Session, presence: Presence) -> Result<bool, String> {
     let Some(sid) = browser::sid(s).await.map_err(|e| e.to_string())? else {
         return Ok(false);
     };
     let reentered: Option<Reentered> = s.get(REENTERED).await.map_err(|e| e.to_string())?;
-    let proven = app.profile().recently_proven(&sid, reentered).await;
+    let proven = app
+        .profile()
+        .recently_proven(&sid, reentered, presence)
+        .await;
     proven.map_err(|e| e.to_string())
 }
 
@@ -170,7 +173,13 @@ async fn render(app: &Arc<App>, s: &Session, lang: Lang, acc: &Account, view: Vi
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
     // The contact forms ask for the password when the last proof of presence is too old.
     let reauth = policy::password_reproves_presence(acc)
-        && !matches!(recently_proven(app, s).await, Ok(true));
+        && !matches!(recently_proven(app, s, Presence::Any).await, Ok(true));
+    let links_reauth = policy::password_reproves_presence(acc)
+        && !matches!(
+            recently_proven(app, s, Presence::OfTheAccount).await,
+            Ok(true)
+        );
+    let upstreams = upstreams_view(app, acc, lang).await;
     let field = view
         .field
         .zip(view.error.as_deref())
@@ -189,6 +198,8 @@ async fn render(app: &Arc<App>, s: &Session, lang: Lang, acc: &Account, view: Vi
         "notify_sms": acc.notify_sms,
         "phone_pending": pending,
         "reauth": reauth,
+        "links_reauth": links_reauth,
+        "upstreams": upstreams,
         "message": view.message,
     });
     let ctx = form::merge(problem, ctx);
@@ -218,8 +229,9 @@ async fn post_start(
     }
 }
 
-/// Before a contact change: a recent proof of presence, or the password entered again with
-/// the form (in `password_field`), then kept with the SSO session.
+/// Before a contact change or a link: a recent proof of presence of the kind asked, or the
+/// password entered again with the form (its errors shown at `password_field`), then kept with
+/// the SSO session.
 async fn require_presence(
     app: &Arc<App>,
     s: &Session,
@@ -227,9 +239,9 @@ async fn require_presence(
     lang: Lang,
     acc: &Account,
     params: &Params,
-    password_field: &'static str,
+    (password_field, presence): (&'static str, Presence),
 ) -> Result<(), Stop> {
-    match recently_proven(app, s).await {
+    match recently_proven(app, s, presence).await {
         Ok(true) => return Ok(()),
         Ok(false) => {}
         Err(e) => return Err(PageError::unavailable(lang, &e).into()),
@@ -349,7 +361,8 @@ pub async fn phone(
 ) -> Result<Response, Stop> {
     let (params, lang, acc) = post_start(&app, &session, &headers, params).await?;
     let field_name = "phone_password";
-    require_presence(&app, &session, &meta, lang, &acc, &params, field_name).await?;
+    let asked = (field_name, Presence::Any);
+    require_presence(&app, &session, &meta, lang, &acc, &params, asked).await?;
     let typed = field(&params, "phone");
     let new = match app
         .profile()
@@ -400,7 +413,8 @@ pub async fn email(
 ) -> Result<Response, Stop> {
     let (params, lang, acc) = post_start(&app, &session, &headers, params).await?;
     let field_name = "email_password";
-    require_presence(&app, &session, &meta, lang, &acc, &params, field_name).await?;
+    let asked = (field_name, Presence::Any);
+    require_presence(&app, &session, &meta, lang, &acc, &params, asked).await?;
     let typed = field(&params, "email");
     let new = match app
         .profile()
@@ -445,4 +459,132 @@ pub async fn email_confirm(
     let n = Notice::new("profile_title", "email_changed").link("/profile", "profile_link");
     let at = crate::web::pages::with_query("/profile/email/confirm", "", &[("token", token)]);
     Ok(form::show_remembered(&app, &session, lang, StatusCode::OK, n, &at).await)
+}
+
+/// The upstreams on the profile: each configured one with the identities the account has
+/// there (a link no longer configured is still listed, to be unlinked).
+async fn upstreams_view(app: &App, acc: &Account, lang: Lang) -> Vec<serde_json::Value> {
+    let links = crate::identity::upstream::links_of(&app.db, &acc.id)
+        .await
+        .unwrap_or_default();
+    let since = |at: i64| {
+        time::OffsetDateTime::from_unix_timestamp(at)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default()
+    };
+    let row = |name: &str, label: &str, configured: bool| {
+        let own: Vec<_> = (links.iter())
+            .filter(|l| l.upstream == name)
+            .map(|l| {
+                let since =
+                    text(lang, "upstream_linked_since").replace("{date}", &since(l.created_at));
+                json!({"subject": l.subject, "since": since})
+            })
+            .collect();
+        json!({"name": name, "label": label, "configured": configured, "links": own})
+    };
+    let mut out: Vec<_> = (app.upstreams.all())
+        .map(|u| row(&u.name, u.display_name(lang), true))
+        .collect();
+    let mut gone: Vec<&str> = (links.iter())
+        .map(|l| l.upstream.as_str())
+        .filter(|n| app.upstreams.get(n).is_none())
+        .collect();
+    gone.dedup();
+    out.extend(gone.into_iter().map(|n| row(n, n, false)));
+    out
+}
+
+/// POST /profile/upstream/link: with a fresh proof of the account, off to the upstream to
+/// prove the identity to link.
+pub async fn upstream_link(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Result<Response, Stop> {
+    let (params, lang, acc) = post_start(&app, &session, &headers, params).await?;
+    let Some(connector) = app.upstreams.get(field(&params, "upstream")).cloned() else {
+        let v = View::err(StatusCode::BAD_REQUEST, text(lang, "bad_request"));
+        return Ok(render(&app, &session, lang, &acc, v).await);
+    };
+    let field_name = "link_password";
+    let asked = (field_name, Presence::OfTheAccount);
+    require_presence(&app, &session, &meta, lang, &acc, &params, asked).await?;
+    let sid = browser::sid(&session).await;
+    let sid = sid
+        .map_err(|e| PageError::unavailable(lang, &e))?
+        .unwrap_or_default();
+    let purpose = crate::authn::upstream::Purpose::Link {
+        account_id: acc.id.clone(),
+    };
+    let set_off =
+        crate::authn::upstream::routes::set_off(&app, &session, &connector, purpose, Acr::Low);
+    match set_off.await {
+        Ok((url, flow)) => {
+            let offered = crate::authn::upstream::link::offer(&app.eph, &acc.id, &sid, &flow).await;
+            offered.map_err(|e| PageError::unavailable(lang, &e))?;
+            Ok(Redirect::to(&url).into_response())
+        }
+        Err(crate::authn::upstream::routes::SetOff::Store(e)) => {
+            Err(PageError::unavailable(lang, &e).into())
+        }
+        Err(crate::authn::upstream::routes::SetOff::Failed(f)) => {
+            let msg =
+                text(lang, f.message_key()).replace("{name}", connector.config.display_name(lang));
+            let v = View::err(StatusCode::BAD_GATEWAY, msg);
+            Ok(render(&app, &session, lang, &acc, v).await)
+        }
+    }
+}
+
+/// POST /profile/upstream/unlink: an identity off the account, never its last way in.
+pub async fn upstream_unlink(
+    State(app): State<Arc<App>>,
+    session: Session,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Result<Response, Stop> {
+    use crate::identity::upstream::{UnlinkError, UpstreamKey, links_of};
+    let (params, lang, acc) = post_start(&app, &session, &headers, params).await?;
+    let field_name = "unlink_password";
+    let asked = (field_name, Presence::Any);
+    require_presence(&app, &session, &meta, lang, &acc, &params, asked).await?;
+    let (name, subject) = (field(&params, "upstream"), field(&params, "subject"));
+    let links = links_of(&app.db, &acc.id).await;
+    let links = links.map_err(|e| PageError::unavailable(lang, &e))?;
+    let link = links
+        .iter()
+        .find(|l| l.upstream == name && l.subject == subject);
+    let unlinked = match link {
+        Some(l) => {
+            let key = UpstreamKey {
+                upstream: &l.upstream,
+                issuer: &l.issuer,
+                subject: &l.subject,
+            };
+            app.profile().unlink_upstream(&meta, &acc, &key).await
+        }
+        None => Err(UnlinkError::NotLinked),
+    };
+    let label = app
+        .upstreams
+        .get(name)
+        .map(|c| c.config.display_name(lang).to_string())
+        .unwrap_or_else(|| name.to_string());
+    let v = match unlinked {
+        Ok(()) => View::ok(Some(
+            text(lang, "upstream_unlinked").replace("{name}", &label),
+        )),
+        Err(UnlinkError::NotLinked) => {
+            View::err(StatusCode::BAD_REQUEST, text(lang, "bad_request"))
+        }
+        Err(UnlinkError::LastWayIn) => {
+            View::err(StatusCode::CONFLICT, text(lang, "upstream_unlink_last"))
+        }
+        Err(UnlinkError::Store(e)) => return Err(PageError::unavailable(lang, &e).into()),
+    };
+    Ok(render(&app, &session, lang, &acc, v).await)
 }

@@ -52,19 +52,29 @@ async fn the_profile_opens_to_a_strong_enough_session_and_presence_ages() {
     let weak = p.signed_in(Some(&employee)).await;
     assert!(matches!(weak, Ok(Access::NeedsAcr("high"))), "{weak:?}");
 
-    assert!(p.recently_proven(&sid, None).await.expect("read"));
+    assert!(
+        p.recently_proven(&sid, None, Presence::Any)
+            .await
+            .expect("read")
+    );
     kit.clock.advance(301);
     assert!(
-        !p.recently_proven(&sid, None).await.expect("read"),
+        !p.recently_proven(&sid, None, Presence::Any)
+            .await
+            .expect("read"),
         "too old"
     );
     let mark = |sid: &str| Reentered {
         sid: sid.into(),
         at: kit.clock.now(),
     };
-    let here = p.recently_proven(&sid, Some(mark(&sid))).await;
+    let here = p
+        .recently_proven(&sid, Some(mark(&sid)), Presence::Any)
+        .await;
     assert!(here.expect("read"), "entered again in this session");
-    let other = p.recently_proven(&sid, Some(mark("another"))).await;
+    let other = p
+        .recently_proven(&sid, Some(mark("another")), Presence::Any)
+        .await;
     assert!(
         !other.expect("read"),
         "another session's mark proves nothing"

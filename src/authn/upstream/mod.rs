@@ -18,6 +18,7 @@
 
 pub mod claims;
 pub mod connector;
+pub mod link;
 pub mod routes;
 
 use std::sync::Arc;
@@ -77,8 +78,12 @@ pub enum Failure {
     },
     /// Several accounts hold the vouched-for personal number.
     Ambiguous(usize),
-    /// The identity is not the account this browser is stepping up.
+    /// The identity is not the account this browser is stepping up (or linking).
     OtherAccount,
+    /// A link's proof is missing, used, voided by an unlink, or another session's or flow's.
+    LinkProofInvalid,
+    /// The upstream vouches for a personal number that is not the linking account's.
+    NumberMismatch,
 }
 
 impl ReasonCode for Failure {
@@ -104,6 +109,8 @@ impl ReasonCode for Failure {
             Failure::AcrTooLow { .. } => "acr_too_low",
             Failure::Ambiguous(_) => "ambiguous_match",
             Failure::OtherAccount => "other_account",
+            Failure::LinkProofInvalid => "link_proof_invalid",
+            Failure::NumberMismatch => "personal_number_mismatch",
         }
     }
 }
@@ -135,6 +142,8 @@ impl Failure {
             Failure::AcrTooLow { .. } => "upstream_err_acr",
             Failure::Ambiguous(_) => "upstream_err_ambiguous",
             Failure::OtherAccount => "upstream_err_other_account",
+            Failure::LinkProofInvalid => "upstream_err_link_proof",
+            Failure::NumberMismatch => "upstream_err_number",
             _ => "upstream_err_failed",
         }
     }
@@ -168,10 +177,20 @@ impl MethodFailure for Refused {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flow {
     pub upstream: String,
-    pub tx_id: String,
+    pub purpose: Purpose,
     pub secrets: FlowSecrets,
     /// The assurance the sign-in needs (asked of the upstream in its own values).
     pub need: Acr,
+}
+
+/// What the browser went to the upstream for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum Purpose {
+    /// To sign in, for this login transaction.
+    Login { tx_id: String },
+    /// To link the identity to this account, from its profile (see [`link`]).
+    Link { account_id: String },
 }
 
 pub async fn save_flow(eph: &Ephemeral, flow: &Flow, ttl: u64) -> Result<(), StoreError> {
@@ -205,6 +224,10 @@ impl Connectors {
             .map(Connectors)
     }
 
+    pub fn all(&self) -> impl Iterator<Item = &Upstream> {
+        self.0.iter().map(|c| &c.config)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<Connector>> {
         self.0.iter().find(|c| c.config.name == name)
     }
@@ -236,12 +259,107 @@ pub struct UpstreamLogin {
     pub sid: Option<String>,
 }
 
-/// The callback's parameters, with the flow its `state` named.
-pub struct Callback {
-    pub flow: Flow,
+/// The upstream's answer at the callback.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
     pub code: Option<String>,
     pub error: Option<String>,
     pub iss: Option<String>,
+}
+
+/// The callback's parameters, with the flow its `state` named.
+pub struct Callback {
+    pub flow: Flow,
+    pub answer: Answer,
+}
+
+/// What an upstream's answer proved, every check passed: who the person is there and what the
+/// mapping makes of it.
+#[derive(Debug, Clone)]
+pub struct Proven {
+    pub subject: String,
+    pub person: crate::identity::upstream::Person,
+    pub legal_entity: Option<super::LegalEntity>,
+    pub acr: Acr,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    /// The upstream's session id (`sid` of its ID token).
+    pub sid: Option<String>,
+}
+
+impl Proven {
+    pub fn key<'a>(&'a self, up: &'a Upstream) -> UpstreamKey<'a> {
+        UpstreamKey {
+            upstream: &up.name,
+            issuer: up.link_issuer(),
+            subject: &self.subject,
+        }
+    }
+}
+
+/// The checks of an upstream's answer, 2 to 7 of the module's list, at `now`; `issuer` is
+/// ours (the redirect URI is made from it).
+pub async fn prove(
+    c: &Connector,
+    issuer: &str,
+    answer: Answer,
+    flow: &Flow,
+    now: i64,
+) -> Result<Proven, Failure> {
+    let up = &c.config;
+    if let Some(error) = answer.error {
+        return Err(match error.as_str() {
+            "access_denied" => Failure::Denied,
+            _ => Failure::UpstreamError(error.chars().take(100).collect()),
+        });
+    }
+    let code = answer
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| Failure::UpstreamError("the callback has no code".into()))?;
+    c.check_iss_parameter(answer.iss.as_deref()).await?;
+    let redirect = redirect_uri(issuer, &up.name);
+    let lacks = |id: &serde_json::Map<String, Value>| {
+        Documents {
+            id_token: Some(id.clone()),
+            userinfo: None,
+        }
+        .id_token_lacks(up)
+    };
+    let asserted = c
+        .redeem(&redirect, &code, &flow.secrets, lacks, now)
+        .await?;
+    let docs = Documents {
+        id_token: asserted.id_token,
+        userinfo: asserted.userinfo,
+    };
+    let (person, legal_entity) = claims::person(up, &docs).map_err(Failure::MissingClaims)?;
+    let (acr, amr) = claims::assurance(up, &docs);
+    if acr < flow.need {
+        return Err(Failure::AcrTooLow {
+            have: acr,
+            need: flow.need,
+        });
+    }
+    // The upstream's own time of authentication, when it says one that is not ahead of ours.
+    let auth_time = docs
+        .text("auth_time")
+        .and_then(|t| t.parse::<i64>().ok())
+        .filter(|t| *t <= now)
+        .unwrap_or(now);
+    let sid = (docs.id_token.as_ref())
+        .and_then(|d| d.get("sid"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(Proven {
+        subject: asserted.subject,
+        person,
+        legal_entity,
+        acr,
+        amr,
+        auth_time,
+        sid,
+    })
 }
 
 /// The method: one upstream, and what its checks need.
@@ -328,79 +446,31 @@ impl Federated<'_> {
         tx: &LoginTransaction,
         cb: Callback,
     ) -> Result<(Authenticated, Resolution), Checked> {
-        let c = self.connector;
-        let up = &c.config;
-        if let Some(error) = cb.error {
-            return Err(match error.as_str() {
-                "access_denied" => Failure::Denied,
-                _ => Failure::UpstreamError(error),
-            }
-            .into());
-        }
-        let code = cb
-            .code
-            .filter(|c| !c.is_empty() && c.len() <= 2048)
-            .ok_or_else(|| Failure::UpstreamError("the callback has no code".into()))?;
-        c.check_iss_parameter(cb.iss.as_deref()).await?;
+        let up = &self.connector.config;
         let now = self.clock.now();
-        let redirect = redirect_uri(self.issuer, &up.name);
-        let lacks = |id: &serde_json::Map<String, Value>| {
-            Documents {
-                id_token: Some(id.clone()),
-                userinfo: None,
-            }
-            .id_token_lacks(up)
-        };
-        let asserted = c
-            .redeem(&redirect, &code, &cb.flow.secrets, lacks, now)
-            .await?;
-        let docs = Documents {
-            id_token: asserted.id_token,
-            userinfo: asserted.userinfo,
-        };
-        let (person, legal_entity) = claims::person(up, &docs).map_err(Failure::MissingClaims)?;
-        let (acr, amr) = claims::assurance(up, &docs);
-        if acr < cb.flow.need {
-            return Err(Failure::AcrTooLow {
-                have: acr,
-                need: cb.flow.need,
-            }
-            .into());
-        }
-        let key = UpstreamKey {
-            upstream: &up.name,
-            issuer: up.link_issuer(),
-            subject: &asserted.subject,
-        };
-        let resolution = match links::resolve(self.db, &key, &person, tx.step_up.as_deref()).await {
+        let proven = prove(self.connector, self.issuer, cb.answer, &cb.flow, now).await?;
+        let key = proven.key(up);
+        let step_up = tx.step_up.as_deref();
+        let resolution = match links::resolve(self.db, &key, &proven.person, step_up).await {
             Ok(r) => r,
             Err(ResolveError::Ambiguous(n)) => return Err(Failure::Ambiguous(n).into()),
             Err(ResolveError::OtherAccount) => return Err(Failure::OtherAccount.into()),
             Err(ResolveError::Store(e)) => return Err(Checked::Store(e)),
         };
-        // The upstream's own time of authentication, when it says one that is not ahead of ours.
-        let auth_time = docs
-            .text("auth_time")
-            .and_then(|t| t.parse::<i64>().ok())
-            .filter(|t| *t <= now)
-            .unwrap_or(now);
         let who = Authenticated {
             account_id: resolution.account_id().to_string(),
             facts: AuthFacts {
-                auth_time,
-                acr,
-                amr,
-                legal_entity,
+                auth_time: proven.auth_time,
+                acr: proven.acr,
+                amr: proven.amr.clone(),
+                legal_entity: proven.legal_entity.clone(),
             },
             method: Self::NAME,
             upstream: Some(UpstreamLogin {
                 upstream: up.name.clone(),
                 issuer: up.link_issuer().to_string(),
-                subject: asserted.subject.clone(),
-                sid: (docs.id_token.as_ref())
-                    .and_then(|d| d.get("sid"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                subject: proven.subject.clone(),
+                sid: proven.sid.clone(),
             }),
         };
         Ok((who, resolution))

@@ -10,11 +10,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::{Callback, Failure, Flow, Refused, claims, redirect_uri, save_flow, take_flow};
+use super::connector::Connector;
+use super::{
+    Answer, Callback, Failure, Flow, Purpose, Refused, claims, redirect_uri, save_flow, take_flow,
+};
 use crate::audit::{Event, Kind, Outcome};
-use crate::authn::login::{Attempt, Refusal};
+use crate::authn::login::{Attempt, LoginMethod, MethodFailure, Refusal};
 use crate::authn::routes::{login_tx, resume_status, sign_in_need};
 use crate::authn::{browser, transaction};
+use crate::identity::upstream::Linked;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
@@ -57,24 +61,64 @@ pub async fn start(
         )
         .await;
     };
-    let back = redirect_uri(&app.settings.issuer, &name);
-    let (url, secrets) = match connector.begin(&back, &acr_values).await {
-        Ok(v) => v,
-        Err(f) => return refused(&app, &meta, lang, Some(&tx), refuse(f)).await,
+    let purpose = Purpose::Login {
+        tx_id: tx.id.clone(),
     };
-    browser::begin_upstream_flow(&session, &secrets.state)
+    match set_off_asking(&app, &session, connector, purpose, need, &acr_values).await {
+        Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
+        Err(SetOff::Failed(f)) => refused(&app, &meta, lang, Some(&tx), refuse(f)).await,
+        Err(SetOff::Store(e)) => Err(PageError::unavailable(lang, &e)),
+    }
+}
+
+/// Why the browser could not be sent to the upstream.
+#[derive(Debug)]
+pub enum SetOff {
+    /// The upstream (its discovery) could not be reached.
+    Failed(Failure),
+    /// Our own storage failed.
+    Store(String),
+}
+
+/// Sends the browser to the upstream for `purpose`: the flow is kept under its `state`, which
+/// is bound to this browser. Where to send it, and the flow.
+pub async fn set_off(
+    app: &App,
+    session: &Session,
+    connector: &Connector,
+    purpose: Purpose,
+    need: crate::authn::Acr,
+) -> Result<(String, Flow), SetOff> {
+    set_off_asking(app, session, connector, purpose, need, &[]).await
+}
+
+async fn set_off_asking(
+    app: &App,
+    session: &Session,
+    connector: &Connector,
+    purpose: Purpose,
+    need: crate::authn::Acr,
+    acr_values: &[String],
+) -> Result<(String, Flow), SetOff> {
+    let name = &connector.config.name;
+    let back = redirect_uri(&app.settings.issuer, name);
+    let (url, secrets) = connector
+        .begin(&back, acr_values)
         .await
-        .map_err(|e| PageError::unavailable(lang, &e))?;
+        .map_err(SetOff::Failed)?;
+    browser::begin_upstream_flow(session, &secrets.state)
+        .await
+        .map_err(|e| SetOff::Store(e.to_string()))?;
     let flow = Flow {
         upstream: name.clone(),
-        tx_id: tx.id.clone(),
+        purpose,
         secrets,
         need,
     };
     save_flow(&app.eph, &flow, app.settings.login_ttl)
         .await
-        .map_err(|e| PageError::unavailable(lang, &e))?;
-    Ok(Redirect::to(&url).into_response())
+        .map_err(|e| SetOff::Store(e.to_string()))?;
+    Ok((url, flow))
 }
 
 /// GET /login/upstream/{name}/callback?code=…&state=…[&iss=…] or ?error=…&state=…
@@ -104,8 +148,20 @@ pub async fn callback(
         Some(f) if bound && f.upstream == name => f,
         _ => return refused(&app, &meta, lang, None, state_mismatch()).await,
     };
-    let tx = match browser::owns_transaction(&session, &flow.tx_id).await {
-        Ok(true) => transaction::load(&app.eph, &flow.tx_id)
+    let answer = Answer {
+        code: params.get("code").map(str::to_string),
+        error: params.get("error").map(str::to_string),
+        iss: params.get("iss").map(str::to_string),
+    };
+    let tx_id = match &flow.purpose {
+        Purpose::Login { tx_id } => tx_id.clone(),
+        Purpose::Link { account_id } => {
+            let account_id = account_id.clone();
+            return finish_link(&app, &session, &meta, lang, flow, account_id, answer).await;
+        }
+    };
+    let tx = match browser::owns_transaction(&session, &tx_id).await {
+        Ok(true) => transaction::load(&app.eph, &tx_id)
             .await
             .map_err(|e| PageError::unavailable(lang, &e))?,
         Ok(false) => None,
@@ -117,12 +173,7 @@ pub async fn callback(
         app.upstreams
             .get(&name)
             .ok_or(PageError::new(lang, StatusCode::NOT_FOUND, "not_found"))?;
-    let input = Callback {
-        flow,
-        code: params.get("code").map(str::to_string),
-        error: params.get("error").map(str::to_string),
-        iss: params.get("iss").map(str::to_string),
-    };
+    let input = Callback { flow, answer };
     let at = Attempt {
         session: &session,
         meta: &meta,
@@ -150,14 +201,13 @@ pub async fn callback(
 }
 
 /// A refusal before the runner (no state, nothing reachable): audited here, then the page.
-async fn refused(
+pub(super) async fn refused(
     app: &App,
     meta: &RequestMeta,
     lang: Lang,
     tx: Option<&transaction::LoginTransaction>,
     r: Refused,
 ) -> Result<Response, PageError> {
-    use crate::authn::login::{LoginMethod, MethodFailure};
     let mut ev = Event::new(Kind::Login, Outcome::Failure)
         .reason(&r)
         .method(<super::Federated<'_> as LoginMethod>::NAME)
@@ -209,8 +259,9 @@ fn page(
         None => n = n.link("/profile", "profile_link_open"),
     }
     let status = match r.failure {
-        Failure::StateMismatch => StatusCode::BAD_REQUEST,
-        Failure::Denied
+        Failure::StateMismatch | Failure::LinkProofInvalid => StatusCode::BAD_REQUEST,
+        Failure::NumberMismatch
+        | Failure::Denied
         | Failure::AcrTooLow { .. }
         | Failure::Ambiguous(_)
         | Failure::OtherAccount
@@ -222,4 +273,89 @@ fn page(
     // the login page, in the language chosen.
     let here = tx.map(|tx| format!("/login?tx={}", tx.id));
     app.pages.notice(lang, status, &n, here.as_deref())
+}
+
+/// The upstream's answer to an owner's link (set off from the profile): the proof, the same
+/// checks as a login, the link; audited either way, and a page that leads back to the profile.
+async fn finish_link(
+    app: &App,
+    session: &Session,
+    meta: &RequestMeta,
+    lang: Lang,
+    flow: Flow,
+    account_id: String,
+    answer: Answer,
+) -> Result<Response, PageError> {
+    let unavailable = |e: &dyn std::fmt::Display| PageError::unavailable(lang, e);
+    let connector = app.upstreams.get(&flow.upstream).ok_or(PageError::new(
+        lang,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ))?;
+    // The proof counts only in the SSO session that made it, while it is still this account's.
+    let sid = browser::sid(session).await.map_err(|e| unavailable(&e))?;
+    let active = match &sid {
+        Some(sid) => crate::authn::session::find_active(&app.db, sid)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .filter(|s| s.account_id == account_id),
+        None => None,
+    };
+    let sid = active.map(|s| s.sid);
+    let proven = super::prove(
+        connector,
+        &app.settings.issuer,
+        answer,
+        &flow,
+        app.clock.now(),
+    );
+    let event = |outcome| {
+        Event::new(Kind::UpstreamLinked, outcome)
+            .subject(Some(&account_id))
+            .method(<super::Federated<'_> as LoginMethod>::NAME)
+            .from(meta)
+    };
+    let up = &connector.config;
+    let done = super::link::finish(
+        &app.db,
+        &app.eph,
+        &account_id,
+        sid.as_deref(),
+        &flow,
+        proven,
+        up,
+    )
+    .await;
+    let (linked, _) = match done {
+        Ok(v) => v,
+        Err(super::link::Refusal::Store(e)) => return Err(unavailable(&e)),
+        Err(super::link::Refusal::Failed(failure)) => {
+            let r = Refused {
+                upstream: flow.upstream.clone(),
+                failure,
+            };
+            let mut ev = event(Outcome::Failure).reason(&r);
+            if let Some(d) = r.details() {
+                ev = ev.details(d);
+            }
+            app.audit.write(ev).await.map_err(|e| unavailable(&e))?;
+            return Ok(page(app, lang, None, &r));
+        }
+    };
+    let key = match linked {
+        Linked::Now => {
+            let details = serde_json::json!({
+                "upstream": up.name, "issuer": up.link_issuer(), "by": "owner",
+            });
+            let ev = event(Outcome::Success).details(details);
+            app.audit.write(ev).await.map_err(|e| unavailable(&e))?;
+            "upstream_linked_now"
+        }
+        Linked::Already => "upstream_linked_already",
+    };
+    let title = "profile_title";
+    let n = Notice::new(title, key)
+        .arg("name", up.display_name(lang))
+        .link("/profile", "profile_link_open");
+    Ok(app.pages.notice(lang, StatusCode::OK, &n, Some("/profile")))
 }

@@ -50,6 +50,13 @@ pub fn upstream_flow(state: &str) -> Key {
     Key(format!("upflow:{}", secrets::token_hash(state)))
 }
 
+/// An account owner's pending link of an upstream identity (which upstream, from which SSO
+/// session), one per account: taken by the upstream's answer, deleted by an unlink; ten
+/// minutes.
+pub fn upstream_link(account_id: &str) -> Key {
+    Key(format!("uplink:{account_id}"))
+}
+
 /// What an authorization code stands for; the code's lifetime (`VHOD_CODE_TTL`).
 pub fn authorization_code(code: &str) -> Key {
     Key(format!("code:{}", secrets::token_hash(code)))
