@@ -25,6 +25,7 @@ async fn upstream(downstream_port: u16) -> (Deployment, Server) {
 client_id = "vhod-downstream"
 secret = "{UP_CLIENT_SECRET}"
 redirect_uris = ["http://127.0.0.1:{downstream_port}/login/upstream/vhod/callback"]
+backchannel_logout_uri = "http://127.0.0.1:{downstream_port}/login/upstream/vhod/backchannel_logout"
 "#
         ),
     );
@@ -594,4 +595,70 @@ async fn the_owner_links_from_the_profile(d: Deployment) {
 both_backends!(
     the_owner_links_from_the_profile_vhod,
     super::the_owner_links_from_the_profile
+);
+
+/// The person logs out at the upstream: its back-channel logout token ends the session its
+/// login made here (the profile is closed, the logout audited with its cause); a replayed or
+/// forged token is refused and audited.
+async fn an_upstream_logout_ends_the_sessions_it_made(d: Deployment) {
+    let (down, up, _up) = downstream(&d, "high").await;
+    let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let browser = Browser::new();
+    let p = authorization(&client, &[], &[]);
+    let page = browser
+        .authorize(&down, &p.url)
+        .await
+        .expect_err("a login page");
+    let back = through_upstream(&browser, &down, &up, &page).await;
+    redeem(&down, &location(&back), &p).await;
+    assert_eq!(
+        browser.get(&down.url("/profile")).await.status().as_u16(),
+        200
+    );
+
+    // At the upstream: its logout page, confirmed.
+    let res = browser.get(&up.url("/end_session")).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.expect("the upstream's logout page");
+    let csrf = hidden(&html, "csrf");
+    let res = browser
+        .http
+        .post(up.url("/end_session"))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .expect("POST");
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let ended = d
+        .wait_events(1, |e| {
+            e.kind == "logout"
+                && e.outcome == "success"
+                && e.details
+                    .as_ref()
+                    .is_some_and(|x| x.contains("\"cause\":\"upstream_logout\""))
+        })
+        .await;
+    assert_eq!(ended, 1, "the downstream's session ended");
+    assert_eq!(
+        browser.get(&down.url("/profile")).await.status().as_u16(),
+        401,
+        "signed out here too"
+    );
+
+    // Anyone else posting a token: refused.
+    let res = http()
+        .post(down.url("/login/upstream/vhod/backchannel_logout"))
+        .form(&[("logout_token", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status().as_u16(), 400);
+    let refused = d
+        .wait_events(1, |e| e.kind == "logout" && e.outcome == "failure")
+        .await;
+    assert_eq!(refused, 1);
+}
+both_backends!(
+    an_upstream_logout_ends_the_sessions_it_made_vhod,
+    super::an_upstream_logout_ends_the_sessions_it_made
 );

@@ -345,6 +345,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/jwks", get(oidc::jwks::jwks))
         .merge(browser_api)
         .route("/introspect", post(oidc::introspect::introspect))
+        .route(
+            "/login/upstream/{name}/backchannel_logout",
+            post(authn::upstream::routes::backchannel_logout),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/vhod.css", get(css))

@@ -81,6 +81,16 @@ impl App {
         }
     }
 
+    pub fn upstream_logout(self: &Arc<Self>) -> authn::upstream::backchannel::Backchannel<'_> {
+        authn::upstream::backchannel::Backchannel {
+            db: &self.db,
+            eph: &self.eph,
+            audit: &self.audit,
+            clock: &self.clock,
+            ended: self,
+        }
+    }
+
     pub fn certificate(&self) -> authn::certificate::method::Certificate<'_> {
         authn::certificate::method::Certificate {
             eph: &self.eph,

@@ -222,6 +222,29 @@ impl UpstreamIdentities<'_> {
         Ok(numbers)
     }
 
+    /// The open sessions made by logins in the upstream's session `upstream_sid`, whoever
+    /// they were (a logout token may name the session alone).
+    pub async fn open_sessions_of_upstream_session(
+        &self,
+        upstream: &str,
+        issuer: &str,
+        upstream_sid: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.sid FROM upstream_sessions u JOIN sso_sessions s ON s.sid = u.sid \
+             WHERE u.upstream = $1 AND u.issuer = $2 AND u.upstream_sid = $3 AND s.ended_at IS NULL",
+        )
+        .bind(upstream)
+        .bind(issuer)
+        .bind(upstream_sid)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// How many identities are linked, to any account.
     pub async fn count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM upstream_identities")
@@ -374,6 +397,8 @@ mod tests {
             all.sort();
             assert_eq!(all, ["s1", "s2"]);
             assert_eq!(ids.open_sessions(&KEY, Some("up-1")).await.unwrap(), ["s1"]);
+            let by_sid = ids.open_sessions_of_upstream_session("npes", KEY.issuer, "up-1");
+            assert_eq!(by_sid.await.unwrap(), ["s1"]);
             t.db.tamper("UPDATE sso_sessions SET ended_at = 5 WHERE sid = 's1'")
                 .await;
             assert!(

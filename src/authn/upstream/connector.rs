@@ -605,6 +605,65 @@ impl Connector {
             .map_err(|e| Failure::Userinfo(format!("not a JSON object: {e}")))
     }
 
+    /// A compact JWS the upstream signed (a back-channel logout token), checked by
+    /// `openidconnect`'s keys with an asymmetric algorithm; its payload. An unknown key fetches
+    /// the keys once more, as for an ID token.
+    pub async fn verify_signed(&self, token: &str) -> Result<Map<String, Value>, Failure> {
+        use openidconnect::JsonWebKey;
+        let bad = |why: &str| Failure::InvalidIdToken(why.to_string());
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("not a compact JWS"));
+        };
+        let header: Map<String, Value> = crate::secrets::b64url_decode(h)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| bad("the header is not JSON"))?;
+        let alg: CoreJwsSigningAlgorithm = header
+            .get("alg")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok())
+            .filter(|a| ASYMMETRIC.contains(a))
+            .ok_or_else(|| Failure::BadSignature("not an asymmetric algorithm".into()))?;
+        let kid = header.get("kid").and_then(Value::as_str);
+        let signature = crate::secrets::b64url_decode(sig)
+            .ok_or_else(|| bad("the signature is not base64url"))?;
+        let message = format!("{h}.{p}");
+        let e = self.endpoints().await?;
+        let find = |keys: &CoreJsonWebKeySet| {
+            keys.keys()
+                .iter()
+                .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
+                .any(|k| {
+                    k.verify_signature(&alg, message.as_bytes(), &signature)
+                        .is_ok()
+                })
+        };
+        let known = |keys: &CoreJsonWebKeySet| {
+            kid.is_none_or(|kid| {
+                keys.keys()
+                    .iter()
+                    .any(|k| k.key_id().is_some_and(|id| id.as_str() == kid))
+            })
+        };
+        let mut keys = self.keys(&e, false).await?;
+        if !known(&keys) {
+            keys = self.keys(&e, true).await?;
+            if !known(&keys) {
+                return Err(Failure::UnknownKey);
+            }
+        }
+        if !find(&keys) {
+            return Err(Failure::BadSignature(
+                "no key of the upstream verifies it".into(),
+            ));
+        }
+        crate::secrets::b64url_decode(p)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| bad("the payload is not a JSON object"))
+    }
+
     /// Where the upstream ends its own session, when its metadata says.
     pub async fn end_session_endpoint(&self) -> Option<String> {
         self.endpoints().await.ok()?.end_session.clone()

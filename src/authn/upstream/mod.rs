@@ -16,6 +16,7 @@
 //! Each refusal is a [`Failure`] with its own audited reason; the runner does the rest of the
 //! lifecycle as for every method.
 
+pub mod backchannel;
 pub mod claims;
 pub mod connector;
 pub mod link;

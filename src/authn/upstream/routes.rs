@@ -14,7 +14,7 @@ use super::connector::Connector;
 use super::{
     Answer, Callback, Failure, Flow, Purpose, Refused, claims, redirect_uri, save_flow, take_flow,
 };
-use crate::audit::{Event, Kind, Outcome};
+use crate::audit::{Event, Kind, Outcome, ReasonCode};
 use crate::authn::login::{Attempt, LoginMethod, MethodFailure, Refusal};
 use crate::authn::routes::{login_tx, resume_status, sign_in_need};
 use crate::authn::{browser, transaction};
@@ -358,4 +358,69 @@ async fn finish_link(
         .arg("name", up.display_name(lang))
         .link("/profile", "profile_link_open");
     Ok(app.pages.notice(lang, StatusCode::OK, &n, Some("/profile")))
+}
+
+/// POST /login/upstream/{name}/backchannel_logout (`logout_token` in the form): the upstream
+/// ended a person's session there; the sessions its logins made here end too. Answers as the
+/// specification asks: 200, or 400 with an error; refusals audited.
+pub async fn backchannel_logout(
+    State(app): State<Arc<App>>,
+    meta: RequestMeta,
+    Path(name): Path<String>,
+    RequestParams(params): RequestParams,
+) -> Response {
+    use axum::Json;
+    use axum::http::header;
+    let no_store = || [(header::CACHE_CONTROL, "no-store")];
+    let error = |status: StatusCode, code: &str, description: &str| {
+        let body = serde_json::json!({"error": code, "error_description": description});
+        (status, no_store(), Json(body)).into_response()
+    };
+    let Some(connector) = app.upstreams.get(&name) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such upstream");
+    };
+    let token = match &params {
+        Ok(p) => p.get("logout_token").unwrap_or_default(),
+        Err(_) => "",
+    };
+    if token.is_empty() || token.len() > 16 * 1024 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "logout_token is required",
+        );
+    }
+    match app.upstream_logout().logout(connector, token, &meta).await {
+        Ok(_) => (StatusCode::OK, no_store()).into_response(),
+        Err(super::backchannel::LogoutError::Refused(failure)) => {
+            let r = Refused {
+                upstream: name.clone(),
+                failure,
+            };
+            let mut ev = Event::new(Kind::Logout, Outcome::Failure)
+                .reason(&r)
+                .method(<super::Federated<'_> as LoginMethod>::NAME)
+                .from(&meta);
+            if let Some(d) = r.details() {
+                ev = ev.details(d);
+            }
+            if let Err(e) = app.audit.write(ev).await {
+                tracing::error!(error = %e, "audit failed");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "try again",
+                );
+            }
+            error(StatusCode::BAD_REQUEST, "invalid_request", r.failure.code())
+        }
+        Err(super::backchannel::LogoutError::Store(e)) => {
+            tracing::error!(error = %e, "upstream back-channel logout failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again",
+            )
+        }
+    }
 }

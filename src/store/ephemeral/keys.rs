@@ -57,6 +57,12 @@ pub fn upstream_link(account_id: &str) -> Key {
     Key(format!("uplink:{account_id}"))
 }
 
+/// An upstream's back-channel logout token's `jti`, accepted once; ten minutes (older tokens
+/// are refused by their `iat`).
+pub fn upstream_logout(upstream: &str, jti: &str) -> Key {
+    Key(format!("uplogout:{upstream}:{}", secrets::token_hash(jti)))
+}
+
 /// What an authorization code stands for; the code's lifetime (`VHOD_CODE_TTL`).
 pub fn authorization_code(code: &str) -> Key {
     Key(format!("code:{}", secrets::token_hash(code)))
