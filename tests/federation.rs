@@ -17,18 +17,15 @@ const UP_CLIENT_SECRET: &str = "vhod-downstream-secret-0123456789abcdef";
 /// USER / PASSWORD, Иван Иванов with a confirmed email.
 async fn upstream(downstream_port: u16) -> (Deployment, Server) {
     let up = Deployment::new(Backend::Sqlite).await.expect("SQLite");
-    append_config(
-        &up,
-        &format!(
-            r#"
+    up.append_config(&format!(
+        r#"
 [[clients]]
 client_id = "vhod-downstream"
 secret = "{UP_CLIENT_SECRET}"
 redirect_uris = ["http://127.0.0.1:{downstream_port}/login/upstream/vhod/callback"]
 backchannel_logout_uri = "http://127.0.0.1:{downstream_port}/login/upstream/vhod/backchannel_logout"
 "#
-        ),
-    );
+    ));
     let port = free_port();
     let mut server = up
         .start_as(port, &format!("http://localhost:{port}"), &[])
@@ -36,16 +33,6 @@ backchannel_logout_uri = "http://127.0.0.1:{downstream_port}/login/upstream/vhod
     // The browser must come to it under the name its cookies are set for.
     server.base = server.issuer.clone();
     (up, server)
-}
-
-fn append_config(d: &Deployment, text: &str) {
-    use std::io::Write;
-    let path = d.dir.path().join("vhod.toml");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .expect("the settings file");
-    f.write_all(text.as_bytes()).expect("appending settings");
 }
 
 /// `[[upstream]]` for the upstream vhod, with its acr values mapped one to one up to `top`.
@@ -94,7 +81,7 @@ default = "substantial"
 async fn downstream(d: &Deployment, top: &str) -> (Server, Server, Deployment) {
     let port = free_port();
     let (up_d, up) = upstream(port).await;
-    append_config(d, &upstream_settings(&up.issuer, top));
+    d.append_config(&upstream_settings(&up.issuer, top));
     let down = d
         .start_as(port, &format!("http://127.0.0.1:{port}"), &[])
         .await;

@@ -329,6 +329,7 @@ mod tests {
             assert_eq!(acc.email.as_deref(), Some("maria@example.by"));
             assert!(acc.email_verified);
             assert_eq!(acc.phone, None, "an unverified phone is not copied");
+            assert!(!acc.phone_verified, "nor confirmed");
             assert_eq!(acc.roles, ["applicant"]);
             assert!(acc.password_hash.is_none());
             let again = resolve(&t.db, &KEY, &person(), None).await.unwrap();

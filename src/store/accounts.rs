@@ -86,7 +86,9 @@ pub(super) async fn insert_on(
     now: i64,
 ) -> Result<(), StoreError> {
     let (id, new) = (&row.id, &row.account);
-    let verified = i64::from(new.verified);
+    // A contact's confirmation is stored only with the contact: a flag without its value would
+    // vouch for whatever value is set there later.
+    let verified = |value: &Option<String>| i64::from(new.verified && value.is_some());
     sqlx::query(
         "INSERT INTO accounts (id, username, password_hash, phone, phone_verified, email, \
          email_verified, given_name, family_name, middle_name, roles, org, status, created_at, updated_at) \
@@ -96,9 +98,9 @@ pub(super) async fn insert_on(
     .bind(&new.username)
     .bind(&new.password_hash)
     .bind(&new.phone)
-    .bind(verified)
+    .bind(verified(&new.phone))
     .bind(&new.email)
-    .bind(verified)
+    .bind(verified(&new.email))
     .bind(&new.given_name)
     .bind(&new.family_name)
     .bind(&new.middle_name)

@@ -274,6 +274,18 @@ impl Deployment {
         Some(d)
     }
 
+    /// Appends `text` to the deployment's settings file (`vhod.toml`): more clients,
+    /// `[[upstream]]`s… Servers started afterwards read it.
+    pub fn append_config(&self, text: &str) {
+        use std::io::Write;
+        let path = self.dir.path().join("vhod.toml");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("the settings file");
+        f.write_all(text.as_bytes()).expect("appending settings");
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
         self.cli_with(&[], args)
     }

@@ -164,6 +164,11 @@ pub fn assurance(up: &Upstream, docs: &Documents) -> (Acr, Vec<String>) {
 /// gives `need` or more for, the weakest first. Empty when any login through it will do; None
 /// when none can.
 pub fn acr_values_for(up: &Upstream, need: Acr) -> Option<Vec<String>> {
+    // Whatever the upstream answers gives `need` (a sign-in that needs nothing, an upstream
+    // whose every level is enough): asking for its strongest logins would only force them.
+    if up.acr_default >= need && up.acr_map.values().all(|level| *level >= need) {
+        return Some(Vec::new());
+    }
     let mut enough: Vec<(&String, Acr)> = (up.acr_map.iter())
         .filter(|(_, level)| **level >= need)
         .map(|(v, level)| (v, *level))
@@ -312,6 +317,24 @@ mod tests {
             Some(vec!["hwk".to_string(), "loa-high".into()])
         );
         assert_eq!(acr_values_for(&up, Acr::Substantial).unwrap().len(), 2);
+        assert_eq!(
+            acr_values_for(&up, Acr::Low),
+            Some(Vec::new()),
+            "any login will do: nothing is asked"
+        );
+        let only_high = Upstream {
+            acr_map: [("loa-high".to_string(), Acr::High)].into(),
+            ..up.clone()
+        };
+        assert_eq!(
+            acr_values_for(&only_high, Acr::Substantial),
+            Some(Vec::new()),
+            "the default is enough: the upstream is not made to sign in more strongly"
+        );
+        assert_eq!(
+            acr_values_for(&only_high, Acr::High),
+            Some(vec!["loa-high".to_string()])
+        );
         let plain = Upstream {
             acr_map: Default::default(),
             ..up
