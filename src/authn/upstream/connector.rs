@@ -33,8 +33,8 @@ use crate::tokens::keys::SigningKey;
 const MAX_ANSWER: usize = 256 * 1024;
 /// Metadata and keys are fetched again after this long.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
-/// An unknown key refetches the JWKS at most this often (a stream of bad tokens is not a
-/// stream of fetches).
+/// An unknown key forces a fetch of the JWKS at most this often (a stream of bad tokens is not
+/// a stream of fetches).
 const JWKS_REFETCH_EVERY: Duration = Duration::from_secs(10);
 
 /// What the metadata says beyond what `openidconnect` models.
@@ -140,6 +140,8 @@ pub struct Connector {
     assertion_key: Option<SigningKey>,
     endpoints: Mutex<Option<Cached<Endpoints>>>,
     jwks: Mutex<Option<Cached<CoreJsonWebKeySet>>>,
+    /// When an unknown key last forced a fetch of the keys.
+    forced_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Connector {
@@ -168,6 +170,7 @@ impl Connector {
             assertion_key,
             endpoints: Mutex::new(None),
             jwks: Mutex::new(None),
+            forced_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -271,9 +274,15 @@ impl Connector {
         let mut cached = self.jwks.lock().await;
         if let Some(c) = cached.as_ref() {
             let fresh = c.at.elapsed() < METADATA_TTL;
-            let recent = c.at.elapsed() < JWKS_REFETCH_EVERY;
-            if (fresh && !refetch) || recent {
+            // Only fetches an unknown key forced count against the rate: a rotation right
+            // after discovery is still picked up at once.
+            let mut forced = self.forced_at.lock().unwrap_or_else(|p| p.into_inner());
+            let may_force = forced.is_none_or(|at| at.elapsed() >= JWKS_REFETCH_EVERY);
+            if (fresh && !refetch) || (refetch && !may_force) {
                 return Ok(c.value.clone());
+            }
+            if refetch {
+                *forced = Some(Instant::now());
             }
         }
         let uri = e
