@@ -82,6 +82,7 @@ pub async fn end_session(
     let current = browser::sid(&browser_session)
         .await
         .map_err(|e| unavailable(&e))?;
+    let mut upstream = None;
     if let Some(sid) = current {
         // The confirmation is a POST of our own form: a link (GET) can never log anyone out.
         let confirmed = method == Method::POST
@@ -94,6 +95,12 @@ pub async fn end_session(
         if !confirmed && !hinted {
             return Ok(confirm_page(&app, &browser_session, lang, &params).await);
         }
+        upstream = app
+            .db
+            .upstream_identities()
+            .upstream_of_session(&sid)
+            .await
+            .map_err(|e| unavailable(&e))?;
         if let Err(e) = end_sso_session(
             &app.authorization(),
             &sid,
@@ -115,9 +122,30 @@ pub async fn end_session(
             "logout.html",
             lang,
             StatusCode::OK,
-            json!({"title": i18n::text(lang, "logout_title"), "done": true}),
+            json!({
+                "title": i18n::text(lang, "logout_title"), "done": true,
+                "upstream_logout": upstream_logout(&app, upstream.as_deref(), lang).await,
+            }),
         ),
     })
+}
+
+/// Signing out here does not end the person's session at the upstream they signed in
+/// through; where its metadata names an `end_session_endpoint`, the page offers it.
+async fn upstream_logout(
+    app: &App,
+    upstream: Option<&str>,
+    lang: Lang,
+) -> Option<serde_json::Value> {
+    let connector = app.upstreams.get(upstream?)?;
+    let endpoint = connector.end_session_endpoint().await?;
+    let href = RedirectUri::with_params(
+        &endpoint,
+        &[("client_id", connector.config.client_id.as_str())],
+    );
+    let label = connector.config.display_name(lang);
+    let text = i18n::text(lang, "upstream_logout").replace("{name}", label);
+    Some(json!({"href": href, "text": text}))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -245,6 +245,15 @@ impl UpstreamIdentities<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The upstream a session was made (or last renewed) through, if any.
+    pub async fn upstream_of_session(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT upstream FROM upstream_sessions WHERE sid = $1")
+            .bind(sid)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// How many identities are linked, to any account.
     pub async fn count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM upstream_identities")
@@ -397,6 +406,11 @@ mod tests {
             all.sort();
             assert_eq!(all, ["s1", "s2"]);
             assert_eq!(ids.open_sessions(&KEY, Some("up-1")).await.unwrap(), ["s1"]);
+            assert_eq!(
+                ids.upstream_of_session("s1").await.unwrap().as_deref(),
+                Some("npes")
+            );
+            assert_eq!(ids.upstream_of_session("nope").await.unwrap(), None);
             let by_sid = ids.open_sessions_of_upstream_session("npes", KEY.issuer, "up-1");
             assert_eq!(by_sid.await.unwrap(), ["s1"]);
             t.db.tamper("UPDATE sso_sessions SET ended_at = 5 WHERE sid = 's1'")
