@@ -17,7 +17,7 @@ use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
 use crate::web::page_error::PageError;
-use crate::web::params::{Params, RequestParams};
+use crate::web::params::{ParamError, Params, RequestParams};
 
 struct LoginView<'a> {
     tx: &'a str,
@@ -197,7 +197,7 @@ async fn no_transaction(app: &App, session: &Session, lang: Lang, tx_id: Option<
 
 /// The transaction named by the request, if this browser started it, and the page's language:
 /// the form's (the person may have switched), else the transaction's, else the browser's.
-pub(crate) async fn login_tx(
+async fn login_tx(
     app: &App,
     session: &Session,
     headers: &HeaderMap,
@@ -218,6 +218,21 @@ pub(crate) async fn login_tx(
         .or(tx.as_ref().and_then(|t| t.request.ui_locales.as_deref()));
     let lang = Lang::negotiate(ui, headers);
     Ok((tx, lang))
+}
+
+/// A POST (or a link) that continues this browser's login transaction: the parameters, the
+/// transaction they name and the page's language; a page saying why not otherwise.
+pub(crate) async fn owned_login(
+    app: &App,
+    session: &Session,
+    headers: &HeaderMap,
+    params: Result<Params, ParamError>,
+) -> Result<(Params, transaction::LoginTransaction, Lang), PageError> {
+    let params = params
+        .map_err(|_| PageError::bad_request(Lang::negotiate(None, headers), "bad_request"))?;
+    let (tx, lang) = login_tx(app, session, headers, &params).await?;
+    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    Ok((params, tx, lang))
 }
 
 pub async fn login_page(
@@ -267,10 +282,7 @@ pub async fn password_login(
     meta: RequestMeta,
     RequestParams(params): RequestParams,
 ) -> Result<Response, PageError> {
-    let params = params
-        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
-    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
-    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let (params, tx, lang) = owned_login(&app, &session, &headers, params).await?;
     let need = sign_in_need(&app, &tx)
         .await
         .map_err(|e| PageError::unavailable(lang, &e))?;
@@ -370,10 +382,7 @@ pub async fn cancel(
     meta: RequestMeta,
     RequestParams(params): RequestParams,
 ) -> Result<Response, PageError> {
-    let params = params
-        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
-    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
-    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let (_, tx, lang) = owned_login(&app, &session, &headers, params).await?;
     use super::login::Resume;
     match app.abandon(&session, &tx.id, &meta).await {
         Ok(next) => Ok(Redirect::to(&next).into_response()),

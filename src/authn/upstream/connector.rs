@@ -481,36 +481,22 @@ impl Connector {
             ),
             _ => None,
         };
-        let client = self.client();
         let verifier = PkceCodeVerifier::new(secrets.pkce_verifier.clone());
         let code = AuthorizationCode::new(code.to_string());
-        let token_error = |e: RequestTokenError<FetchError, _>| match e {
-            RequestTokenError::ServerResponse(r) => Failure::TokenRefused(format!("{r}")),
-            RequestTokenError::Request(e) => unavailable("token endpoint", e),
-            RequestTokenError::Parse(e, _) => unavailable("token endpoint answer", e),
-            RequestTokenError::Other(e) => unavailable("token endpoint", e),
-        };
+        let assertion = assertion.as_deref();
         match self.config.kind {
             UpstreamKind::Oidc => {
-                let mut c = CoreClient::new(
-                    id,
-                    IssuerUrl::new(self.config.link_issuer().to_string())
-                        .map_err(|e| unavailable("issuer", e))?,
-                    CoreJsonWebKeySet::new(Vec::new()),
-                )
-                .set_token_uri(token_url)
-                .set_redirect_uri(redirect)
-                .set_auth_type(auth_type);
+                let issuer = IssuerUrl::new(self.config.link_issuer().to_string())
+                    .map_err(|e| unavailable("issuer", e))?;
+                let mut c = CoreClient::new(id, issuer, CoreJsonWebKeySet::new(Vec::new()))
+                    .set_token_uri(token_url)
+                    .set_redirect_uri(redirect)
+                    .set_auth_type(auth_type);
                 if let Some(s) = secret {
                     c = c.set_client_secret(ClientSecret::new(s));
                 }
-                let mut req = c.exchange_code(code).set_pkce_verifier(verifier);
-                if let Some(a) = &assertion {
-                    req = req
-                        .add_extra_param("client_assertion_type", JWT_BEARER)
-                        .add_extra_param("client_assertion", a.clone());
-                }
-                let res = req.request_async(&client).await.map_err(token_error)?;
+                let req = c.exchange_code(code).set_pkce_verifier(verifier);
+                let res = self.send(req, assertion).await?;
                 Ok((
                     res.access_token().secret().clone(),
                     res.id_token().map(|t| t.to_string()),
@@ -524,16 +510,35 @@ impl Connector {
                 if let Some(s) = secret {
                     c = c.set_client_secret(ClientSecret::new(s));
                 }
-                let mut req = c.exchange_code(code).set_pkce_verifier(verifier);
-                if let Some(a) = &assertion {
-                    req = req
-                        .add_extra_param("client_assertion_type", JWT_BEARER)
-                        .add_extra_param("client_assertion", a.clone());
-                }
-                let res = req.request_async(&client).await.map_err(token_error)?;
+                let req = c.exchange_code(code).set_pkce_verifier(verifier);
+                let res = self.send(req, assertion).await?;
                 Ok((res.access_token().secret().clone(), None))
             }
         }
+    }
+
+    /// A code's token request, with our client assertion when we authenticate with a key.
+    async fn send<TE, TR>(
+        &self,
+        mut req: oauth2::CodeTokenRequest<'_, TE, TR>,
+        assertion: Option<&str>,
+    ) -> Result<TR, Failure>
+    where
+        TE: oauth2::ErrorResponse + 'static,
+        TR: oauth2::TokenResponse,
+    {
+        if let Some(a) = assertion {
+            req = req
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", a.to_string());
+        }
+        let client = self.client();
+        req.request_async(&client).await.map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => Failure::TokenRefused(format!("{r}")),
+            RequestTokenError::Request(e) => unavailable("token endpoint", e),
+            RequestTokenError::Parse(e, _) => unavailable("token endpoint answer", e),
+            RequestTokenError::Other(e) => unavailable("token endpoint", e),
+        })
     }
 
     /// The ID token checked by `openidconnect` (signature by the upstream's keys, issuer,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::audit::{Event, Kind, Outcome, ReasonCode};
 use crate::authn::login::{Attempt, LoginMethod, MethodFailure, Refusal};
-use crate::authn::routes::{login_tx, resume_status, sign_in_need};
+use crate::authn::routes::{owned_login, resume_status, sign_in_need};
 use crate::authn::{browser, transaction};
 use crate::identity::upstream::Linked;
 use crate::server::App;
@@ -35,10 +35,7 @@ pub async fn start(
     Path(name): Path<String>,
     RequestParams(params): RequestParams,
 ) -> Result<Response, PageError> {
-    let params = params
-        .map_err(|_| PageError::bad_request(Lang::negotiate(None, &headers), "bad_request"))?;
-    let (tx, lang) = login_tx(&app, &session, &headers, &params).await?;
-    let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
+    let (_, tx, lang) = owned_login(&app, &session, &headers, params).await?;
     let connector =
         app.upstreams
             .get(&name)
@@ -208,15 +205,9 @@ pub(super) async fn refused(
     tx: Option<&transaction::LoginTransaction>,
     r: Refused,
 ) -> Result<Response, PageError> {
-    let mut ev = Event::new(Kind::Login, Outcome::Failure)
-        .reason(&r)
-        .method(<super::Federated<'_> as LoginMethod>::NAME)
-        .from(meta);
+    let mut ev = refusal(Kind::Login, &r, meta);
     if let Some(tx) = tx {
         ev = ev.client(&tx.request.client_id);
-    }
-    if let Some(d) = r.details() {
-        ev = ev.details(d);
     }
     app.audit
         .write(ev)
@@ -334,10 +325,7 @@ async fn finish_link(
                 upstream: flow.upstream.clone(),
                 failure,
             };
-            let mut ev = event(Outcome::Failure).reason(&r);
-            if let Some(d) = r.details() {
-                ev = ev.details(d);
-            }
+            let ev = refusal(Kind::UpstreamLinked, &r, meta).subject(Some(&account_id));
             app.audit.write(ev).await.map_err(|e| unavailable(&e))?;
             return Ok(page(app, lang, None, &r));
         }
@@ -361,66 +349,90 @@ async fn finish_link(
 }
 
 /// POST /login/upstream/{name}/backchannel_logout (`logout_token` in the form): the upstream
-/// ended a person's session there; the sessions its logins made here end too. Answers as the
-/// specification asks: 200, or 400 with an error; refusals audited.
+/// ended a person's session there; the sessions its logins made here end too. Refusals are
+/// audited.
 pub async fn backchannel_logout(
     State(app): State<Arc<App>>,
     meta: RequestMeta,
     Path(name): Path<String>,
     RequestParams(params): RequestParams,
-) -> Response {
-    use axum::Json;
-    use axum::http::header;
-    let no_store = || [(header::CACHE_CONTROL, "no-store")];
-    let error = |status: StatusCode, code: &str, description: &str| {
-        let body = serde_json::json!({"error": code, "error_description": description});
-        (status, no_store(), Json(body)).into_response()
-    };
+) -> LogoutAnswer {
     let Some(connector) = app.upstreams.get(&name) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such upstream");
+        return LogoutAnswer::NoSuchUpstream;
     };
     let token = match &params {
         Ok(p) => p.get("logout_token").unwrap_or_default(),
         Err(_) => "",
     };
     if token.is_empty() || token.len() > 16 * 1024 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "logout_token is required",
-        );
+        return LogoutAnswer::Invalid("logout_token is required");
     }
     match app.upstream_logout().logout(connector, token, &meta).await {
-        Ok(_) => (StatusCode::OK, no_store()).into_response(),
+        Ok(_) => LogoutAnswer::Done,
         Err(super::backchannel::LogoutError::Refused(failure)) => {
             let r = Refused {
                 upstream: name.clone(),
                 failure,
             };
-            let mut ev = Event::new(Kind::Logout, Outcome::Failure)
-                .reason(&r)
-                .method(<super::Federated<'_> as LoginMethod>::NAME)
-                .from(&meta);
-            if let Some(d) = r.details() {
-                ev = ev.details(d);
+            match app.audit.write(refusal(Kind::Logout, &r, &meta)).await {
+                Ok(_) => LogoutAnswer::Invalid(r.failure.code()),
+                Err(e) => {
+                    tracing::error!(error = %e, "audit failed");
+                    LogoutAnswer::Unavailable
+                }
             }
-            if let Err(e) = app.audit.write(ev).await {
-                tracing::error!(error = %e, "audit failed");
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "try again",
-                );
-            }
-            error(StatusCode::BAD_REQUEST, "invalid_request", r.failure.code())
         }
         Err(super::backchannel::LogoutError::Store(e)) => {
             tracing::error!(error = %e, "upstream back-channel logout failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again",
-            )
+            LogoutAnswer::Unavailable
         }
+    }
+}
+
+/// What a back-channel logout is answered (Back-Channel Logout 1.0 §2.8): 200, or a JSON
+/// error; never cached.
+pub enum LogoutAnswer {
+    Done,
+    NoSuchUpstream,
+    /// The token was refused: why (a reason code, or what is missing).
+    Invalid(&'static str),
+    Unavailable,
+}
+
+impl IntoResponse for LogoutAnswer {
+    fn into_response(self) -> Response {
+        use axum::Json;
+        use axum::http::header;
+        let (status, error, description) = match self {
+            LogoutAnswer::Done => {
+                return (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
+            }
+            LogoutAnswer::NoSuchUpstream => {
+                (StatusCode::NOT_FOUND, "not_found", "no such upstream")
+            }
+            // OAuth's error code, not a message of ours.
+            LogoutAnswer::Invalid(why) => {
+                let status = StatusCode::BAD_REQUEST;
+                (status, "invalid_request", why)
+            }
+            LogoutAnswer::Unavailable => {
+                let status = StatusCode::SERVICE_UNAVAILABLE;
+                (status, "temporarily_unavailable", "try again")
+            }
+        };
+        let body = serde_json::json!({"error": error, "error_description": description});
+        (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    }
+}
+
+/// The audit event of a refusal of `kind`: its reason, the method, where from, the details.
+fn refusal(kind: Kind, r: &Refused, meta: &RequestMeta) -> Event {
+    let ev = Event::new(kind, Outcome::Failure)
+        .reason(r)
+        .method(<super::Federated<'_> as LoginMethod>::NAME)
+        .from(meta);
+    match r.details() {
+        Some(d) => ev.details(d),
+        None => ev,
     }
 }
