@@ -8,8 +8,6 @@
 mod common;
 
 use common::*;
-use openidconnect::core::CoreIdTokenClaims;
-use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
 
 const UP_CLIENT_SECRET: &str = "vhod-downstream-secret-0123456789abcdef";
 
@@ -88,24 +86,6 @@ async fn downstream(d: &Deployment, top: &str) -> (Server, Server, Deployment) {
     (down, up, up_d)
 }
 
-fn href(html: &str, id: &str) -> String {
-    let marker = format!(r#"id="{id}" href=""#);
-    html.split(&marker)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
-        .unwrap_or_else(|| panic!("no link {id} in {html}"))
-}
-
-/// The addresses a page links to.
-fn links(html: &str) -> Vec<String> {
-    html.split(r#"href=""#)
-        .skip(1)
-        .filter_map(|r| r.split('"').next())
-        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
-        .collect()
-}
-
 /// From the downstream's login page through the upstream's password form and back: the
 /// downstream's redirect to its client (or the answer it gave instead).
 async fn through_upstream(
@@ -145,24 +125,6 @@ async fn through_upstream(
         "{callback}"
     );
     browser.get(&callback).await
-}
-
-async fn redeem(down: &Server, back: &str, p: &Pending) -> CoreIdTokenClaims {
-    let client = rp(down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
-    let code = code_from(down, back, p);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("token endpoint")
-        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
-        .request_async(&http())
-        .await
-        .expect("code exchange");
-    tokens
-        .id_token()
-        .expect("an ID token")
-        .claims(&client.id_token_verifier(), &p.nonce)
-        .expect("the downstream's ID token verifies")
-        .clone()
 }
 
 /// A person signs in to the downstream's client through the upstream: a new applicant account
@@ -211,7 +173,7 @@ async fn signs_in_through_the_upstream(d: Deployment) {
             "{}",
             back.text().await.unwrap_or_default()
         );
-        let claims = redeem(&down, &location(&back), &p).await;
+        let claims = redeem_code(&down, &location(&back), &p).await;
         assert_eq!(
             claims.issuer().as_str(),
             down.issuer,
@@ -519,7 +481,7 @@ async fn the_owner_links_from_the_profile(d: Deployment) {
         .await
         .expect_err("a login page");
     let back = through_upstream(&other, &down, &up, &page).await;
-    let claims = redeem(&down, &location(&back), &p).await;
+    let claims = redeem_code(&down, &location(&back), &p).await;
     assert_eq!(claims.subject().as_str(), ivan);
 
     // A link set off, then an unlink before the answer: the answer no longer counts.
@@ -567,7 +529,7 @@ async fn the_owner_links_from_the_profile(d: Deployment) {
         .expect_err("a login page");
     // Ivan at the upstream is not linked any more: a new account.
     let back = through_upstream(&made, &down, &up, &page).await;
-    let sub = redeem(&down, &location(&back), &p)
+    let sub = redeem_code(&down, &location(&back), &p)
         .await
         .subject()
         .as_str()
@@ -619,7 +581,7 @@ async fn an_upstream_logout_ends_the_sessions_it_made(d: Deployment) {
         .await
         .expect_err("a login page");
     let back = through_upstream(&browser, &down, &up, &page).await;
-    redeem(&down, &location(&back), &p).await;
+    redeem_code(&down, &location(&back), &p).await;
     assert_eq!(
         browser.get(&down.url("/profile")).await.status().as_u16(),
         200

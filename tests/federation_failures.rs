@@ -151,15 +151,6 @@ async fn trip(down: &Server, client: &Rp, name: &str, extra: &[(&str, &str)]) ->
     }
 }
 
-/// The addresses a page links to.
-fn links(html: &str) -> Vec<String> {
-    html.split(r#"href=""#)
-        .skip(1)
-        .filter_map(|r| r.split('"').next())
-        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
-        .collect()
-}
-
 /// The code of a trip that signed in, redeemed by `rp`: the ID token it gets.
 async fn redeem(down: &Server, client: &Rp, t: &Trip) -> CoreIdTokenClaims {
     assert_eq!(t.status, 303, "signed in: {}", t.html);

@@ -20,8 +20,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
-use openidconnect::core::CoreIdTokenClaims;
-use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
 
 /// vhod's client at oidc-provider. The secret has characters that client_secret_basic must
 /// form-encode before base64 (RFC 6749 §2.3.1), which oidc-provider decodes strictly.
@@ -194,16 +192,6 @@ impl Drop for OidcProvider {
 // ---------------------------------------------------------------------------------------------
 // The deployment under test, with oidc-provider as its upstream "panva".
 
-fn append_config(d: &Deployment, text: &str) {
-    use std::io::Write;
-    let path = d.dir.path().join("vhod.toml");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .expect("the settings file");
-    f.write_all(text.as_bytes()).expect("appending settings");
-}
-
 fn upstream_settings(issuer: &str) -> String {
     format!(
         r#"
@@ -236,22 +224,13 @@ async fn start(d: &Deployment) -> (Server, OidcProvider) {
     let issuer = format!("http://127.0.0.1:{port}");
     let redirect = format!("{issuer}/login/upstream/panva/callback");
     let op = OidcProvider::start(&redirect, d.dir.path());
-    append_config(d, &upstream_settings(&op.issuer));
+    d.append_config(&upstream_settings(&op.issuer));
     let down = d.start_as(port, &issuer, &[]).await;
     (down, op)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pages and forms.
-
-fn href(html: &str, id: &str) -> String {
-    let marker = format!(r#"id="{id}" href=""#);
-    html.split(&marker)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
-        .unwrap_or_else(|| panic!("no link {id} in {html}"))
-}
 
 /// The action of the page's form `id`, as an absolute URL against `base`.
 fn form_action(html: &str, id: &str, base: &str) -> Option<String> {
@@ -371,24 +350,6 @@ async fn to_upstream(
     to
 }
 
-async fn redeem(down: &Server, back: &str, p: &Pending) -> CoreIdTokenClaims {
-    let client = rp(down, "rp", Some(RP_SECRET), RP_REDIRECT).await;
-    let code = code_from(down, back, p);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("token endpoint")
-        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
-        .request_async(&http())
-        .await
-        .expect("code exchange");
-    tokens
-        .id_token()
-        .expect("an ID token")
-        .claims(&client.id_token_verifier(), &p.nonce)
-        .expect("vhod's ID token verifies")
-        .clone()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The scenarios.
 
@@ -444,7 +405,7 @@ async fn signs_in_through_oidc_provider(d: Deployment) {
             down.logs(),
             op.logs()
         );
-        let claims = redeem(&down, &back_to, &p).await;
+        let claims = redeem_code(&down, &back_to, &p).await;
         assert_eq!(
             claims.issuer().as_str(),
             down.issuer,

@@ -956,6 +956,50 @@ pub fn code_from(server: &Server, back: &str, p: &Pending) -> String {
     param(back, "code").expect("a code")
 }
 
+/// The address of the page's link `id` (`<a id="…" href="…">`).
+pub fn href(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}" href=""#);
+    html.split(&marker)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .unwrap_or_else(|| panic!("no link {id} in {html}"))
+}
+
+/// The addresses a page links to.
+pub fn links(html: &str) -> Vec<String> {
+    html.split(r#"href=""#)
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .map(|h| h.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .collect()
+}
+
+/// The client `rp`'s redirect back (`back`) for the request `p`: its code redeemed, the ID
+/// token verified.
+pub async fn redeem_code(
+    server: &Server,
+    back: &str,
+    p: &Pending,
+) -> openidconnect::core::CoreIdTokenClaims {
+    use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
+    let client = rp(server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
+    let code = code_from(server, back, p);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&client.id_token_verifier(), &p.nonce)
+        .expect("the ID token verifies")
+        .clone()
+}
+
 /// Declares a test for both backends: `name::sqlite` and `name::postgres_redis`.
 #[macro_export]
 macro_rules! both_backends {
