@@ -20,11 +20,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::upstream::{MockUpstream, UPSTREAM_CLIENT_ID, UPSTREAM_SECRET};
 use common::*;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use vhod::notify::{Channel, read_outbox};
+use vhod::web::i18n::{self, Lang};
 
 /// Longest wait for an element, a navigation or a message.
 const WAIT: Duration = Duration::from_secs(20);
@@ -1174,6 +1176,377 @@ async fn language_after_failed_login() {
         password_login(&chrome, USER, PASSWORD).await;
         let info = arrive(&chrome, &server, &web, &p).await;
         assert_eq!(info["preferred_username"], USER, "{info}");
+        chrome
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Federated login: the misbehaving mock upstream of tests/common/upstream.rs as `[[upstream]]`.
+
+/// The upstream's name in the settings (and in its button's id, its URLs).
+const UPSTREAM: &str = "mock";
+
+/// The upstream's `display_name` in `lang`.
+fn upstream_label(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ru => "Вход через тестовый сервис",
+        Lang::Be => "Уваход праз тэставы сэрвіс",
+        Lang::En => "Sign in with the test service",
+    }
+}
+
+/// A message of vhod's catalogue in `lang` naming the upstream, as a page shows it.
+fn upstream_message(lang: Lang, key: &str) -> String {
+    let text = i18n::text(lang, key);
+    assert!(!text.is_empty(), "no message {key}");
+    text.replace("{name}", upstream_label(lang))
+}
+
+/// The mock as an OpenID `[[upstream]]` of the deployment, with its names mapped.
+fn add_upstream(d: &Deployment, mock: &MockUpstream) {
+    d.append_config(&format!(
+        r#"
+[[upstream]]
+name = "{UPSTREAM}"
+kind = "oidc"
+issuer = "{issuer}"
+client_id = "{UPSTREAM_CLIENT_ID}"
+client_secret = "{UPSTREAM_SECRET}"
+scopes = ["openid", "profile"]
+display_name = {{ ru = "{ru}", be = "{be}", en = "{en}" }}
+[upstream.claims]
+family_name = "family_name"
+given_name = "given_name"
+[upstream.acr]
+default = "substantial"
+"#,
+        issuer = mock.issuer(),
+        ru = upstream_label(Lang::Ru),
+        be = upstream_label(Lang::Be),
+        en = upstream_label(Lang::En),
+    ));
+}
+
+/// The mock back to a correct provider whose ID token names the person.
+fn upstream_correct(mock: &MockUpstream) {
+    mock.reset();
+    mock.set(|b| {
+        b.id_token_claims = match json!({"family_name": "Петрова", "given_name": "Мария"})
+        {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    });
+}
+
+/// The login page the browser shows offers the upstream, labelled in the page's language;
+/// returns the login transaction.
+async fn upstream_button(chrome: &Chrome, lang: Lang) -> String {
+    assert_eq!(
+        chrome.lang().await,
+        lang.code(),
+        "{}",
+        chrome.context().await
+    );
+    let tx = param(&chrome.url().await, "tx").expect("the login page's transaction");
+    let button = chrome
+        .find(&format!("#upstream-{UPSTREAM}"), "the upstream's button")
+        .await;
+    let href = button.attr("href").await.ok().flatten().unwrap_or_default();
+    assert!(
+        href.starts_with(&format!("/login/upstream/{UPSTREAM}?tx={tx}")),
+        "the button sets off from this login: {href}"
+    );
+    assert_eq!(
+        button.text().await.expect("the button's text").trim(),
+        upstream_label(lang),
+        "the upstream's display_name in «{}»",
+        lang.code()
+    );
+    tx
+}
+
+/// The page of a refused upstream login (`key` its message) in `lang`: the failure named, the
+/// first way on a retry of the same login, a way back to the service; axe at both widths.
+async fn upstream_refusal(chrome: &Chrome, lang: Lang, key: &str, tx: &str, what: &str) {
+    assert_eq!(
+        chrome.path().await,
+        format!("/login/upstream/{UPSTREAM}/callback"),
+        "{what}\n{}",
+        chrome.context().await
+    );
+    assert_eq!(
+        chrome.lang().await,
+        lang.code(),
+        "{what}: the page's language\n{}",
+        chrome.context().await
+    );
+    let alert = chrome.find("main [role=\"alert\"]", "the refusal").await;
+    assert_eq!(
+        alert.text().await.expect("the refusal's text").trim(),
+        upstream_message(lang, key),
+        "{what}"
+    );
+    let ways = chrome
+        .c()
+        .find_all(Locator::Css("main a[href]"))
+        .await
+        .expect("the page's links");
+    let first = match ways.first() {
+        Some(a) => a.attr("href").await.ok().flatten().unwrap_or_default(),
+        None => panic!("{what}: no way on\n{}", chrome.context().await),
+    };
+    assert!(
+        first.starts_with(&format!("/login/upstream/{UPSTREAM}?tx={tx}")),
+        "{what}: the first way on retries this login: {first}"
+    );
+    for way in ["/login", "/login/cancel"] {
+        assert!(
+            chrome
+                .exists(&format!("main a[href^=\"{way}?tx={tx}\"]"))
+                .await,
+            "{what}: a link to {way}\n{}",
+            chrome.context().await
+        );
+    }
+    chrome.audit(what).await;
+}
+
+/// Follows «back to the service» of a refusal page: the client gets `access_denied`.
+async fn back_to_the_service(chrome: &Chrome, web: &WebClient, p: &Pending) {
+    chrome.mark().await;
+    chrome
+        .click(&link_to("/login/cancel"), "«back to the service»")
+        .await;
+    let back = chrome.wait_url_prefix(&web.redirect).await;
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("access_denied"),
+        "{back}"
+    );
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(p.state.as_str()),
+        "{back}"
+    );
+    assert_eq!(param(&back, "code"), None, "{back}");
+    assert!(
+        web.hits
+            .lock()
+            .expect("hits")
+            .iter()
+            .any(|h| h.contains("error=access_denied") && h.contains(&p.state)),
+        "the client's listener received the refusal"
+    );
+}
+
+/// The profile's section of the upstream: its link form, or its unlink form, shown.
+async fn profile_upstream(chrome: &Chrome, linked: bool) {
+    let section = format!("#upstreams #upstream-{UPSTREAM}");
+    chrome.find(&section, "the upstream on the profile").await;
+    let link = format!("{section} {}", form("/profile/upstream/link"));
+    let unlink = format!("{section} {}", form("/profile/upstream/unlink"));
+    let (shown, hidden) = if linked {
+        (&unlink, &link)
+    } else {
+        (&link, &unlink)
+    };
+    chrome.find(shown, "the upstream's form").await;
+    assert!(
+        !chrome.exists(hidden).await,
+        "{hidden} on the profile (linked: {linked})\n{}",
+        chrome.context().await
+    );
+}
+
+/// The headings of `section` keep the page's outline in size: each `h3` smaller than its
+/// section's `h2` (an upstream's name on the profile was larger than the section's title).
+async fn headings_descend(chrome: &Chrome, section: &str) {
+    let sizes = chrome
+        .c()
+        .execute(
+            "const px = (s) => [...document.querySelectorAll(s)]
+               .map((e) => parseFloat(getComputedStyle(e).fontSize));
+             return [px(arguments[0] + ' h2'), px(arguments[0] + ' h3')];",
+            vec![json!(section)],
+        )
+        .await
+        .expect("the headings' sizes");
+    let px = |i: usize| -> Vec<f64> {
+        sizes[i]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect()
+    };
+    let (h2, h3) = (px(0), px(1));
+    assert!(!h2.is_empty() && !h3.is_empty(), "{section}: {sizes}");
+    let smallest_h2 = h2.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        h3.iter().all(|&h| h < smallest_h2),
+        "{section}: h3 {h3:?} px not smaller than h2 {h2:?} px"
+    );
+}
+
+/// Federated login through the mock upstream: its button on the login page (ru, be), a sign-in
+/// through it to the client, the signed-out page offering the upstream's logout; refused logins
+/// (the upstream's `access_denied`, an ID token whose signature fails) on a page in the
+/// language chosen, whose first link retries and whose «back to the service» gives the client
+/// `access_denied`; then a password sign-in links the upstream from the profile and unlinks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_login() {
+    walk(|d, chrome| async move {
+        let mock = MockUpstream::start().await;
+        upstream_correct(&mock);
+        add_upstream(&d, &mock);
+        let web = web_client(&d).await;
+        let server = d.start().await;
+
+        // Through the upstream to the client, in Russian.
+        let p = open_login(&chrome, &server, &web).await;
+        upstream_button(&chrome, Lang::Ru).await;
+        chrome.audit("login with an upstream").await;
+        chrome.mark().await;
+        chrome
+            .click(&format!("#upstream-{UPSTREAM}"), "the upstream's button")
+            .await;
+        let info = arrive(&chrome, &server, &web, &p).await;
+        assert_eq!(info["family_name"], "Петрова", "{info}");
+        assert_eq!(
+            mock.authorization_requests().len(),
+            1,
+            "one trip to the mock"
+        );
+
+        // Signing out here offers signing out at the upstream too.
+        chrome.goto(&server.url("/end_session")).await;
+        let logout = &form("/end_session");
+        chrome.find(logout, "the logout confirmation").await;
+        chrome.submit(logout, "signing out").await;
+        let away = chrome
+            .find("#upstream-logout", "the upstream's logout")
+            .await;
+        let href = away.attr("href").await.ok().flatten().unwrap_or_default();
+        assert!(href.starts_with(&mock.url("/logout")), "{href}");
+        chrome
+            .audit("signed out, the upstream's logout offered")
+            .await;
+
+        // The upstream refuses: the page in Russian, then back to the service.
+        mock.set(|b| b.authorize_error = Some("access_denied".into()));
+        let p = open_login(&chrome, &server, &web).await;
+        let tx = upstream_button(&chrome, Lang::Ru).await;
+        chrome
+            .navigate(&format!("#upstream-{UPSTREAM}"), "the upstream's button")
+            .await;
+        let what = "upstream login refused by the upstream";
+        upstream_refusal(&chrome, Lang::Ru, "upstream_err_denied", &tx, what).await;
+        back_to_the_service(&chrome, &web, &p).await;
+
+        // An ID token that does not verify, the login page switched to Belarusian: the page in
+        // Belarusian; its retry goes to the upstream again.
+        upstream_correct(&mock);
+        mock.set(|b| b.bad_signature = true);
+        let p = open_login(&chrome, &server, &web).await;
+        switch_language(&chrome, "be", &login_form(), "on the login page").await;
+        let tx = upstream_button(&chrome, Lang::Be).await;
+        chrome.audit("login with an upstream, Belarusian").await;
+        chrome
+            .navigate(&format!("#upstream-{UPSTREAM}"), "the upstream's button")
+            .await;
+        let what = "upstream login with a bad ID token signature";
+        upstream_refusal(&chrome, Lang::Be, "upstream_err_failed", &tx, what).await;
+        let trips = mock.authorization_requests().len();
+        chrome
+            .navigate(
+                &link_to(&format!("/login/upstream/{UPSTREAM}")),
+                "«try again»",
+            )
+            .await;
+        assert_eq!(
+            mock.authorization_requests().len(),
+            trips + 1,
+            "the retry went to the upstream"
+        );
+        let what = "upstream login retried, refused again";
+        upstream_refusal(&chrome, Lang::Be, "upstream_err_failed", &tx, what).await;
+        back_to_the_service(&chrome, &web, &p).await;
+        let refusals = d
+            .wait_events(3, |e| {
+                e.kind == "login"
+                    && e.outcome == "failure"
+                    && e.method.as_deref() == Some("upstream")
+            })
+            .await;
+        assert_eq!(refusals, 3, "each refusal audited");
+
+        // A password sign-in; the profile links the upstream (another identity at the mock
+        // than the account its sign-in made) and unlinks it, in Belarusian.
+        upstream_correct(&mock);
+        mock.set(|b| b.subject = "up-sub-ivan".into());
+        let p = open_login(&chrome, &server, &web).await;
+        password_login(&chrome, USER, PASSWORD).await;
+        let info = arrive(&chrome, &server, &web, &p).await;
+        assert_eq!(info["preferred_username"], USER, "{info}");
+        chrome.goto(&server.url("/profile")).await;
+        profile_upstream(&chrome, false).await;
+        headings_descend(&chrome, "#upstreams").await;
+        chrome.audit("profile with an upstream").await;
+        switch_language(&chrome, "be", "#upstreams", "on the profile").await;
+        chrome.audit("profile with an upstream, Belarusian").await;
+        let section = format!("#upstreams #upstream-{UPSTREAM}");
+        chrome
+            .submit(
+                &format!("{section} {}", form("/profile/upstream/link")),
+                "linking the upstream",
+            )
+            .await;
+        assert_eq!(chrome.lang().await, "be", "{}", chrome.context().await);
+        let done = chrome
+            .find("main [role=\"status\"]", "the link's notice")
+            .await;
+        assert_eq!(
+            done.text().await.expect("the notice's text").trim(),
+            upstream_message(Lang::Be, "upstream_linked_now")
+        );
+        chrome.audit("upstream linked").await;
+        let ivan = d.account(USER).await.expect("Ivan").id;
+        let links = d
+            .store()
+            .await
+            .upstream_identities()
+            .of_account(&ivan)
+            .await;
+        assert_eq!(links.expect("links").len(), 1, "linked to Ivan");
+        chrome
+            .navigate("main a[href^=\"/profile\"]", "back to the profile")
+            .await;
+        profile_upstream(&chrome, true).await;
+        chrome.audit("profile with a linked upstream").await;
+        chrome
+            .submit(
+                &format!("{section} {}", form("/profile/upstream/unlink")),
+                "unlinking the upstream",
+            )
+            .await;
+        let done = chrome
+            .find("main [role=\"status\"]", "the unlink's notice")
+            .await;
+        assert_eq!(
+            done.text().await.expect("the notice's text").trim(),
+            upstream_message(Lang::Be, "upstream_unlinked")
+        );
+        profile_upstream(&chrome, false).await;
+        chrome.audit("profile, upstream unlinked").await;
+        let links = d
+            .store()
+            .await
+            .upstream_identities()
+            .of_account(&ivan)
+            .await;
+        assert!(links.expect("links").is_empty(), "unlinked");
         chrome
     })
     .await;

@@ -182,6 +182,10 @@ pub struct Flow {
     pub secrets: FlowSecrets,
     /// The assurance the sign-in needs (asked of the upstream in its own values).
     pub need: Acr,
+    /// The language of the page the person set off from: the page of the answer speaks it
+    /// (the upstream's redirect back carries none). Absent in a flow stored before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<crate::web::i18n::Lang>,
 }
 
 /// What the browser went to the upstream for.

@@ -61,7 +61,7 @@ pub async fn start(
     let purpose = Purpose::Login {
         tx_id: tx.id.clone(),
     };
-    match set_off_asking(&app, &session, connector, purpose, need, &acr_values).await {
+    match set_off_asking(&app, &session, connector, purpose, need, &acr_values, lang).await {
         Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
         Err(SetOff::Failed(f)) => refused(&app, &meta, lang, Some(&tx), refuse(f)).await,
         Err(SetOff::Store(e)) => Err(PageError::unavailable(lang, &e)),
@@ -77,18 +77,20 @@ pub enum SetOff {
     Store(String),
 }
 
-/// Sends the browser to the upstream for `purpose`: the flow is kept under its `state`, which
-/// is bound to this browser. Where to send it, and the flow.
+/// Sends the browser to the upstream for `purpose` from a page in `lang`: the flow is kept
+/// under its `state`, which is bound to this browser. Where to send it, and the flow.
 pub async fn set_off(
     app: &App,
     session: &Session,
     connector: &Connector,
     purpose: Purpose,
     need: crate::authn::Acr,
+    lang: Lang,
 ) -> Result<(String, Flow), SetOff> {
-    set_off_asking(app, session, connector, purpose, need, &[]).await
+    set_off_asking(app, session, connector, purpose, need, &[], lang).await
 }
 
+/// [`set_off`], asking the upstream for `acr_values` (its own words for `need`).
 async fn set_off_asking(
     app: &App,
     session: &Session,
@@ -96,6 +98,7 @@ async fn set_off_asking(
     purpose: Purpose,
     need: crate::authn::Acr,
     acr_values: &[String],
+    lang: Lang,
 ) -> Result<(String, Flow), SetOff> {
     let name = &connector.config.name;
     let back = redirect_uri(&app.settings.issuer, name);
@@ -111,6 +114,7 @@ async fn set_off_asking(
         purpose,
         secrets,
         need,
+        lang: Some(lang),
     };
     save_flow(&app.eph, &flow, app.settings.login_ttl)
         .await
@@ -145,6 +149,9 @@ pub async fn callback(
         Some(f) if bound && f.upstream == name => f,
         _ => return refused(&app, &meta, lang, None, state_mismatch()).await,
     };
+    // The page the person set off from chose the language; the redirect back says none.
+    let chosen = flow.lang;
+    let lang = chosen.unwrap_or(lang);
     let answer = Answer {
         code: params.get("code").map(str::to_string),
         error: params.get("error").map(str::to_string),
@@ -165,7 +172,8 @@ pub async fn callback(
         Err(e) => return Err(PageError::unavailable(lang, &e)),
     };
     let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
-    let lang = Lang::negotiate(tx.request.ui_locales.as_deref(), &headers);
+    let lang =
+        chosen.unwrap_or_else(|| Lang::negotiate(tx.request.ui_locales.as_deref(), &headers));
     let connector =
         app.upstreams
             .get(&name)
