@@ -33,6 +33,8 @@ use crate::tokens::keys::SigningKey;
 const MAX_ANSWER: usize = 256 * 1024;
 /// Metadata and keys are fetched again after this long.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// When discovery fails, the metadata fetched before serves this long before it is asked again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(60);
 /// An unknown key forces a fetch of the JWKS at most this often (a stream of bad tokens is not
 /// a stream of fetches).
 const JWKS_REFETCH_EVERY: Duration = Duration::from_secs(10);
@@ -77,6 +79,8 @@ pub struct Endpoints {
 struct Cached<T> {
     value: Arc<T>,
     at: Instant,
+    /// How long it serves from `at`.
+    ttl: Duration,
 }
 
 /// The secrets of one login on its way to the upstream and back.
@@ -188,16 +192,19 @@ impl Connector {
     pub async fn endpoints(&self) -> Result<Arc<Endpoints>, Failure> {
         let mut cached = self.endpoints.lock().await;
         if let Some(c) = cached.as_ref()
-            && c.at.elapsed() < METADATA_TTL
+            && c.at.elapsed() < c.ttl
         {
             return Ok(c.value.clone());
         }
         let fresh = match self.discover().await {
             Ok(e) => Arc::new(e),
-            // Yesterday's metadata beats none while the upstream's discovery is down.
-            Err(e) => match cached.as_ref() {
+            // Yesterday's metadata beats none while the upstream's discovery is down; it is
+            // asked again a minute later, not by every login in between.
+            Err(e) => match cached.as_mut() {
                 Some(c) => {
                     tracing::warn!(upstream = %self.config.name, error = ?e, "discovery failed: using the metadata fetched before");
+                    c.at = Instant::now();
+                    c.ttl = DISCOVERY_RETRY;
                     return Ok(c.value.clone());
                 }
                 None => return Err(e),
@@ -206,6 +213,7 @@ impl Connector {
         *cached = Some(Cached {
             value: fresh.clone(),
             at: Instant::now(),
+            ttl: METADATA_TTL,
         });
         Ok(fresh)
     }
@@ -246,9 +254,10 @@ impl Connector {
             *self.jwks.lock().await = Some(Cached {
                 value: Arc::new(m.jwks().clone()),
                 at: Instant::now(),
+                ttl: METADATA_TTL,
             });
         }
-        Ok(Endpoints {
+        let endpoints = Endpoints {
             authorization,
             token,
             userinfo: c
@@ -265,7 +274,15 @@ impl Connector {
                     .authorization_response_iss_parameter_supported
                     == Some(true)
             }),
-        })
+        };
+        // The settings checked the URLs they name; what the metadata names must not step down
+        // from an https issuer to plain http (the code and our secret cross the token endpoint).
+        if let Some(u) = steps_down(c.issuer.as_deref(), &endpoints) {
+            return Err(Failure::Unavailable(format!(
+                "the metadata names an endpoint that is not https: {u}"
+            )));
+        }
+        Ok(endpoints)
     }
 
     /// The upstream's keys; fetched again when older than an hour, or when `refetch` (a token
@@ -298,6 +315,7 @@ impl Connector {
         *cached = Some(Cached {
             value: set.clone(),
             at: Instant::now(),
+            ttl: METADATA_TTL,
         });
         Ok(set)
     }
@@ -409,11 +427,13 @@ impl Connector {
             UpstreamKind::Oidc => {
                 let raw = id_token.ok_or(Failure::NoIdToken)?;
                 let claims = self.verify_id_token(&e, &raw, &secrets.nonce, now).await?;
+                // OpenID Connect Core §2: at most 255 ASCII characters.
                 let subject = claims
                     .get("sub")
                     .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty() && s.len() <= 255)
                     .map(str::to_string)
-                    .ok_or(Failure::NoIdToken)?;
+                    .ok_or_else(|| Failure::InvalidIdToken("no usable sub".into()))?;
                 let userinfo = match &e.userinfo {
                     Some(u) if want_userinfo(&claims) => {
                         let info = self.userinfo(u, &access_token).await?;
@@ -441,7 +461,7 @@ impl Connector {
                 let subject = info
                     .get(claim)
                     .and_then(|v| match v {
-                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::String(s) if !s.is_empty() && s.len() <= 255 => Some(s.clone()),
                         Value::Number(n) => Some(n.to_string()),
                         _ => None,
                     })
@@ -684,6 +704,23 @@ impl Connector {
     }
 }
 
+/// An endpoint that is plain http under an https issuer.
+fn steps_down<'a>(issuer: Option<&str>, e: &'a Endpoints) -> Option<&'a str> {
+    if !issuer.is_some_and(|i| i.starts_with("https:")) {
+        return None;
+    }
+    [
+        Some(&e.authorization),
+        Some(&e.token),
+        e.userinfo.as_ref(),
+        e.jwks_uri.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|u| !u.starts_with("https:"))
+    .map(String::as_str)
+}
+
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The ID token algorithms accepted: public-key ones only (a token MACed with our client
@@ -700,3 +737,29 @@ const ASYMMETRIC: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::EcdsaP521Sha512,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_issuer_s_metadata_may_not_step_down_to_http() {
+        let e = |token: &str| Endpoints {
+            authorization: "https://id.example.by/authorize".into(),
+            token: token.into(),
+            userinfo: Some("https://id.example.by/userinfo".into()),
+            jwks_uri: None,
+            end_session: None,
+            iss_parameter: false,
+        };
+        let secure = e("https://id.example.by/token");
+        assert_eq!(steps_down(Some("https://id.example.by"), &secure), None);
+        let plain = e("http://id.example.by/token");
+        assert_eq!(
+            steps_down(Some("https://id.example.by"), &plain),
+            Some("http://id.example.by/token")
+        );
+        // A plain-http issuer was allowed by the settings (loopback, development).
+        assert_eq!(steps_down(Some("http://127.0.0.1:9"), &plain), None);
+    }
+}
