@@ -132,6 +132,11 @@ pub async fn callback(
     RequestParams(params): RequestParams,
 ) -> Result<Response, PageError> {
     let lang = Lang::negotiate(None, &headers);
+    let connector = (app.upstreams.get(&name).cloned()).ok_or(PageError::new(
+        lang,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ))?;
     let params = params.map_err(|_| PageError::bad_request(lang, "bad_request"))?;
     let state = params.get("state").unwrap_or_default();
     // The state is spent whatever else is wrong: a callback is answered once.
@@ -174,10 +179,6 @@ pub async fn callback(
     let tx = tx.ok_or(PageError::bad_request(lang, "tx_expired"))?;
     let lang =
         chosen.unwrap_or_else(|| Lang::negotiate(tx.request.ui_locales.as_deref(), &headers));
-    let connector =
-        app.upstreams
-            .get(&name)
-            .ok_or(PageError::new(lang, StatusCode::NOT_FOUND, "not_found"))?;
     let input = Callback { flow, answer };
     let at = Attempt {
         session: &session,
@@ -186,7 +187,7 @@ pub async fn callback(
         csrf: "",
         lang,
     };
-    let method = app.federated(connector);
+    let method = app.federated(&connector);
     match app.login_runner().attempt(at, &method, input).await {
         Ok(next) => Ok(Redirect::to(&next).into_response()),
         // Audited by the runner.
