@@ -502,6 +502,16 @@ async fn the_owner_links_from_the_profile(d: Deployment) {
         "{}",
         res.text().await.unwrap_or_default()
     );
+    assert_eq!(
+        other.get(&down.url("/profile")).await.status().as_u16(),
+        401,
+        "the session the unlinked identity made has ended"
+    );
+    assert_eq!(
+        browser.get(&down.url("/profile")).await.status().as_u16(),
+        200,
+        "the owner's own session goes on"
+    );
     let res = browser.get(&pending).await;
     assert_eq!(res.status().as_u16(), 400, "voided by the unlink");
     let voided = d

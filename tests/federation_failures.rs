@@ -67,6 +67,7 @@ const FAILED: &str = "вход не удался, ответ сервиса не
 const UNAVAILABLE: &str = "сервис сейчас не отвечает.";
 const MISSING: &str = "не переданы сведения, без которых вход невозможен";
 const TOO_WEAK: &str = "для этого сервиса такой вход недостаточно надёжен.";
+const STALE: &str = "сервис не подтвердил, что вход выполнен заново.";
 const AMBIGUOUS: &str = "по этим сведениям нашлось несколько учётных записей";
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -801,6 +802,38 @@ async fn the_way_back_fails_closed(d: Deployment) {
         param(&back, "state").as_deref(),
         Some(t.pending.state.as_str())
     );
+
+    // A client that asks for a fresh sign-in (prompt=login): the upstream is asked for one, and
+    // its auth_time must show it.
+    correct(&mock);
+    mock.set(|b| b.subject = "fresh-person".into());
+    let t = trip(&down, &client, "mock", &[("prompt", "login")]).await;
+    assert_eq!(t.status, 303, "a fresh login signs in: {}", t.html);
+    let asked = mock.authorization_requests().pop().expect("a request");
+    assert_eq!(asked.get("prompt").map(String::as_str), Some("login"));
+    assert_eq!(asked.get("max_age").map(String::as_str), Some("0"));
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 - 3600)
+        .expect("time");
+    mock.set(|b| {
+        b.subject = "stale-person".into();
+        b.id_token_claims
+            .insert("auth_time".into(), json!(an_hour_ago));
+    });
+    let fresh = [("prompt", "login")];
+    refused(
+        &d,
+        &down,
+        &client,
+        "mock",
+        &fresh,
+        ("stale_login", 502, STALE),
+    )
+    .await;
+    // Without the ask, the upstream's earlier authentication is its own business.
+    let t = trip(&down, &client, "mock", &[]).await;
+    assert_eq!(t.status, 303, "{}", t.html);
 }
 both_backends!(
     the_way_back_fails_closed_mock,

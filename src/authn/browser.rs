@@ -101,11 +101,17 @@ pub async fn begin_upstream_flow(s: &Session, state: &str) -> Result<(), Browser
     Ok(())
 }
 
-/// Did this browser set off with `state`? Answers once: the binding is gone afterwards.
+/// Did this browser set off with `state`? Answers yes once: the binding is gone afterwards. A
+/// state that is not the bound one leaves the binding (a link another site made the browser
+/// open cannot cancel the login it is in).
 pub async fn finish_upstream_flow(s: &Session, state: &str) -> Result<bool, BrowserError> {
-    let Some(bound) = s.remove::<String>(UPSTREAM_FLOW).await? else {
+    let Some(bound) = s.get::<String>(UPSTREAM_FLOW).await? else {
         return Ok(false);
     };
     let presented = secrets::token_hash(state);
-    Ok(secrets::ct_eq(bound.as_bytes(), presented.as_bytes()))
+    let ours = secrets::ct_eq(bound.as_bytes(), presented.as_bytes());
+    if ours {
+        s.remove::<String>(UPSTREAM_FLOW).await?;
+    }
+    Ok(ours)
 }

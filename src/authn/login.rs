@@ -507,6 +507,7 @@ mod tests {
                 acr_values: Vec::new(),
                 login_hint: None,
                 ui_locales: None,
+                fresh_within: None,
                 protocol: Default::default(),
             },
             created_at: 0,

@@ -191,6 +191,11 @@ impl LockNotices for ToldOfLocks {
     }
 }
 
+/// Sessions ended elsewhere: a kit whose tests do not follow them does not tell anyone.
+impl crate::authn::session::EndedSessions for ToldOfLocks {
+    fn ended(&self, _: String, _: String) {}
+}
+
 /// A request from `ip`, of no particular browser.
 pub(crate) fn from(ip: &str) -> RequestMeta {
     RequestMeta {

@@ -32,6 +32,10 @@ pub struct Pending {
     /// The languages the client asked for.
     #[serde(default)]
     pub ui_locales: Option<String>,
+    /// The sign-in must be at most this many seconds old (0: made now), when the request says
+    /// so: an upstream is then asked to authenticate the person again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fresh_within: Option<i64>,
     /// The rest of the protocol's request, for the protocol alone.
     #[serde(flatten)]
     pub protocol: Map<String, Value>,

@@ -155,7 +155,9 @@ impl Upstream {
 
 /// The parameters vhod itself sets on the upstream's authorization request: `extra_params`
 /// may not replace them (a deployment could otherwise turn off PKCE or the state check).
-const OWN_PARAMS: [&str; 9] = [
+const OWN_PARAMS: [&str; 11] = [
+    "prompt",
+    "max_age",
     "response_type",
     "client_id",
     "redirect_uri",

@@ -160,6 +160,7 @@ impl App {
             clock: &self.clock,
             settings: &self.settings,
             lock_notice: self,
+            ended: self,
         }
     }
 }

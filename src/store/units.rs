@@ -190,9 +190,19 @@ pub async fn renew_session(
         if !sso_sessions::renew_on(&mut tx, row, now).await? {
             return Ok(None);
         }
-        if let Some(u) = upstream {
-            upstream_identities::record_session_on(&mut tx, &row.sid, &u.key, u.upstream_sid, now)
-                .await?;
+        match upstream {
+            Some(u) => {
+                upstream_identities::record_session_on(
+                    &mut tx,
+                    &row.sid,
+                    &u.key,
+                    u.upstream_sid,
+                    now,
+                )
+                .await?
+            }
+            // Renewed by another method: it is no longer that upstream login's to end.
+            None => upstream_identities::forget_session_on(&mut tx, &row.sid).await?,
         }
         Ok(Some(()))
     }

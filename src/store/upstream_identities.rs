@@ -75,6 +75,18 @@ pub(super) async fn record_session_on(
     Ok(())
 }
 
+/// Forgets on `conn` which upstream login the session `sid` was made by.
+pub(super) async fn forget_session_on(
+    conn: &mut sqlx::AnyConnection,
+    sid: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM upstream_sessions WHERE sid = $1")
+        .bind(sid)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The upstream identities of a database: `db.upstream_identities()`.
 pub struct UpstreamIdentities<'a> {
     db: &'a Db,
@@ -421,6 +433,10 @@ mod tests {
                     .unwrap()
                     .is_empty()
             );
+            let mut conn = t.db.pool.acquire().await.unwrap();
+            forget_session_on(&mut conn, "s2").await.unwrap();
+            drop(conn);
+            assert_eq!(ids.upstream_of_session("s2").await.unwrap(), None);
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct Profile<'a> {
     pub clock: &'a Clock,
     pub settings: &'a Settings,
     pub lock_notice: &'a dyn LockNotices,
+    /// Who tells the clients of sessions an unlink ends.
+    pub ended: &'a dyn session::EndedSessions,
 }
 
 /// Who the browser's SSO session opens the profile to.
@@ -472,7 +474,8 @@ mod tests;
 
 impl Profile<'_> {
     /// Unlinks an upstream identity from the account (never its last way in): its pending link
-    /// is voided, the unlink audited.
+    /// is voided, the sessions logins through it made are ended (whoever made them, they are
+    /// not the account's any more), the unlink audited.
     pub async fn unlink_upstream(
         &self,
         meta: &RequestMeta,
@@ -481,6 +484,22 @@ impl Profile<'_> {
     ) -> Result<(), crate::identity::upstream::UnlinkError> {
         crate::identity::upstream::unlink(self.db, acc, key).await?;
         crate::authn::upstream::link::void(self.eph, &acc.id).await?;
+        let sids = self
+            .db
+            .upstream_identities()
+            .open_sessions(key, None)
+            .await?;
+        let cause = "upstream_unlinked";
+        crate::authn::upstream::end_sessions(
+            self.db,
+            self.audit,
+            self.ended,
+            &sids,
+            meta,
+            cause,
+            key.upstream,
+        )
+        .await?;
         let ev = Event::new(Kind::UpstreamUnlinked, Outcome::Success)
             .subject(Some(&acc.id))
             .from(meta)

@@ -519,14 +519,14 @@ pub async fn upstream_link(
     let purpose = crate::authn::upstream::Purpose::Link {
         account_id: acc.id.clone(),
     };
-    let set_off = crate::authn::upstream::routes::set_off(
-        &app,
-        &session,
-        &connector,
-        purpose,
-        Acr::Low,
-        lang,
-    );
+    // The upstream authenticates the person for this link, not from a session it had.
+    let asked = crate::authn::upstream::routes::Asked {
+        need: Acr::Low,
+        acr_values: &[],
+        fresh_within: Some(0),
+    };
+    let set_off =
+        crate::authn::upstream::routes::set_off(&app, &session, &connector, purpose, asked, lang);
     match set_off.await {
         Ok((url, flow)) => {
             let offered = crate::authn::upstream::link::offer(&app.eph, &acc.id, &sid, &flow).await;

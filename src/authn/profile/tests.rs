@@ -23,6 +23,7 @@ impl Kit {
             clock: &self.clock,
             settings: &self.settings,
             lock_notice: &self.told,
+            ended: &self.told,
         }
     }
 }

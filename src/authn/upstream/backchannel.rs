@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::Failure;
 use super::connector::Connector;
-use crate::audit::{Audit, Event, Kind, Outcome};
+use crate::audit::Audit;
 use crate::authn::session::EndedSessions;
 use crate::store::StoreError;
 use crate::store::ephemeral::{Ephemeral, keys};
@@ -129,6 +129,23 @@ impl Backchannel<'_> {
                 "the token was used already".into(),
             )));
         }
+        let ended = self.end_named(c, &named, meta).await;
+        if ended.is_err() {
+            // Not done: the upstream's retry of the same token must be able to finish it.
+            let _ = self
+                .eph
+                .delete(&keys::upstream_logout(&c.config.name, &named.jti))
+                .await;
+        }
+        ended
+    }
+
+    async fn end_named(
+        &self,
+        c: &Connector,
+        named: &Named,
+        meta: &RequestMeta,
+    ) -> Result<usize, LogoutError> {
         let (up, issuer) = (c.config.name.as_str(), c.config.link_issuer());
         let ids = self.db.upstream_identities();
         let sids = match (&named.sub, &named.sid) {
@@ -144,31 +161,17 @@ impl Backchannel<'_> {
             (None, None) => Ok(Vec::new()),
         }
         .map_err(LogoutError::Store)?;
-        for sid in &sids {
-            let sso = crate::authn::session::find_not_ended(self.db, sid)
-                .await
-                .map_err(LogoutError::Store)?;
-            let revoked = crate::store::units::logout(self.db, sid)
-                .await
-                .map_err(LogoutError::Store)?
-                .grants_revoked;
-            let account = sso.map(|s| s.account_id);
-            let ev = Event::new(Kind::Logout, Outcome::Success)
-                .subject(account.clone())
-                .method(<super::Federated<'_> as crate::authn::login::LoginMethod>::NAME)
-                .from(meta)
-                .details(json!({
-                    "sid": sid, "grants_revoked": revoked, "cause": "upstream_logout",
-                    "upstream": up,
-                }));
-            self.audit
-                .write(ev)
-                .await
-                .map_err(|e| LogoutError::Store(StoreError::Unavailable(e.to_string())))?;
-            if let Some(account) = account {
-                self.ended.ended(sid.clone(), account);
-            }
-        }
+        super::end_sessions(
+            self.db,
+            self.audit,
+            self.ended,
+            &sids,
+            meta,
+            "upstream_logout",
+            up,
+        )
+        .await
+        .map_err(LogoutError::Store)?;
         Ok(sids.len())
     }
 }
@@ -176,6 +179,7 @@ impl Backchannel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn upstream() -> crate::config::upstream::Upstream {
         let spec = toml::from_str(

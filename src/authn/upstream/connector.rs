@@ -268,7 +268,11 @@ impl Connector {
                 .jwks_uri
                 .clone()
                 .or_else(|| from_meta(|m| Some(m.jwks_uri().to_string()))),
-            end_session: from_meta(|m| m.additional_metadata().end_session_endpoint.clone()),
+            // A link the signed-out page offers: an http(s) URL, nothing else.
+            end_session: from_meta(|m| m.additional_metadata().end_session_endpoint.clone())
+                .filter(|u| {
+                    url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+                }),
             iss_parameter: meta.as_ref().is_some_and(|m| {
                 m.additional_metadata()
                     .authorization_response_iss_parameter_supported
@@ -326,6 +330,7 @@ impl Connector {
         &self,
         redirect_uri: &str,
         acr_values: &[String],
+        fresh_within: Option<i64>,
     ) -> Result<(String, FlowSecrets), Failure> {
         let e = self.endpoints().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -358,6 +363,12 @@ impl Connector {
                 for (k, v) in &self.config.extra_params {
                     req = req.add_extra_param(k.clone(), v.clone());
                 }
+                if let Some(within) = fresh_within {
+                    req = req.set_max_age(Duration::from_secs(within.max(0) as u64));
+                    if within == 0 {
+                        req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+                    }
+                }
                 let (url, state, nonce) = req.url();
                 (url, state.secret().clone(), nonce.secret().clone())
             }
@@ -373,6 +384,10 @@ impl Connector {
                     .add_scopes(scopes);
                 for (k, v) in &self.config.extra_params {
                     req = req.add_extra_param(k.clone(), v.clone());
+                }
+                // Not standard in OAuth 2.0, but what its servers that re-authenticate read.
+                if fresh_within == Some(0) {
+                    req = req.add_extra_param("prompt", "login");
                 }
                 let (url, state) = req.url();
                 (url, state.secret().clone(), String::new())
@@ -714,6 +729,7 @@ fn steps_down<'a>(issuer: Option<&str>, e: &'a Endpoints) -> Option<&'a str> {
         Some(&e.token),
         e.userinfo.as_ref(),
         e.jwks_uri.as_ref(),
+        e.end_session.as_ref(),
     ]
     .into_iter()
     .flatten()

@@ -35,7 +35,7 @@ use super::transaction::LoginTransaction;
 use super::{Acr, AuthFacts, Authenticated};
 use crate::audit::{Audit, Event, Kind, Outcome, ReasonCode};
 use crate::clock::Clock;
-use crate::config::upstream::Upstream;
+use crate::config::upstream::{Upstream, UpstreamKind};
 use crate::identity::upstream::{self as links, Resolution, ResolveError, UpstreamKey};
 use crate::store::StoreError;
 use crate::store::ephemeral::{Ephemeral, keys};
@@ -81,6 +81,8 @@ pub enum Failure {
     Ambiguous(usize),
     /// The identity is not the account this browser is stepping up (or linking).
     OtherAccount,
+    /// A fresh authentication was asked of the upstream, and its `auth_time` does not show one.
+    StaleLogin,
     /// A link's proof is missing, used, voided by an unlink, or another session's or flow's.
     LinkProofInvalid,
     /// The upstream vouches for a personal number that is not the linking account's.
@@ -110,6 +112,7 @@ impl ReasonCode for Failure {
             Failure::AcrTooLow { .. } => "acr_too_low",
             Failure::Ambiguous(_) => "ambiguous_match",
             Failure::OtherAccount => "other_account",
+            Failure::StaleLogin => "stale_login",
             Failure::LinkProofInvalid => "link_proof_invalid",
             Failure::NumberMismatch => "personal_number_mismatch",
         }
@@ -143,6 +146,7 @@ impl Failure {
             Failure::AcrTooLow { .. } => "upstream_err_acr",
             Failure::Ambiguous(_) => "upstream_err_ambiguous",
             Failure::OtherAccount => "upstream_err_other_account",
+            Failure::StaleLogin => "upstream_err_stale",
             Failure::LinkProofInvalid => "upstream_err_link_proof",
             Failure::NumberMismatch => "upstream_err_number",
             _ => "upstream_err_failed",
@@ -186,6 +190,14 @@ pub struct Flow {
     /// (the upstream's redirect back carries none). Absent in a flow stored before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<crate::web::i18n::Lang>,
+    /// The upstream's authentication must be at most this many seconds older than the flow
+    /// (0: made for it): asked of the upstream (`prompt=login`, `max_age`) and checked in its
+    /// `auth_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fresh_within: Option<i64>,
+    /// When the browser set off.
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// What the browser went to the upstream for.
@@ -302,6 +314,58 @@ impl Proven {
     }
 }
 
+/// Ends the sessions `sids` that logins through `upstream` made, as a logout does (each with
+/// its grants, except offline ones), for `cause`: each end audited (`logout`, `details.cause`)
+/// and its clients told.
+pub async fn end_sessions(
+    db: &Db,
+    audit: &Audit,
+    ended: &dyn crate::authn::session::EndedSessions,
+    sids: &[String],
+    meta: &RequestMeta,
+    cause: &str,
+    upstream: &str,
+) -> Result<(), StoreError> {
+    for sid in sids {
+        let sso = crate::authn::session::find_not_ended(db, sid).await?;
+        let revoked = crate::store::units::logout(db, sid).await?.grants_revoked;
+        let account = sso.map(|s| s.account_id);
+        let ev = Event::new(Kind::Logout, Outcome::Success)
+            .subject(account.clone())
+            .method(<Federated<'_> as LoginMethod>::NAME)
+            .from(meta)
+            .details(json!({
+                "sid": sid, "grants_revoked": revoked, "cause": cause, "upstream": upstream,
+            }));
+        audit
+            .write(ev)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(account) = account {
+            ended.ended(sid.clone(), account);
+        }
+    }
+    Ok(())
+}
+
+/// Clock skew allowed between an upstream and us.
+const SKEW: i64 = 60;
+
+/// Did the upstream authenticate the person recently enough for the flow? An OpenID upstream
+/// asked for it must say when in `auth_time` (OpenID Connect Core §3.1.2.1 makes it required
+/// once `max_age` is sent); a plain OAuth 2.0 upstream has no standard way to, and is taken at
+/// its word when it says nothing.
+fn fresh_enough(kind: UpstreamKind, flow: &Flow, auth_time: Option<i64>) -> bool {
+    let Some(within) = flow.fresh_within else {
+        return true;
+    };
+    match (auth_time, kind) {
+        (Some(t), _) => t >= flow.created_at - within - SKEW,
+        (None, UpstreamKind::OAuth2) => true,
+        (None, UpstreamKind::Oidc) => false,
+    }
+}
+
 /// The checks of an upstream's answer, 2 to 7 of the module's list, at `now`; `issuer` is
 /// ours (the redirect URI is made from it).
 pub async fn prove(
@@ -347,11 +411,14 @@ pub async fn prove(
         });
     }
     // The upstream's own time of authentication, when it says one that is not ahead of ours.
-    let auth_time = docs
+    let said = docs
         .text("auth_time")
         .and_then(|t| t.parse::<i64>().ok())
-        .filter(|t| *t <= now)
-        .unwrap_or(now);
+        .filter(|t| *t <= now + SKEW);
+    if !fresh_enough(up.kind, flow, said) {
+        return Err(Failure::StaleLogin);
+    }
+    let auth_time = said.map_or(now, |t| t.min(now));
     let sid = (docs.id_token.as_ref())
         .and_then(|d| d.get("sid"))
         .and_then(Value::as_str)
@@ -479,5 +546,53 @@ impl Federated<'_> {
             }),
         };
         Ok((who, resolution))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(fresh_within: Option<i64>) -> Flow {
+        Flow {
+            upstream: "npes".into(),
+            purpose: Purpose::Link {
+                account_id: "a".into(),
+            },
+            secrets: FlowSecrets {
+                state: "s".into(),
+                nonce: "n".into(),
+                pkce_verifier: "v".into(),
+            },
+            need: Acr::Low,
+            lang: None,
+            fresh_within,
+            created_at: 1_800_000_000,
+        }
+    }
+
+    /// Asked for a fresh authentication, an OpenID upstream must show one in auth_time.
+    #[test]
+    fn a_fresh_login_is_one_the_upstream_dates_after_the_flow() {
+        let start = 1_800_000_000;
+        let oidc = UpstreamKind::Oidc;
+        assert!(fresh_enough(oidc, &flow(None), None), "nothing asked");
+        assert!(fresh_enough(oidc, &flow(Some(0)), Some(start + 5)));
+        assert!(
+            fresh_enough(oidc, &flow(Some(0)), Some(start - 30)),
+            "clock skew"
+        );
+        assert!(!fresh_enough(oidc, &flow(Some(0)), Some(start - 3600)));
+        assert!(!fresh_enough(oidc, &flow(Some(0)), None), "not dated");
+        assert!(
+            fresh_enough(oidc, &flow(Some(7200)), Some(start - 3600)),
+            "max_age"
+        );
+        assert!(fresh_enough(UpstreamKind::OAuth2, &flow(Some(0)), None));
+        assert!(!fresh_enough(
+            UpstreamKind::OAuth2,
+            &flow(Some(0)),
+            Some(start - 3600)
+        ));
     }
 }

@@ -61,7 +61,12 @@ pub async fn start(
     let purpose = Purpose::Login {
         tx_id: tx.id.clone(),
     };
-    match set_off_asking(&app, &session, connector, purpose, need, &acr_values, lang).await {
+    let asked = Asked {
+        need,
+        acr_values: &acr_values,
+        fresh_within: tx.request.fresh_within,
+    };
+    match set_off_asking(&app, &session, connector, purpose, asked, lang).await {
         Ok((url, _)) => Ok(Redirect::to(&url).into_response()),
         Err(SetOff::Failed(f)) => refused(&app, &meta, lang, Some(&tx), refuse(f)).await,
         Err(SetOff::Store(e)) => Err(PageError::unavailable(lang, &e)),
@@ -84,26 +89,35 @@ pub async fn set_off(
     session: &Session,
     connector: &Connector,
     purpose: Purpose,
-    need: crate::authn::Acr,
+    asked: Asked<'_>,
     lang: Lang,
 ) -> Result<(String, Flow), SetOff> {
-    set_off_asking(app, session, connector, purpose, need, &[], lang).await
+    set_off_asking(app, session, connector, purpose, asked, lang).await
 }
 
-/// [`set_off`], asking the upstream for `acr_values` (its own words for `need`).
+/// What a flow asks of the upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The assurance the sign-in needs…
+    pub need: crate::authn::Acr,
+    /// …in the upstream's own words.
+    pub acr_values: &'a [String],
+    /// How recent its authentication must be (0: made now).
+    pub fresh_within: Option<i64>,
+}
+
 async fn set_off_asking(
     app: &App,
     session: &Session,
     connector: &Connector,
     purpose: Purpose,
-    need: crate::authn::Acr,
-    acr_values: &[String],
+    asked: Asked<'_>,
     lang: Lang,
 ) -> Result<(String, Flow), SetOff> {
     let name = &connector.config.name;
     let back = redirect_uri(&app.settings.issuer, name);
     let (url, secrets) = connector
-        .begin(&back, acr_values)
+        .begin(&back, asked.acr_values, asked.fresh_within)
         .await
         .map_err(SetOff::Failed)?;
     browser::begin_upstream_flow(session, &secrets.state)
@@ -113,8 +127,10 @@ async fn set_off_asking(
         upstream: name.clone(),
         purpose,
         secrets,
-        need,
+        need: asked.need,
         lang: Some(lang),
+        fresh_within: asked.fresh_within,
+        created_at: app.clock.now(),
     };
     save_flow(&app.eph, &flow, app.settings.login_ttl)
         .await

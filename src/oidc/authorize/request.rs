@@ -54,7 +54,13 @@ impl AuthorizationRequest {
 
     /// What the login keeps of this request: the fields it reads, the rest riding along.
     pub fn pending(&self) -> Result<Pending, serde_json::Error> {
-        serde_json::to_value(self).and_then(serde_json::from_value)
+        let mut p: Pending = serde_json::to_value(self).and_then(serde_json::from_value)?;
+        // prompt=login and max_age ask for an authentication that recent, whoever makes it.
+        p.fresh_within = match (self.prompt, self.max_age) {
+            (Prompt::Login, _) => Some(0),
+            (_, max_age) => max_age.map(|m| m.max(0)),
+        };
+        Ok(p)
     }
 
     /// The request a login transaction was started for.
