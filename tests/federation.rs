@@ -471,6 +471,18 @@ async fn the_owner_links_from_the_profile(d: Deployment) {
         })
         .await;
     assert_eq!(linked, 1);
+    // Ivan hears of it by his confirmed email (and phone).
+    let told = wait_for(
+        || async {
+            d.sent_to(vhod::notify::Channel::Email, "ivan@example.by")
+                .iter()
+                .filter(|m| m.body.contains("привязан вход"))
+                .count() as i64
+        },
+        |n| n >= 1,
+    )
+    .await;
+    assert_eq!(told, 1, "the owner is told of the new link");
 
     // A login through the upstream is now Ivan's.
     let client = rp(&down, "rp", Some(RP_SECRET), RP_REDIRECT).await;

@@ -96,3 +96,34 @@ pub async fn finish(
         Err(LinkError::Store(e)) => Err(Refusal::Store(e)),
     }
 }
+
+/// Tells the account's owner, by each confirmed channel, that an upstream identity now signs in
+/// to the account: if it was not them, they learn of it (a link outlives a password reset).
+pub async fn tell_owner(
+    db: &Db,
+    proofs: &crate::authn::contact_proof::Proofs<'_>,
+    meta: &crate::web::RequestMeta,
+    account_id: &str,
+    upstream_label: &str,
+    lang: crate::web::i18n::Lang,
+) {
+    use crate::authn::contact_proof::{send_notice_email, send_notice_sms};
+    use crate::identity::contact::PhoneNumber;
+    use crate::web::i18n;
+    let acc = match crate::identity::account::find_by_id(db, account_id).await {
+        Ok(Some(a)) => a,
+        _ => return,
+    };
+    let text = i18n::text(lang, "upstream_linked_notice").replace("{name}", upstream_label);
+    const KIND: &str = "upstream_linked";
+    let phone = (acc.phone.as_deref())
+        .filter(|_| acc.phone_verified)
+        .and_then(|p| PhoneNumber::parse(p).ok());
+    if let Some(phone) = phone {
+        let _ = send_notice_sms(proofs, meta, KIND, &acc.id, &phone, &text).await;
+    }
+    if let Some(email) = acc.email.as_deref().filter(|_| acc.email_verified) {
+        let subject = i18n::text(lang, "upstream_linked_notice_subject");
+        let _ = send_notice_email(proofs, meta, KIND, &acc.id, email, (subject, &text)).await;
+    }
+}

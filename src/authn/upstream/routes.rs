@@ -294,7 +294,7 @@ fn page(
 /// The upstream's answer to an owner's link (set off from the profile): the proof, the same
 /// checks as a login, the link; audited either way, and a page that leads back to the profile.
 async fn finish_link(
-    app: &App,
+    app: &Arc<App>,
     session: &Session,
     meta: &RequestMeta,
     lang: Lang,
@@ -362,6 +362,7 @@ async fn finish_link(
             });
             let ev = event(Outcome::Success).details(details);
             app.audit.write(ev).await.map_err(|e| unavailable(&e))?;
+            tell_owner_later(app, meta, &account_id, up, lang);
             "upstream_linked_now"
         }
         Linked::Already => "upstream_linked_already",
@@ -460,4 +461,21 @@ fn refusal(kind: Kind, r: &Refused, meta: &RequestMeta) -> Event {
         Some(d) => ev.details(d),
         None => ev,
     }
+}
+
+/// The owner hears of a new link in the background (the page does not wait on a provider).
+fn tell_owner_later(
+    app: &Arc<App>,
+    meta: &RequestMeta,
+    account_id: &str,
+    up: &crate::config::upstream::Upstream,
+    lang: Lang,
+) {
+    let app = app.clone();
+    let (meta, account_id) = (meta.clone(), account_id.to_string());
+    let label = up.display_name(lang).to_string();
+    tokio::spawn(async move {
+        let proofs = app.proofs();
+        super::link::tell_owner(&app.db, &proofs, &meta, &account_id, &label, lang).await;
+    });
 }
