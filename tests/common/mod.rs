@@ -104,8 +104,9 @@ fn required() -> bool {
     std::env::var("VHOD_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
 }
 
-/// Records that the PostgreSQL + Redis half ran (CI checks the file).
-fn mark_shared_ran() {
+/// Records in VHOD_TEST_RAN_FILE that a part of the suite really ran (`<what>: ran`); CI fails
+/// when a part it requires left no line.
+pub fn record_ran(what: &str) {
     if let Ok(path) = std::env::var("VHOD_TEST_RAN_FILE") {
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -113,9 +114,39 @@ fn mark_shared_ran() {
             .append(true)
             .open(path)
         {
-            let _ = writeln!(f, "backend=postgres+redis: ran");
+            let _ = writeln!(f, "{what}: ran");
         }
     }
+}
+
+/// Records that the PostgreSQL + Redis half ran (CI checks the file).
+fn mark_shared_ran() {
+    record_ran("backend=postgres+redis");
+}
+
+/// Must the suites that need tools outside cargo (a browser, node) run here? CI says so.
+pub fn tools_required() -> bool {
+    ["VHOD_TEST_REQUIRE_BROWSER", "VHOD_TEST_REQUIRE_SERVERS"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|v| v == "1"))
+}
+
+/// A suite whose tools are `missing`: fails where the suites are required, else says once (past
+/// the test harness's capture, so that a developer sees it) that it is skipped.
+pub fn skip_unless_required(suite: &str, missing: &str) {
+    assert!(
+        !tools_required(),
+        "the {suite} is required here (VHOD_TEST_REQUIRE_BROWSER or VHOD_TEST_REQUIRE_SERVERS \
+         is 1) but cannot run: {missing}"
+    );
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{suite} SKIPPED (its tests pass without running): {missing}"
+        );
+    });
 }
 
 pub struct Deployment {
