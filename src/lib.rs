@@ -5,6 +5,7 @@
 //! `store` SQL and ephemeral state, `policy` sign-in decisions, `audit` the event trail,
 //! `web` pages and browser plumbing, `cli` the `vhod` commands, `config` settings.
 
+pub mod admin;
 pub mod audit;
 pub mod authn;
 pub mod cli;

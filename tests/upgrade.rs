@@ -9,7 +9,7 @@ mod common;
 use common::*;
 
 /// The migrations today's release has applied.
-const TODAY: usize = 8;
+const TODAY: usize = 9;
 const REFRESH: &str = "an-old-refresh-token-0123456789abcdefghij";
 
 /// Today's rows: a citizen with a password and confirmed contacts, an SSO session, a grant of

@@ -57,10 +57,14 @@ pub enum Kind {
     TokenRevoked,
     /// A rotated refresh token presented again.
     RefreshReuse,
+    // Administration
+    /// An administrative operation (the reason names it): organisations, administrators,
+    /// employees and their roles, delegations, accounts, clients; or its refusal by policy.
+    Admin,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::Authorize,
         Kind::Login,
         Kind::Logout,
@@ -89,6 +93,7 @@ impl Kind {
         Kind::TokenIssued,
         Kind::TokenRevoked,
         Kind::RefreshReuse,
+        Kind::Admin,
     ];
 
     /// The stored name.
@@ -122,6 +127,7 @@ impl Kind {
             Kind::TokenIssued => "token_issued",
             Kind::TokenRevoked => "token_revoked",
             Kind::RefreshReuse => "refresh_reuse",
+            Kind::Admin => "admin",
         }
     }
 }

@@ -512,6 +512,7 @@ mod tests {
             },
             created_at: 0,
             step_up: None,
+            refused: None,
         }
     }
 

@@ -13,6 +13,7 @@ use super::certificate::method::Certificate;
 use super::login::{self, Attempt, LoginMethod, Refusal, ResumeError};
 use super::password::{Credentials, Password, PasswordFailure};
 use super::{Acr, browser, registration, transaction};
+use crate::identity::standing::Standing;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::{self, Lang};
@@ -48,11 +49,20 @@ pub(crate) async fn sign_in_need(
         Some(id) => crate::identity::account::find_by_id(&app.db, id).await?,
         None => None,
     };
+    let standing = match &account {
+        Some(a) => Some(Standing::of(&app.db, a, app.clock.now()).await?),
+        None => None,
+    };
     Ok(app
         .clients
         .get(&tx.request.client_id)
         .map(|client| {
-            crate::policy::required_acr(account.as_ref(), &client, &tx.request.acr_values)
+            crate::policy::required_acr(
+                &app.policies,
+                standing.as_ref(),
+                &client,
+                &tx.request.acr_values,
+            )
         })
         .unwrap_or(Acr::Low))
 }
@@ -65,7 +75,8 @@ fn needs_certificate(app: &App, tx: &transaction::LoginTransaction) -> bool {
     app.clients
         .get(&tx.request.client_id)
         .is_some_and(|client| {
-            crate::policy::required_acr(None, &client, &tx.request.acr_values) > Password::MAX_ACR
+            crate::policy::required_acr(&app.policies, None, &client, &tx.request.acr_values)
+                > Password::MAX_ACR
         })
 }
 
@@ -246,6 +257,9 @@ pub async fn login_page(
     let Some(tx) = tx else {
         return Ok(no_transaction(&app, &session, lang, params.get("tx")).await);
     };
+    if tx.refused.is_some() {
+        return Ok(Redirect::to(&format!("/login/refused?tx={}", tx.id)).into_response());
+    }
     remember_login(&session, &tx).await;
     let need = sign_in_need(&app, &tx)
         .await
@@ -372,6 +386,29 @@ fn answer(refusal: &Refusal<PasswordFailure>) -> (StatusCode, &'static str) {
         Refusal::Resume(e) => (resume_status(*e), e.key()),
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
     }
+}
+
+/// GET /login/refused?tx=…: the person signed in, but the policies keep the account out of
+/// this service: why, and the way back to it (through the cancel, so it hears
+/// `access_denied`).
+pub async fn refused(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RequestParams(params): RequestParams,
+) -> Result<Response, PageError> {
+    let (_, tx, lang) = owned_login(&app, &session, &headers, params).await?;
+    let Some(reason) = &tx.refused else {
+        return Ok(Redirect::to(&format!("/login?tx={}", tx.id)).into_response());
+    };
+    let client_name = app
+        .clients
+        .get(&tx.request.client_id)
+        .map(|c| c.name(lang).to_string())
+        .unwrap_or_else(|| tx.request.client_id.clone());
+    let back = format!("/login/cancel?tx={}", tx.id);
+    let notice = crate::oidc::authorize::refused_notice(reason, &client_name, back);
+    Ok(app.pages.notice(lang, StatusCode::FORBIDDEN, &notice, None))
 }
 
 /// GET /login/cancel?tx=…: the person gives up signing in; the service hears `access_denied`.

@@ -41,6 +41,7 @@ pub(crate) struct Ground<T = ()> {
     pub notifier: Notifier,
     pub pages: Pages,
     pub hasher: PasswordHasher,
+    pub policies: crate::policy::Policies,
     pub told: T,
 }
 
@@ -79,6 +80,7 @@ impl<T: Default> Ground<T> {
             notifier,
             pages: Pages::new(),
             hasher,
+            policies: crate::policy::Policies::embedded().expect("the embedded policies"),
             told: T::default(),
         }
     }

@@ -51,6 +51,10 @@ pub struct LoginTransaction {
     /// linked to this account, since they have just proved its password.
     #[serde(default)]
     pub step_up: Option<String>,
+    /// The person signed in but the policies keep the account out of the client: the reason
+    /// code the refusal page explains (the login then only ends, with access_denied).
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 fn key(id: &str) -> Key {
@@ -77,6 +81,7 @@ pub async fn start(
         request,
         created_at: now,
         step_up,
+        refused: None,
     };
     save(eph, &tx, ttl, now).await?;
     Ok(tx)

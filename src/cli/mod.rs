@@ -5,6 +5,8 @@ mod cert;
 
 mod dev;
 
+mod org;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -61,6 +63,26 @@ enum Command {
         #[command(subcommand)]
         command: cert::CertCommand,
     },
+    /// Manage organisations (state bodies, organisations, structural units).
+    Org {
+        #[command(subcommand)]
+        command: org::OrgCommand,
+    },
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: org::AdminCommand,
+    },
+    /// Manage delegations (temporary transfers of organisation roles).
+    Delegation {
+        #[command(subcommand)]
+        command: org::DelegationCommand,
+    },
+    /// Check and explain the policies (policies/*.cedar).
+    Policy {
+        #[command(subcommand)]
+        command: org::PolicyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +138,13 @@ struct ClientAdd {
     /// tokens issued to that client. Repeatable.
     #[arg(long = "introspection-audience")]
     introspection_audiences: Vec<String>,
+    /// Only accounts holding one of these system roles may sign in (applicant, employee,
+    /// admin, auditor); repeatable. Without: any account the policies allow.
+    #[arg(long = "allowed-role")]
+    allowed_roles: Vec<String>,
+    /// A restricted claim the client may receive (personal_number); repeatable.
+    #[arg(long = "claim")]
+    claims: Vec<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -137,11 +166,21 @@ struct UserAdd {
     phone: Option<String>,
     #[arg(long)]
     email: Option<String>,
-    /// applicant (default), employee or admin; may be repeated.
+    /// applicant (default), employee, admin or auditor; may be repeated. An employee is made
+    /// in an organisation with --org.
     #[arg(long = "role")]
     roles: Vec<String>,
+    /// The organisation (its id) an employee works in: the account's home, whose
+    /// administrators manage it.
     #[arg(long)]
     org: Option<String>,
+    /// An organisation role of the catalogue (policies/roles.toml) in --org; repeatable.
+    #[arg(long = "org-role", requires = "org")]
+    org_roles: Vec<String>,
+    /// The person's personal identification number: their first certificate sign-in finds
+    /// this account instead of making an applicant one.
+    #[arg(long, requires = "org")]
+    personal_number: Option<String>,
     #[arg(long)]
     given_name: Option<String>,
     #[arg(long)]
@@ -204,6 +243,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Add(a),
         } => rt.block_on(user_add(&settings, a)),
         Command::Cert { command } => rt.block_on(cert::run(&settings, command)),
+        Command::Org { command } => rt.block_on(org::org(&settings, command)),
+        Command::Admin { command } => rt.block_on(org::admin(&settings, command)),
+        Command::Delegation { command } => rt.block_on(org::delegation(&settings, command)),
+        Command::Policy { command } => rt.block_on(org::policy(&settings, command)),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
@@ -244,6 +287,9 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
             en: a.display_name_en,
         }),
         introspection_audiences: a.introspection_audiences,
+        allowed_roles: a.allowed_roles,
+        claims: a.claims,
+        disabled: false,
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!(
@@ -266,28 +312,41 @@ async fn user_add(settings: &Settings, a: UserAdd) -> anyhow::Result<()> {
     }
     let hash = crate::authn::password::hasher::hash_blocking(&a.password)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e:?}"))?;
-    let db = server::open_db(settings).await?;
     let roles = if a.roles.is_empty() {
         vec!["applicant".to_string()]
     } else {
         a.roles
     };
-    let acc = account::create(
-        &db,
-        NewAccount {
-            username: a.username,
-            password_hash: Some(hash),
-            phone: a.phone,
-            email: a.email,
-            given_name: a.given_name,
-            family_name: a.family_name,
-            middle_name: a.middle_name,
-            roles,
-            org: a.org,
-            verified: true,
-        },
-    )
-    .await?;
+    let new = NewAccount {
+        username: a.username,
+        password_hash: Some(hash),
+        phone: a.phone,
+        email: a.email,
+        given_name: a.given_name,
+        family_name: a.family_name,
+        middle_name: a.middle_name,
+        roles,
+        home_org: None,
+        verified: true,
+    };
+    let acc = match a.org {
+        Some(org) => {
+            org::employee(
+                settings,
+                crate::admin::NewEmployee {
+                    account: new,
+                    org,
+                    org_roles: a.org_roles,
+                    personal_number: a.personal_number,
+                },
+            )
+            .await?
+        }
+        None => {
+            let db = server::open_db(settings).await?;
+            account::create(&db, new).await?
+        }
+    };
     println!("user {} created (sub {})", acc.username, acc.id);
     Ok(())
 }

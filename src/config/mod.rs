@@ -167,6 +167,16 @@ pub struct ClientSpec {
     /// A resource server: the audiences (client ids) whose access tokens it may introspect.
     #[serde(default)]
     pub introspection_audiences: Vec<String>,
+    /// System roles of which an account must hold one to sign in (applicant, employee, admin,
+    /// auditor); empty: any the policies allow.
+    #[serde(default)]
+    pub allowed_roles: Vec<String>,
+    /// Restricted claims the client may receive (personal_number).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// No sign-ins and no tokens.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +203,7 @@ struct FileSettings {
     linger_seconds: Option<u64>,
     linger_max_bytes: Option<u64>,
     profile_reauth_seconds: Option<u64>,
+    delegation_max_days: Option<u64>,
     access_token_ttl: Option<u64>,
     id_token_ttl: Option<u64>,
     refresh_token_ttl: Option<u64>,
@@ -374,6 +385,8 @@ pub struct Settings {
     /// A contact change at /profile needs a sign-in (or the password entered again) at most
     /// this many seconds old.
     pub profile_reauth_seconds: u64,
+    /// The longest a delegation may last (its `not_after` is mandatory and bounded by this).
+    pub delegation_max_days: u64,
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
     pub refresh_token_ttl: u64,
@@ -693,6 +706,7 @@ impl Settings {
             trusted_proxies,
             http,
             profile_reauth_seconds,
+            delegation_max_days: num("VHOD_DELEGATION_MAX_DAYS", file.delegation_max_days, 90)?,
             access_token_ttl: num("VHOD_ACCESS_TOKEN_TTL", file.access_token_ttl, 600)?,
             id_token_ttl: num("VHOD_ID_TOKEN_TTL", file.id_token_ttl, 600)?,
             refresh_token_ttl: num("VHOD_REFRESH_TOKEN_TTL", file.refresh_token_ttl, 30 * 86400)?,
@@ -791,6 +805,9 @@ fn profile_client(issuer: &str) -> ClientSpec {
         min_acr: None,
         jwks: None,
         introspection_audiences: vec![],
+        allowed_roles: vec![],
+        claims: vec![],
+        disabled: false,
         display_name: Some(Localized {
             ru: Some("Профиль".into()),
             be: Some("Профіль".into()),

@@ -37,6 +37,9 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
             en: Some("Demo client".into()),
         }),
         introspection_audiences: vec![],
+        allowed_roles: vec![],
+        claims: vec![],
+        disabled: false,
     };
     // Replaced on every start: the demo client is ours, and older databases get its name.
     match client::save(db, &spec, true, true).await {

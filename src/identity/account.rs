@@ -12,7 +12,8 @@ use crate::store::units::{self, Confirmed};
 /// active, what a valid new account is) is written here.
 pub use crate::store::accounts::{Account, NewAccount};
 
-pub const ROLES: [&str; 3] = ["applicant", "employee", "admin"];
+/// The system roles an account may be given itself (`vhod user add --role`).
+pub const ROLES: [&str; 4] = ["applicant", "employee", "admin", "auditor"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -98,7 +99,9 @@ impl Account {
         (!parts.is_empty()).then(|| parts.join(" "))
     }
 
-    /// Claims released for the granted scopes (OpenID Connect Core §5.4, plus `roles`).
+    /// Claims of the account itself released for the granted scopes (OpenID Connect Core
+    /// §5.4); roles, organisations and the personal number are the standing's
+    /// (`identity::standing`).
     pub fn claims<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> Map<String, Value> {
         let mut m = Map::new();
         let mut put = |k: &str, v: Value| {
@@ -123,10 +126,6 @@ impl Account {
                     put("phone_number", json!(self.phone));
                     put("phone_number_verified", json!(self.phone_verified));
                     put("notify_sms", json!(self.notify_sms));
-                }
-                "roles" => {
-                    put("roles", json!(self.roles));
-                    put("org", json!(self.org));
                 }
                 _ => {}
             }
@@ -176,7 +175,7 @@ pub fn validate(new: NewAccount) -> Result<NewRow, AccountError> {
     for r in &new.roles {
         if !ROLES.contains(&r.as_str()) {
             return Err(AccountError::Invalid(format!(
-                "unknown role {r:?} (applicant, employee or admin)"
+                "unknown role {r:?} (applicant, employee, admin or auditor)"
             )));
         }
     }
@@ -533,10 +532,11 @@ mod tests {
             family_name: Some("Иванов".into()),
             middle_name: None,
             roles: vec!["applicant".into()],
-            org: None,
+            home_org: None,
             status: "active".into(),
             notify_sms: true,
             created_at: 0,
+            version: 1,
         };
         let c = a.claims(["openid"]);
         assert!(c.is_empty());

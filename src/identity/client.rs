@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use arc_swap::ArcSwap;
 
 use super::redirect_uri::RedirectUri;
+use super::roles::SystemRole;
 use crate::authn::Acr;
 use crate::config::{ClientSpec, Localized};
 use crate::secrets;
@@ -19,15 +20,23 @@ use crate::store::sql::Db;
 use crate::tokens::SigningAlg;
 use crate::tokens::jwk::{JwkSet, Verifier};
 
-/// Scopes every client may ask for unless registered with a narrower list.
-pub const OIDC_SCOPES: [&str; 6] = [
+/// Scopes every client may ask for unless registered with a narrower list: OpenID Connect's
+/// and vhod's own (`roles`, `org`, `legal_entity`, `personal_number`: the last released only to
+/// clients registered with the claim).
+pub const OIDC_SCOPES: [&str; 9] = [
     "openid",
     "profile",
     "email",
     "phone",
     "roles",
+    "org",
+    "legal_entity",
+    "personal_number",
     "offline_access",
 ];
+
+/// Claims released only to clients registered for them (`--claim`).
+pub const RESTRICTED_CLAIMS: [&str; 1] = ["personal_number"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
@@ -106,9 +115,42 @@ pub struct Client {
     pub display_name: Option<Localized>,
     /// A resource server: the audiences whose access tokens it may introspect.
     pub introspection_audiences: BTreeSet<String>,
+    /// System roles of which an account must hold one to sign in (empty: any the policies
+    /// allow).
+    pub allowed_roles: BTreeSet<SystemRole>,
+    /// Restricted claims it may receive ([`RESTRICTED_CLAIMS`]).
+    pub allowed_claims: BTreeSet<String>,
+    /// A disabled client gets no sign-ins and no tokens.
+    pub disabled: bool,
 }
 
 impl Client {
+    /// vhod's own profile pages, as the client the policies decide their use for (the
+    /// reserved client of the profile's sign-in, without a relying party's restrictions).
+    pub fn profile() -> Client {
+        Client {
+            id: ClientId(crate::config::PROFILE_CLIENT.to_string()),
+            auth: ClientAuth::None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: BTreeSet::new(),
+            scopes: BTreeSet::new(),
+            token_alg: SigningAlg::Es256,
+            backchannel_logout_uri: None,
+            min_acr: None,
+            display_name: None,
+            introspection_audiences: BTreeSet::new(),
+            allowed_roles: BTreeSet::new(),
+            allowed_claims: BTreeSet::new(),
+            disabled: false,
+        }
+    }
+
+    /// May this client receive the restricted claim?
+    pub fn may_receive(&self, claim: &str) -> bool {
+        !RESTRICTED_CLAIMS.contains(&claim) || self.allowed_claims.contains(claim)
+    }
+
     /// May this client introspect an access token issued to `aud`: its own, or one whose
     /// audience it is registered to serve as a resource server.
     pub fn may_introspect(&self, aud: &str) -> bool {
@@ -277,6 +319,23 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
     if spec.public && !audiences.is_empty() {
         return Err("a public client cannot introspect tokens".into());
     }
+    let mut allowed_roles = BTreeSet::new();
+    for r in &spec.allowed_roles {
+        let role = SystemRole::parse(r).ok_or_else(|| {
+            format!("allowed role {r:?}: one of applicant, employee, admin, auditor")
+        })?;
+        allowed_roles.insert(role.as_str());
+    }
+    let mut allowed_claims = BTreeSet::new();
+    for c in &spec.claims {
+        if !RESTRICTED_CLAIMS.contains(&c.as_str()) {
+            return Err(format!(
+                "claim {c:?}: only restricted claims are registered ({})",
+                RESTRICTED_CLAIMS.join(", ")
+            ));
+        }
+        allowed_claims.insert(c.as_str());
+    }
     Ok(ClientRow {
         display_name,
         client_id: id.0,
@@ -295,6 +354,9 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
         jwks,
         min_acr,
         introspection_audiences: serde_json::to_string(&audiences).map_err(|e| e.to_string())?,
+        allowed_roles: serde_json::to_string(&allowed_roles).map_err(|e| e.to_string())?,
+        allowed_claims: serde_json::to_string(&allowed_claims).map_err(|e| e.to_string())?,
+        disabled: spec.disabled,
     })
 }
 
@@ -372,6 +434,13 @@ fn from_row(row: ClientRow) -> Result<Client, String> {
         display_name: row.display_name.and_then(|j| serde_json::from_str(&j).ok()),
         introspection_audiences: serde_json::from_str(&row.introspection_audiences)
             .map_err(|e| e.to_string())?,
+        allowed_roles: serde_json::from_str::<Vec<String>>(&row.allowed_roles)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|r| SystemRole::parse(r))
+            .collect(),
+        allowed_claims: serde_json::from_str(&row.allowed_claims).map_err(|e| e.to_string())?,
+        disabled: row.disabled,
     })
 }
 
@@ -464,6 +533,9 @@ mod tests {
             jwks: None,
             display_name: None,
             introspection_audiences: vec![],
+            allowed_roles: vec![],
+            claims: vec![],
+            disabled: false,
         }
     }
 

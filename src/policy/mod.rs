@@ -1,10 +1,20 @@
-//! Sign-in decisions: may this account use this client with this assurance?
-//! Functions the whole flow calls, so rules move here (and later to Cedar policies in
-//! `policies/`) without touching the login methods or the protocol.
+//! Decisions: may this principal do this action on this resource? The rules are Cedar
+//! policies in `policies/` (`engine`), asked over entities built from an account's standing,
+//! a client and the organisation tree (`entities`). What this module adds is the meaning of
+//! the answers for the flow: a deny for assurance alone is a step-up, any other deny a
+//! refusal with the deciding policy's reason.
+
+pub mod engine;
+pub mod entities;
+
+pub use engine::{Policies, Verdict};
 
 use crate::authn::{Acr, AuthFacts};
-use crate::identity::account::Account;
 use crate::identity::client::Client;
+use crate::identity::standing::Standing;
+
+/// The reason code of a deny for assurance only: the person signs in with a stronger method.
+pub const ACR_TOO_LOW: &str = "acr_too_low";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
@@ -12,6 +22,14 @@ pub enum Denied {
     Inactive,
     #[error("this sign-in needs a higher assurance level ({0})")]
     AcrTooLow(&'static str),
+    #[error("this service does not take sign-ins of this account (policy {policy})")]
+    RoleNotAllowed { policy: String },
+    #[error("this account may not sign in by this method (policy {policy})")]
+    MethodNotAllowed { policy: String },
+    #[error("this service is disabled")]
+    ClientDisabled { policy: String },
+    #[error("refused by policy {policy}")]
+    Policy { policy: String },
 }
 
 impl Denied {
@@ -19,61 +37,144 @@ impl Denied {
     pub fn reason(&self) -> &'static str {
         match self {
             Denied::Inactive => "account_inactive",
-            Denied::AcrTooLow(_) => "acr_too_low",
+            Denied::AcrTooLow(_) => ACR_TOO_LOW,
+            Denied::RoleNotAllowed { .. } => "role_not_allowed",
+            Denied::MethodNotAllowed { .. } => "method_not_allowed",
+            Denied::ClientDisabled { .. } => "client_disabled",
+            Denied::Policy { .. } => "policy_denied",
+        }
+    }
+
+    /// The policy that decided it, for the audit (None for an assurance step-up).
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            Denied::Inactive | Denied::AcrTooLow(_) => None,
+            Denied::RoleNotAllowed { policy }
+            | Denied::MethodNotAllowed { policy }
+            | Denied::ClientDisabled { policy }
+            | Denied::Policy { policy } => Some(policy),
+        }
+    }
+
+    fn of(verdict: &Verdict, need: Acr) -> Denied {
+        let other = verdict.reasons.iter().find(|r| r.as_str() != ACR_TOO_LOW);
+        let policy = verdict.policy().to_string();
+        match other.map(String::as_str) {
+            None if !verdict.reasons.is_empty() => Denied::AcrTooLow(need.as_str()),
+            Some("account_inactive") => Denied::Inactive,
+            Some("role_not_allowed") => Denied::RoleNotAllowed { policy },
+            Some("method_not_allowed") => Denied::MethodNotAllowed { policy },
+            Some("client_disabled") => Denied::ClientDisabled { policy },
+            _ => Denied::Policy { policy },
         }
     }
 }
 
-/// The assurance a sign-in must reach: what the client requires, what the request asks
-/// (`acr_values`: any of the listed levels satisfies it, so the lowest counts), and the seed's
-/// rule that an employee of a state body with access to appeals signs in only with an EDS key
-/// or ID card.
-pub fn required_acr(account: Option<&Account>, client: &Client, requested: &[Acr]) -> Acr {
-    let mut need = account.map(account_acr).unwrap_or(Acr::Low);
-    if let Some(min) = client.min_acr {
-        need = need.max(min);
-    }
-    if let Some(asked) = requested.iter().min() {
-        need = need.max(*asked);
-    }
-    need
-}
-
-/// The assurance the account itself needs, whatever it signs in to: an employee of a state
-/// body with access to appeals signs in only with an EDS key or ID card.
-pub fn account_acr(account: &Account) -> Acr {
-    roles_acr(&account.roles)
-}
-
-fn roles_acr(roles: &[String]) -> Acr {
-    if roles.iter().any(|r| r == "employee") {
-        Acr::High
-    } else {
-        Acr::Low
+impl crate::audit::ReasonCode for Denied {
+    fn code(&self) -> &'static str {
+        self.reason()
     }
 }
 
-/// May this session use the account's own profile: the same assurance rule as a sign-in,
-/// without a client.
-pub fn may_use_profile(account: &Account, facts: &AuthFacts) -> Result<(), Denied> {
-    verdict(account.is_active(), account_acr(account), facts.acr)
+/// The acr levels as the policies' context carries them.
+pub fn level(acr: Acr) -> i64 {
+    match acr {
+        Acr::Low => 1,
+        Acr::Substantial => 2,
+        Acr::High => 3,
+    }
+}
+
+/// A sign-in as the policies see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub acr: Acr,
+    /// The lowest level `acr_values` asked for.
+    pub requested: Option<Acr>,
+    /// password, certificate, upstream; "" while not known.
+    pub method: &'a str,
+    pub legal_entity: bool,
+}
+
+/// Asks `sign_in` for the account (None: someone not known yet) and the client.
+pub fn sign_in(
+    policies: &Policies,
+    standing: Option<&Standing>,
+    client: &Client,
+    attempt: Attempt<'_>,
+) -> Verdict {
+    policies.decide(&entities::sign_in(standing, client, attempt))
+}
+
+/// The assurance a sign-in must reach: the lowest level at which the policies deny it for no
+/// assurance reason (what the client requires, what the request asks, what the account's
+/// roles need); `High` when even that is not enough.
+pub fn required_acr(
+    policies: &Policies,
+    standing: Option<&Standing>,
+    client: &Client,
+    requested: &[Acr],
+) -> Acr {
+    let requested = requested.iter().min().copied();
+    for acr in Acr::ALL {
+        let attempt = Attempt {
+            acr,
+            requested,
+            method: "",
+            legal_entity: false,
+        };
+        let v = sign_in(policies, standing, client, attempt);
+        if !v.reasons.iter().any(|r| r == ACR_TOO_LOW) {
+            return acr;
+        }
+    }
+    Acr::High
+}
+
+/// May this sign-in (or this session, for a new code) use the client?
+pub fn may_sign_in(
+    policies: &Policies,
+    standing: &Standing,
+    client: &Client,
+    facts: &AuthFacts,
+    requested: &[Acr],
+    method: &str,
+) -> Result<(), Denied> {
+    let attempt = Attempt {
+        acr: facts.acr,
+        requested: requested.iter().min().copied(),
+        method,
+        legal_entity: facts.legal_entity.is_some(),
+    };
+    let v = sign_in(policies, Some(standing), client, attempt);
+    if v.allowed {
+        return Ok(());
+    }
+    let need = required_acr(policies, Some(standing), client, requested);
+    Err(Denied::of(&v, need))
+}
+
+/// The assurance the account's own profile needs: a sign-in to vhod itself.
+pub fn account_acr(policies: &Policies, standing: &Standing) -> Acr {
+    required_acr(policies, Some(standing), &Client::profile(), &[])
+}
+
+/// May this session use the account's own profile: the same rules as a sign-in, to the
+/// profile pages as the client.
+pub fn may_use_profile(
+    policies: &Policies,
+    standing: &Standing,
+    facts: &AuthFacts,
+    method: &str,
+) -> Result<(), Denied> {
+    may_sign_in(policies, standing, &Client::profile(), facts, &[], method)
 }
 
 /// May the password, entered again, stand in for a fresh sign-in before a contact change?
 /// Only where a password sign-in is enough for the account at all: an employee's account (and
 /// one without a password) signs in afresh, with the assurance it needs.
-pub fn password_reproves_presence(account: &Account) -> bool {
-    account.password_hash.is_some() && account_acr(account) == Acr::Low
-}
-
-fn verdict(active: bool, need: Acr, have: Acr) -> Result<(), Denied> {
-    if !active {
-        return Err(Denied::Inactive);
-    }
-    if have < need {
-        return Err(Denied::AcrTooLow(need.as_str()));
-    }
-    Ok(())
+pub fn password_reproves_presence(policies: &Policies, standing: &Standing) -> bool {
+    standing.account.password_hash.is_some() && account_acr(policies, standing) == Acr::Low
 }
 
 /// A contact change needs proof of presence at most `max_age` seconds old: the sign-in
@@ -83,79 +184,5 @@ pub fn recently_proven(auth_time: i64, reentered_at: Option<i64>, now: i64, max_
     now.saturating_sub(last) <= max_age as i64
 }
 
-pub fn may_sign_in(
-    account: &Account,
-    client: &Client,
-    facts: &AuthFacts,
-    requested: &[Acr],
-) -> Result<(), Denied> {
-    let need = required_acr(Some(account), client, requested);
-    verdict(account.is_active(), need, facts.acr)
-}
-
-impl crate::audit::ReasonCode for Denied {
-    fn code(&self) -> &'static str {
-        self.reason()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_employee_needs_a_certificate_session() {
-        let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(roles_acr(&roles(&["applicant"])), Acr::Low);
-        assert_eq!(roles_acr(&roles(&["applicant", "employee"])), Acr::High);
-        assert_eq!(verdict(true, Acr::Low, Acr::Low), Ok(()));
-        assert_eq!(
-            verdict(true, Acr::High, Acr::Substantial),
-            Err(Denied::AcrTooLow("high"))
-        );
-        assert_eq!(verdict(true, Acr::High, Acr::High), Ok(()));
-        assert_eq!(verdict(false, Acr::Low, Acr::High), Err(Denied::Inactive));
-    }
-
-    #[test]
-    fn only_a_password_enough_to_sign_in_reproves_presence() {
-        let account = |hash: Option<&str>, roles: &[&str]| Account {
-            id: "a".into(),
-            username: "ivan".into(),
-            password_hash: hash.map(str::to_string),
-            phone: None,
-            phone_verified: false,
-            email: None,
-            email_verified: false,
-            given_name: None,
-            family_name: None,
-            middle_name: None,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            org: None,
-            status: "active".into(),
-            notify_sms: false,
-            created_at: 0,
-        };
-        assert!(password_reproves_presence(&account(
-            Some("h"),
-            &["applicant"]
-        )));
-        assert!(!password_reproves_presence(&account(None, &["applicant"])));
-        assert!(
-            !password_reproves_presence(&account(Some("h"), &["applicant", "employee"])),
-            "an employee signs in again with a certificate"
-        );
-    }
-
-    #[test]
-    fn presence_is_recent_within_the_max_age() {
-        assert!(recently_proven(1000, None, 1300, 300));
-        assert!(!recently_proven(1000, None, 1301, 300));
-        assert!(recently_proven(1000, Some(1200), 1500, 300), "re-entered");
-        assert!(!recently_proven(1000, Some(1100), 1500, 300));
-        assert!(
-            recently_proven(1400, Some(900), 1500, 300),
-            "the later counts"
-        );
-    }
-}
+mod tests;

@@ -50,6 +50,10 @@ pub struct App {
     pub trust: crate::pki::trust::Trust,
     /// Federated sign-in: the configured upstream providers.
     pub upstreams: authn::upstream::Connectors,
+    /// The decisions (policies/*.cedar), validated at start.
+    pub policies: crate::policy::Policies,
+    /// The organisation roles (policies/roles.toml).
+    pub catalogue: crate::identity::roles::Catalogue,
 }
 
 /// Bodies of protocol and form requests are small; anything larger is refused unread.
@@ -62,8 +66,25 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The policies and the organisation roles of `policies/`; an invalid file stops the start
+/// with its file, line and message.
+pub fn load_policies(
+    settings: &Settings,
+) -> anyhow::Result<(crate::policy::Policies, crate::identity::roles::Catalogue)> {
+    let policies = crate::policy::Policies::load(&settings.policies_dir)
+        .with_context(|| format!("policies in {}", settings.policies_dir.display()))?;
+    let catalogue = crate::identity::roles::Catalogue::load(&settings.policies_dir)?;
+    Ok((policies, catalogue))
+}
+
 pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)> {
     crate::web::i18n::load().context("message catalogues")?;
+    let (policies, catalogue) = load_policies(&settings)?;
+    tracing::info!(
+        policies = policies.len(),
+        from = %policies.dir.as_ref().map_or("embedded".to_string(), |d| d.display().to_string()),
+        "policies loaded"
+    );
     // Sessions, hashes and the development outbox live there: the service's user only.
     crate::store::files::private_dir(&settings.data_dir)?;
     let http = reqwest::Client::builder()
@@ -144,6 +165,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         notifier,
         trust,
         upstreams,
+        policies,
+        catalogue,
     });
     Ok((app, worker))
 }
@@ -245,6 +268,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/login", get(authn::routes::login_page))
         .route("/login/password", post(authn::routes::password_login))
         .route("/login/cancel", get(authn::routes::cancel))
+        .route("/login/refused", get(authn::routes::refused))
         .route(
             "/login/upstream/{name}",
             get(authn::upstream::routes::start),

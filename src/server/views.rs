@@ -18,6 +18,7 @@ impl App {
             audit: &self.audit,
             settings: &self.settings,
             clock: &self.clock,
+            policies: &self.policies,
             ended: self,
         }
     }
@@ -55,6 +56,7 @@ impl App {
             settings: &self.settings,
             minter: self.minter(),
             client,
+            policies: &self.policies,
             params,
             meta,
         }
@@ -161,6 +163,7 @@ impl App {
             settings: &self.settings,
             lock_notice: self,
             ended: self,
+            policies: &self.policies,
         }
     }
 }

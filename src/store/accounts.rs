@@ -21,13 +21,19 @@ pub struct Account {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub middle_name: Option<String>,
+    /// System roles held by the account itself (`applicant`, `auditor`; `employee` and
+    /// `admin` also follow from memberships and administrator scopes).
     pub roles: Vec<String>,
-    pub org: Option<String>,
+    /// The organisation whose administrators manage the account (None: the system's).
+    pub home_org: Option<String>,
+    /// `active`, `pending` (a registration) or `blocked` (by an administrator).
     pub status: String,
     /// The person wants notifications about appeals by SMS.
     pub notify_sms: bool,
     /// Unix seconds: when the account was created (a pending one expires from then).
     pub created_at: i64,
+    /// Moves on every administrative change (the administration API's ETag).
+    pub version: i64,
 }
 
 /// A new account's fields: as a caller asks for it (`identity::account::validate` checks and
@@ -42,9 +48,19 @@ pub struct NewAccount {
     pub family_name: Option<String>,
     pub middle_name: Option<String>,
     pub roles: Vec<String>,
-    pub org: Option<String>,
+    pub home_org: Option<String>,
     /// Contacts confirmed and the account active; otherwise pending.
     pub verified: bool,
+}
+
+/// What an account search matches (every given filter).
+#[derive(Debug, Default, Clone)]
+pub struct Search<'a> {
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub ids: Option<&'a [String]>,
+    pub home_org: Option<&'a str>,
 }
 
 /// A validated new account under its id.
@@ -55,7 +71,7 @@ pub struct NewRow {
 }
 
 const COLUMNS: &str = "id, username, password_hash, phone, phone_verified, email, email_verified, \
-    given_name, family_name, middle_name, roles, org, status, notify_sms, created_at";
+    given_name, family_name, middle_name, roles, home_org, status, notify_sms, created_at, version";
 
 fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     let roles: String = row.try_get("roles")?;
@@ -71,10 +87,11 @@ fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         family_name: row.try_get("family_name")?,
         middle_name: row.try_get("middle_name")?,
         roles: serde_json::from_str(&roles).unwrap_or_default(),
-        org: row.try_get("org")?,
+        home_org: row.try_get("home_org")?,
         status: row.try_get("status")?,
         notify_sms: row.try_get::<i64, _>("notify_sms")? != 0,
         created_at: row.try_get("created_at")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -91,7 +108,7 @@ pub(super) async fn insert_on(
     let verified = |value: &Option<String>| i64::from(new.verified && value.is_some());
     sqlx::query(
         "INSERT INTO accounts (id, username, password_hash, phone, phone_verified, email, \
-         email_verified, given_name, family_name, middle_name, roles, org, status, created_at, updated_at) \
+         email_verified, given_name, family_name, middle_name, roles, home_org, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
     )
     .bind(id)
@@ -105,7 +122,7 @@ pub(super) async fn insert_on(
     .bind(&new.family_name)
     .bind(&new.middle_name)
     .bind(serde_json::to_string(&new.roles)?)
-    .bind(&new.org)
+    .bind(&new.home_org)
     .bind(now)
     .bind(if new.verified { "active" } else { "pending" })
     .execute(&mut *conn)
@@ -410,6 +427,103 @@ impl Accounts<'_> {
         };
         let mut conn = self.db.pool.acquire().await?;
         update_on(&mut conn, sql, id, value, self.db.clock.now()).await
+    }
+
+    /// Sets the status of an account that is not a pending registration (`active` or
+    /// `blocked`), moving its version; false when there is no such account.
+    pub async fn set_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET status = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3 AND status <> 'pending'",
+        )
+        .bind(status)
+        .bind(self.db.clock.now())
+        .bind(id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the organisation that manages the account, moving its version.
+    pub async fn set_home_org(&self, id: &str, org: Option<&str>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET home_org = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(org)
+        .bind(self.db.clock.now())
+        .bind(id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the account's own system roles (a JSON list), moving its version.
+    pub async fn set_roles(&self, id: &str, roles: &[String]) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET roles = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(serde_json::to_string(roles)?)
+        .bind(self.db.clock.now())
+        .bind(id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A page of accounts in id order after `after` that match every given filter: `name` is a
+    /// case-insensitive substring of the family, given or middle name or the username;
+    /// `phone` and `email` are exact (normalised by the caller); `ids` narrows to those
+    /// accounts (a personal number resolved by the caller).
+    pub async fn search(
+        &self,
+        filter: &Search<'_>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Account>, StoreError> {
+        let ids = filter
+            .ids
+            .map(|ids| serde_json::to_string(ids))
+            .transpose()?
+            .unwrap_or_default();
+        let id_match = match self.db.backend {
+            super::sql::Backend::Sqlite => "id IN (SELECT value FROM json_each($5))",
+            super::sql::Backend::Postgres => "id IN (SELECT jsonb_array_elements_text($5::jsonb))",
+        };
+        let name = filter
+            .name
+            .map(|n| {
+                let escaped: String = n
+                    .to_lowercase()
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                format!("%{escaped}%")
+            })
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE id > $1 AND status <> 'pending' \
+             AND ($2 = '' OR LOWER(COALESCE(family_name, '') || ' ' || COALESCE(given_name, '') || ' ' \
+                  || COALESCE(middle_name, '') || ' ' || username) LIKE $2 ESCAPE '\\') \
+             AND ($3 = '' OR (phone = $3 AND phone_verified = 1)) \
+             AND ($4 = '' OR (email = $4 AND email_verified = 1)) \
+             AND ($5 = '' OR {id_match}) \
+             AND ($6 = '' OR home_org = $6) \
+             ORDER BY id LIMIT $7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(name)
+            .bind(filter.phone.unwrap_or(""))
+            .bind(filter.email.unwrap_or(""))
+            .bind(ids)
+            .bind(filter.home_org.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn set_notify_sms(&self, id: &str, on: bool) -> Result<bool, StoreError> {

@@ -28,6 +28,10 @@ pub struct ClientRow {
     pub display_name: Option<String>,
     /// JSON list.
     pub introspection_audiences: String,
+    /// JSON lists: system roles that may sign in (empty: any), restricted claims released.
+    pub allowed_roles: String,
+    pub allowed_claims: String,
+    pub disabled: bool,
 }
 
 fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
@@ -45,6 +49,9 @@ fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
         min_acr: row.try_get("min_acr")?,
         display_name: row.try_get("display_name")?,
         introspection_audiences: row.try_get("introspection_audiences")?,
+        allowed_roles: row.try_get("allowed_roles")?,
+        allowed_claims: row.try_get("allowed_claims")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
     })
 }
 
@@ -68,7 +75,9 @@ impl Clients<'_> {
              redirect_uris = excluded.redirect_uris, post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
              grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
              backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
-             introspection_audiences = excluded.introspection_audiences, updated_at = excluded.updated_at"
+             introspection_audiences = excluded.introspection_audiences, allowed_roles = excluded.allowed_roles, \
+             allowed_claims = excluded.allowed_claims, disabled = excluded.disabled, version = clients.version + 1, \
+             updated_at = excluded.updated_at"
         } else {
             ""
         };
@@ -76,7 +85,8 @@ impl Clients<'_> {
         sqlx::query(&format!(
             "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
              grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
-             display_name, introspection_audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) {conflict}"
+             display_name, introspection_audiences, allowed_roles, allowed_claims, disabled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17) {conflict}"
         ))
         .bind(&row.client_id)
         .bind(&row.secret_hash)
@@ -92,6 +102,9 @@ impl Clients<'_> {
         .bind(&row.min_acr)
         .bind(&row.display_name)
         .bind(&row.introspection_audiences)
+        .bind(&row.allowed_roles)
+        .bind(&row.allowed_claims)
+        .bind(i64::from(row.disabled))
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
@@ -139,6 +152,9 @@ mod tests {
             min_acr: Some("high".into()),
             display_name: Some("{\"ru\":\"Сервис\"}".into()),
             introspection_audiences: "[]".into(),
+            allowed_roles: "[]".into(),
+            allowed_claims: "[]".into(),
+            disabled: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Storage: `sql` (durable: SQLite embedded, PostgreSQL in production) and `ephemeral`
 //! (short-lived shared state: in-process or Redis). This is the only module with SQL: one file
 //! per aggregate (`accounts`, `certificates`, `upstream_identities`, `clients`, `sso_sessions`,
-//! `grants`, `audit_log`), each a narrow set of methods on [`sql::Db`] that both backends
+//! `grants`, `audit_log`, `organisations`, `memberships` (with administrators' scopes),
+//! `delegations`), each a narrow set of methods on [`sql::Db`] that both backends
 //! serve; `units` holds the writes that span several aggregates, each one transaction;
 //! `sessions` adapts the stores to tower-sessions. Callers see [`StoreError`], never a driver's error.
 
@@ -9,9 +10,12 @@ pub mod accounts;
 pub mod audit_log;
 pub mod certificates;
 pub mod clients;
+pub mod delegations;
 pub mod ephemeral;
 pub mod files;
 pub mod grants;
+pub mod memberships;
+pub mod organisations;
 pub mod sessions;
 pub mod sql;
 pub mod sso_sessions;

@@ -69,6 +69,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "upstreams",
         include_str!("../../migrations/sqlite/0008_upstreams.sql"),
     ),
+    (
+        9,
+        "organisations",
+        include_str!("../../migrations/sqlite/0009_organisations.sql"),
+    ),
 ];
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -110,6 +115,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "upstreams",
         include_str!("../../migrations/postgres/0008_upstreams.sql"),
+    ),
+    (
+        9,
+        "organisations",
+        include_str!("../../migrations/postgres/0009_organisations.sql"),
     ),
 ];
 

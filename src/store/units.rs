@@ -4,7 +4,7 @@
 use super::StoreError;
 use super::accounts::{self, Contact, NewRow};
 use super::sql::Db;
-use super::{certificates, grants, sso_sessions, upstream_identities};
+use super::{certificates, grants, memberships, sso_sessions, upstream_identities};
 
 /// What a password reset ended besides the old password.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -131,6 +131,40 @@ pub async fn create_account_with_identity(
     .await;
     finish(tx, done).await.map(|_| ())
 }
+
+/// Creates an employee account with its membership and, when given, its binding to a personal
+/// number (an identity `pn:<number>` its owner's first certificate sign-in finds), all or
+/// nothing. A taken username, contact or number is [`StoreError::Conflict`].
+pub async fn create_employee(
+    db: &Db,
+    account: &NewRow,
+    membership: &memberships::Membership,
+    personal_number: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        accounts::insert_on(&mut tx, account, now).await?;
+        memberships::set_on(&mut tx, membership, now).await?;
+        if let Some(n) = personal_number {
+            let key = format!("pn:{n}");
+            let row = certificates::IdentityRow {
+                key: &key,
+                account_id: &account.id,
+                profile: BOUND_BY_ADMINISTRATOR,
+                anchor_key: "",
+            };
+            certificates::insert_on(&mut tx, &row, now).await?;
+        }
+        Ok(Some(()))
+    }
+    .await;
+    finish(tx, done).await.map(|_| ())
+}
+
+/// The profile recorded for a personal number bound by an administrator (no certificate has
+/// vouched for it yet).
+pub const BOUND_BY_ADMINISTRATOR: &str = "bound_by_administrator";
 
 /// Creates an account together with its upstream identity (both or neither). A taken
 /// username, phone or identity is [`StoreError::Conflict`].

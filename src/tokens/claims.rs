@@ -20,10 +20,11 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
-    /// The organisation a representative signed in for: {"unp", "name"}.
+    /// The organisation a representative signed in for: {"unp", "name"} (scope `legal_entity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_entity: Option<crate::authn::LegalEntity>,
-    /// Claims released by the granted scopes (profile, email, phone, roles).
+    /// Claims released by the granted scopes (profile, email, phone, roles, org,
+    /// personal_number).
     #[serde(flatten)]
     pub user: serde_json::Map<String, serde_json::Value>,
 }
@@ -48,9 +49,13 @@ pub struct AccessTokenClaims {
     pub amr: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    /// Roles of the person (RFC 9068 §2.2.3.1 `roles`), so relying subsystems decide offline.
+    /// Roles of the person (RFC 9068 §2.2.3.1 `roles`), so relying subsystems decide offline
+    /// (scope `roles`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
+    pub roles: Option<serde_json::Value>,
+    /// The person's organisations, organisation roles and delegations (scope `org`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_entity: Option<crate::authn::LegalEntity>,
 }

@@ -7,7 +7,6 @@ use super::keys::SigningAlg;
 use crate::authn::AuthFacts;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::identity::account::Account;
 use crate::identity::client::Client;
 use crate::secrets;
 
@@ -47,7 +46,11 @@ pub struct AccessSpec<'a> {
     pub grant_id: Option<&'a str>,
     pub facts: Option<&'a AuthFacts>,
     pub sid: Option<&'a str>,
-    pub roles: Option<Vec<String>>,
+    /// The `roles` and `org` claims, when their scopes were granted.
+    pub roles: Option<serde_json::Value>,
+    pub org: Option<serde_json::Value>,
+    /// When the `legal_entity` scope was granted.
+    pub legal_entity: Option<crate::authn::LegalEntity>,
 }
 
 pub fn access_token(m: &Minter<'_>, spec: AccessSpec<'_>) -> Result<Minted, MintError> {
@@ -71,7 +74,8 @@ pub fn access_token(m: &Minter<'_>, spec: AccessSpec<'_>) -> Result<Minted, Mint
         amr: spec.facts.map(|f| f.amr.clone()),
         sid: spec.sid.map(String::from),
         roles: spec.roles,
-        legal_entity: spec.facts.and_then(|f| f.legal_entity.clone()),
+        org: spec.org,
+        legal_entity: spec.legal_entity,
     };
     Ok(Minted {
         token: sign(m, spec.client.token_alg, "at+jwt", &claims)?,
@@ -82,11 +86,14 @@ pub fn access_token(m: &Minter<'_>, spec: AccessSpec<'_>) -> Result<Minted, Mint
 
 pub struct IdSpec<'a> {
     pub client: &'a Client,
-    pub account: &'a Account,
+    pub sub: &'a str,
     pub facts: &'a AuthFacts,
     pub sid: Option<&'a str>,
     pub nonce: Option<&'a str>,
-    pub scopes: &'a [&'a str],
+    /// The claims released by the granted scopes.
+    pub user: serde_json::Map<String, serde_json::Value>,
+    /// When the `legal_entity` scope was granted.
+    pub legal_entity: Option<crate::authn::LegalEntity>,
     pub access_token: Option<&'a str>,
 }
 
@@ -109,7 +116,7 @@ pub fn id_token(m: &Minter<'_>, spec: IdSpec<'_>) -> Result<String, MintError> {
     let now = m.clock.now();
     let claims = IdTokenClaims {
         iss: s.issuer.clone(),
-        sub: spec.account.id.clone(),
+        sub: spec.sub.to_string(),
         aud: spec.client.id.as_str().to_string(),
         azp: spec.client.id.as_str().to_string(),
         exp: now + s.id_token_ttl as i64,
@@ -120,8 +127,8 @@ pub fn id_token(m: &Minter<'_>, spec: IdSpec<'_>) -> Result<String, MintError> {
         amr: spec.facts.amr.clone(),
         sid: spec.sid.map(String::from),
         at_hash: spec.access_token.map(|t| at_hash(spec.client.token_alg, t)),
-        legal_entity: spec.facts.legal_entity.clone(),
-        user: spec.account.claims(spec.scopes.iter().copied()),
+        legal_entity: spec.legal_entity,
+        user: spec.user,
     };
     sign(m, spec.client.token_alg, "JWT", &claims)
 }

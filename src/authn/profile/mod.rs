@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::identity::account::{self, Account, AccountError};
 use crate::identity::contact::{Email, PhoneNumber};
+use crate::identity::standing::Standing;
 use crate::policy::{self, Denied};
 use crate::store::StoreError;
 use crate::store::ephemeral::Ephemeral;
@@ -48,6 +49,7 @@ pub struct Profile<'a> {
     pub lock_notice: &'a dyn LockNotices,
     /// Who tells the clients of sessions an unlink ends.
     pub ended: &'a dyn session::EndedSessions,
+    pub policies: &'a policy::Policies,
 }
 
 /// Who the browser's SSO session opens the profile to.
@@ -166,7 +168,10 @@ impl Profile<'_> {
             None => None,
         };
         let verdict = match (&acc, &sso) {
-            (Some(a), Some(sso)) => policy::may_use_profile(a, &sso.facts),
+            (Some(a), Some(sso)) => {
+                let standing = Standing::of(self.db, a, self.clock.now()).await?;
+                policy::may_use_profile(self.policies, &standing, &sso.facts, &sso.method)
+            }
             _ => Err(Denied::Inactive),
         };
         Ok(match (acc, verdict) {
@@ -174,6 +179,13 @@ impl Profile<'_> {
             (Some(_), Err(Denied::AcrTooLow(need))) => Access::NeedsAcr(need),
             _ => Access::NotSignedIn,
         })
+    }
+
+    /// May the password, entered again, stand in for a fresh sign-in on this account's profile
+    /// (only where a password sign-in is enough for the account at all)?
+    pub async fn password_reproves(&self, acc: &Account) -> Result<bool, StoreError> {
+        let standing = Standing::of(self.db, acc, self.clock.now()).await?;
+        Ok(policy::password_reproves_presence(self.policies, &standing))
     }
 
     /// Is the last proof of presence in SSO session `sid` recent enough for a contact change:
@@ -216,9 +228,10 @@ impl Profile<'_> {
         acc: &Account,
         password: &str,
     ) -> Result<i64, PresenceError> {
-        if !policy::password_reproves_presence(acc) {
+        let standing = Standing::of(self.db, acc, self.clock.now()).await?;
+        if !policy::password_reproves_presence(self.policies, &standing) {
             return Err(PresenceError::SignInAgain {
-                need: policy::account_acr(acc),
+                need: policy::account_acr(self.policies, &standing),
             });
         }
         if password.is_empty() {

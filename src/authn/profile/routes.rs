@@ -14,7 +14,6 @@ use tower_sessions::Session;
 use super::{Access, ChangeError, LinkError, Presence, PresenceError, Reentered};
 use crate::authn::{Acr, browser};
 use crate::identity::account::Account;
-use crate::policy;
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::form::{self, FieldError, field, lang_of};
@@ -172,9 +171,9 @@ async fn recently_proven(app: &Arc<App>, s: &Session, presence: Presence) -> Res
 async fn render(app: &Arc<App>, s: &Session, lang: Lang, acc: &Account, view: View) -> Response {
     let pending: Option<String> = s.get(PHONE_PENDING).await.ok().flatten();
     // The contact forms ask for the password when the last proof of presence is too old.
-    let reauth = policy::password_reproves_presence(acc)
-        && !matches!(recently_proven(app, s, Presence::Any).await, Ok(true));
-    let links_reauth = policy::password_reproves_presence(acc)
+    let reproves = matches!(app.profile().password_reproves(acc).await, Ok(true));
+    let reauth = reproves && !matches!(recently_proven(app, s, Presence::Any).await, Ok(true));
+    let links_reauth = reproves
         && !matches!(
             recently_proven(app, s, Presence::OfTheAccount).await,
             Ok(true)

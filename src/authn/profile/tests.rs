@@ -24,6 +24,7 @@ impl Kit {
             settings: &self.settings,
             lock_notice: &self.told,
             ended: &self.told,
+            policies: &self.policies,
         }
     }
 }

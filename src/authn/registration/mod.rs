@@ -251,7 +251,7 @@ impl Registrar<'_> {
                 family_name: Some(reg.family_name),
                 middle_name: reg.middle_name,
                 roles: vec!["applicant".into()],
-                org: None,
+                home_org: None,
                 verified: false,
             },
         )

@@ -7,8 +7,9 @@ use crate::authn::browser;
 use crate::authn::session::{self, SsoSession};
 use crate::identity::account;
 use crate::identity::client::Client;
+use crate::identity::standing::Standing;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::policy::{self, Denied};
+use crate::policy::{self, Denied, Policies};
 use crate::store::sql::Db;
 
 pub enum Decision {
@@ -20,6 +21,9 @@ pub enum Decision {
         account_id: String,
     },
     Refuse(OAuthError),
+    /// The policies do not let this account use the client: the person is told why, the client
+    /// gets `access_denied`.
+    Denied(Denied),
 }
 
 /// Why the session cannot be used as it is, at `now`.
@@ -44,6 +48,7 @@ fn needs_login(req: &AuthorizationRequest, s: &SsoSession, now: i64) -> bool {
 
 pub async fn decide(
     db: &Db,
+    policies: &Policies,
     now: i64,
     browser_session: &Session,
     client: &Client,
@@ -74,7 +79,15 @@ pub async fn decide(
     let Some(acc) = account::find_by_id(db, &s.account_id).await? else {
         return Ok(Decision::Login);
     };
-    match policy::may_sign_in(&acc, client, &s.facts, &req.acr_values) {
+    let standing = Standing::of(db, &acc, now).await?;
+    match policy::may_sign_in(
+        policies,
+        &standing,
+        client,
+        &s.facts,
+        &req.acr_values,
+        &s.method,
+    ) {
         Ok(()) => {}
         Err(Denied::AcrTooLow(_)) if req.prompt == Prompt::None => {
             return Ok(Decision::Refuse(OAuthError::new(
@@ -85,12 +98,13 @@ pub async fn decide(
         Err(Denied::AcrTooLow(_)) => {
             return Ok(Decision::StepUp { account_id: acc.id });
         }
-        Err(denied) => {
+        Err(denied) if req.prompt == Prompt::None => {
             return Ok(Decision::Refuse(OAuthError::new(
                 ErrorCode::AccessDenied,
                 denied.to_string(),
             )));
         }
+        Err(denied) => return Ok(Decision::Denied(denied)),
     }
     Ok(Decision::Issue(s))
 }

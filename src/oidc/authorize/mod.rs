@@ -27,6 +27,7 @@ pub struct Authorization<'a> {
     pub audit: &'a Audit,
     pub settings: &'a Settings,
     pub clock: &'a Clock,
+    pub policies: &'a crate::policy::Policies,
     pub ended: &'a dyn EndedSessions,
 }
 
@@ -44,10 +45,11 @@ use crate::audit::{Event, Kind, Outcome};
 use crate::authn::{browser, transaction};
 use crate::identity::client::Client;
 use crate::identity::redirect_uri::RedirectUri;
-use crate::oidc::error::OAuthError;
+use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::server::App;
 use crate::web::RequestMeta;
 use crate::web::i18n::Lang;
+use crate::web::pages::Notice;
 use crate::web::params::{Params, RequestParams};
 
 /// In the order of OIDC Core §3.1.2.1–2.
@@ -156,17 +158,61 @@ pub async fn authorize(
         return error_redirect(&app.settings.issuer, &req, &e);
     }
 
-    match decide::decide(&app.db, app.clock.now(), &session, &client, &req).await {
+    let decided = decide::decide(
+        &app.db,
+        &app.policies,
+        app.clock.now(),
+        &session,
+        &client,
+        &req,
+    )
+    .await;
+    match decided {
         Ok(Decision::Issue(sso)) => {
             let to = issue_code::code_redirect_url(&app.authorization(), &req, &sso, &meta).await;
             Redirect::to(&to).into_response()
         }
         Ok(Decision::Refuse(e)) => error_redirect(&app.settings.issuer, &req, &e),
+        Ok(Decision::Denied(denied)) => {
+            app.audit
+                .enqueue(
+                    Event::new(Kind::Authorize, Outcome::Failure)
+                        .reason(&denied)
+                        .client(client.id.as_str())
+                        .from(&meta)
+                        .details(serde_json::json!({"policy": denied.policy()})),
+                )
+                .await;
+            let lang = Lang::negotiate(req.ui_locales.as_deref(), &headers);
+            let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
+            let back = error_redirect_url(&app.settings.issuer, &req, &e);
+            let notice = refused_notice(denied.reason(), client.name(lang), back);
+            app.pages.notice(lang, StatusCode::FORBIDDEN, &notice, None)
+        }
         Ok(Decision::Login) => start_login(&app, &session, req, None).await,
         Ok(Decision::StepUp { account_id }) => {
             start_login(&app, &session, req, Some(account_id)).await
         }
         Err(e) => error_redirect(&app.settings.issuer, &req, &e),
+    }
+}
+
+/// The page of a sign-in the policies refused for this client: why, in the person's words,
+/// and the way back to the service (which then hears `access_denied`).
+pub fn refused_notice(reason: &str, client_name: &str, back: String) -> Notice {
+    Notice::new("refused_title", refused::message_key(reason))
+        .error()
+        .link_with(back, "back_to_service", &[("name", client_name)])
+}
+
+mod refused {
+    pub fn message_key(reason: &str) -> &'static str {
+        match reason {
+            "role_not_allowed" => "refused_role_not_allowed",
+            "method_not_allowed" => "refused_method_not_allowed",
+            "client_disabled" => "refused_client_disabled",
+            _ => "refused_by_policy",
+        }
     }
 }
 

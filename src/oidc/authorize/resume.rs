@@ -13,6 +13,7 @@ use crate::audit::{Event, Kind, Outcome};
 use crate::authn::login::ResumeError;
 use crate::authn::{Authenticated, browser, session, transaction};
 use crate::identity::account;
+use crate::identity::standing::Standing;
 use crate::oidc::end_session;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::{self, Denied};
@@ -60,15 +61,43 @@ pub async fn complete(
         })
     };
 
-    let verdict = policy::may_sign_in(&acc, &client, &who.facts, &request.acr_values);
-    if let Err(denied @ Denied::Inactive) = &verdict {
-        let mut ev = event.reason(denied).details(details(None, false));
-        ev.outcome = Outcome::Failure;
-        az.audit.write(ev).await.map_err(|e| server_error(&e))?;
-        let _ = transaction::finish(az.eph, tx_id).await;
-        let _ = browser::remove_transaction(browser_session, tx_id).await;
-        let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
-        return Ok(error_redirect_url(&az.settings.issuer, &request, &e));
+    let standing = Standing::of(az.db, &acc, az.clock.now())
+        .await
+        .map_err(|e| server_error(&e))?;
+    let verdict = policy::may_sign_in(
+        az.policies,
+        &standing,
+        &client,
+        &who.facts,
+        &request.acr_values,
+        who.method,
+    );
+    match &verdict {
+        Err(denied @ Denied::Inactive) => {
+            let mut ev = event.reason(denied).details(details(None, false));
+            ev.outcome = Outcome::Failure;
+            az.audit.write(ev).await.map_err(|e| server_error(&e))?;
+            let _ = transaction::finish(az.eph, tx_id).await;
+            let _ = browser::remove_transaction(browser_session, tx_id).await;
+            let e = OAuthError::new(ErrorCode::AccessDenied, denied.to_string());
+            return Ok(error_redirect_url(&az.settings.issuer, &request, &e));
+        }
+        // The person is who they said, but the policies keep this account out of this client:
+        // no session is made for it; the person is told why, and the client hears
+        // access_denied when they go back to it.
+        Err(denied) if !matches!(denied, Denied::AcrTooLow(_)) => {
+            let mut ev = event.reason(denied).details(serde_json::json!({
+                "acr": who.facts.acr, "amr": who.facts.amr, "policy": denied.policy(),
+            }));
+            ev.outcome = Outcome::Failure;
+            az.audit.write(ev).await.map_err(|e| server_error(&e))?;
+            tx.refused = Some(denied.reason().to_string());
+            transaction::save(az.eph, &tx, az.settings.login_ttl, az.clock.now())
+                .await
+                .map_err(|e| server_error(&e))?;
+            return Ok(format!("/login/refused?tx={}", tx.id));
+        }
+        _ => {}
     }
     let step_up = matches!(verdict, Err(Denied::AcrTooLow(_)));
 

@@ -34,6 +34,8 @@ impl Grant for ClientCredentials {
                 facts: None,
                 sid: None,
                 roles: None,
+                org: None,
+                legal_entity: None,
             },
         )
         .map_err(|e| {

@@ -41,6 +41,7 @@ pub struct GrantCtx<'a> {
     pub settings: &'a Settings,
     pub minter: Minter<'a>,
     pub client: &'a Client,
+    pub policies: &'a crate::policy::Policies,
     pub params: &'a Params,
     pub meta: &'a RequestMeta,
 }
@@ -110,14 +111,30 @@ pub(crate) async fn person_tokens(
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     use crate::identity::account;
+    use crate::identity::standing::Standing;
+    use crate::policy;
     use crate::tokens::mint;
 
     let acc = account::find_by_id(ctx.db, &grant.account_id)
         .await?
         .filter(|a| a.is_active())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
+    // Read afresh at every issue: a refresh shows an ended delegation or a removed role, and
+    // is refused when the policies no longer let this account use the client.
+    let standing = Standing::of(ctx.db, &acc, ctx.clock.now()).await?;
+    if let Err(denied) =
+        policy::may_sign_in(ctx.policies, &standing, ctx.client, &grant.facts, &[], "")
+    {
+        return Err(OAuthError::invalid_grant(format!(
+            "the grant no longer holds: {denied}"
+        )));
+    }
     let scope_str = scope.join(" ");
     let scopes: Vec<&str> = scope.iter().map(String::as_str).collect();
+    let legal_entity = scopes
+        .contains(&"legal_entity")
+        .then(|| grant.facts.legal_entity.clone())
+        .flatten();
     let minted = mint::access_token(
         &ctx.minter,
         mint::AccessSpec {
@@ -127,7 +144,9 @@ pub(crate) async fn person_tokens(
             grant_id: Some(&grant.id),
             facts: Some(&grant.facts),
             sid: grant.sid.as_deref(),
-            roles: scopes.contains(&"roles").then(|| acc.roles.clone()),
+            roles: scopes.contains(&"roles").then(|| standing.roles_claim()),
+            org: scopes.contains(&"org").then(|| standing.org_claim()),
+            legal_entity: legal_entity.clone(),
         },
     )
     .map_err(|e| {
@@ -140,11 +159,12 @@ pub(crate) async fn person_tokens(
                 &ctx.minter,
                 mint::IdSpec {
                     client: ctx.client,
-                    account: &acc,
+                    sub: &acc.id,
                     facts: &grant.facts,
                     sid: grant.sid.as_deref(),
                     nonce,
-                    scopes: &scopes,
+                    user: standing.claims(&scopes, ctx.client),
+                    legal_entity,
                     access_token: Some(&minted.token),
                 },
             )

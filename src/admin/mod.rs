@@ -1,0 +1,700 @@
+//! Administration: every operation on organisations, administrators, employees and their
+//! roles, delegations and accounts, as one service that the operator's CLI and the
+//! administration API share. Each operation is asked of the policies for the actor (the CLI's
+//! operator acts as the system itself), validated whole before anything is written, and
+//! audited with who did it, what changed (before and after) and why.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::audit::{Audit, Event, Kind, Outcome, ReasonCode};
+use crate::authn::Acr;
+use crate::clock::Clock;
+use crate::identity::account::{self, Account, AccountError, NewAccount};
+use crate::identity::delegation::{self, Delegation, DelegationError, NewDelegation};
+use crate::identity::org::{self, NewOrganisation, OrgError, Organisation, TreeError};
+use crate::identity::roles::Catalogue;
+use crate::identity::standing::Standing;
+use crate::policy::engine::{Ask, uid};
+use crate::policy::{Policies, entities, level};
+use crate::store::StoreError;
+use crate::store::memberships::Membership;
+use crate::store::sql::Db;
+
+/// Who asks.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The operator at the CLI: with the database in hand, they act as the system.
+    Operator,
+    /// A person, through a token of scope `vhod:admin`: their standing and their sign-in's
+    /// assurance.
+    Person { standing: Box<Standing>, acr: Acr },
+}
+
+impl Actor {
+    /// How the audit names the actor: the account's `sub`, or `cli`.
+    pub fn id(&self) -> &str {
+        match self {
+            Actor::Operator => "cli",
+            Actor::Person { standing, .. } => &standing.account.id,
+        }
+    }
+}
+
+/// The operations, as the audit's reason codes name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    OrgCreated,
+    OrgUpdated,
+    OrgMoved,
+    AdminGranted,
+    AdminRevoked,
+    EmployeeCreated,
+    RolesAssigned,
+    RolesRemoved,
+    DelegationCreated,
+    DelegationRevoked,
+    /// A refusal by the policies.
+    Denied,
+}
+
+impl ReasonCode for Op {
+    fn code(&self) -> &'static str {
+        match self {
+            Op::OrgCreated => "org_created",
+            Op::OrgUpdated => "org_updated",
+            Op::OrgMoved => "org_moved",
+            Op::AdminGranted => "admin_granted",
+            Op::AdminRevoked => "admin_revoked",
+            Op::EmployeeCreated => "employee_created",
+            Op::RolesAssigned => "roles_assigned",
+            Op::RolesRemoved => "roles_removed",
+            Op::DelegationCreated => "delegation_created",
+            Op::DelegationRevoked => "delegation_revoked",
+            Op::Denied => "policy_denied",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("not allowed (policy {policy})")]
+    Denied { policy: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("changed meanwhile: read it again")]
+    Stale,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<OrgError> for AdminError {
+    fn from(e: OrgError) -> Self {
+        match e {
+            OrgError::Invalid(m) => AdminError::Invalid(m),
+            OrgError::Tree(t) => t.into(),
+        }
+    }
+}
+
+impl From<TreeError> for AdminError {
+    fn from(e: TreeError) -> Self {
+        match e {
+            TreeError::NotFound => AdminError::NotFound("organisation"),
+            TreeError::Stale => AdminError::Stale,
+            TreeError::Exists => AdminError::Conflict("an organisation with this id exists".into()),
+            TreeError::Store(s) => AdminError::Store(s),
+            e @ (TreeError::NoParent | TreeError::Cycle | TreeError::TooDeep) => {
+                AdminError::Invalid(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<AccountError> for AdminError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Duplicate => AdminError::Conflict(e.to_string()),
+            AccountError::Invalid(m) => AdminError::Invalid(m),
+            AccountError::Store(s) => AdminError::Store(s),
+        }
+    }
+}
+
+impl From<DelegationError> for AdminError {
+    fn from(e: DelegationError) -> Self {
+        match e {
+            DelegationError::Invalid(m) => AdminError::Invalid(m),
+            DelegationError::NotFound => AdminError::NotFound("delegation"),
+            DelegationError::Store(s) => AdminError::Store(s),
+        }
+    }
+}
+
+/// What an operation is done to, as the policies see it.
+#[derive(Debug, Clone)]
+pub enum Resource<'a> {
+    System,
+    Org(&'a str),
+    Account(&'a Account),
+    Delegation(&'a Delegation),
+}
+
+/// An employee account made by an administrator.
+#[derive(Debug, Clone, Default)]
+pub struct NewEmployee {
+    pub account: NewAccount,
+    pub org: String,
+    pub org_roles: Vec<String>,
+    /// Binds the account to the person's personal identification number: their first
+    /// certificate sign-in finds this account.
+    pub personal_number: Option<String>,
+}
+
+/// The service, over the state it needs.
+pub struct Admin<'a> {
+    pub db: &'a Db,
+    pub audit: &'a Audit,
+    pub policies: &'a Policies,
+    pub catalogue: &'a Catalogue,
+    pub clock: &'a Clock,
+    pub delegation_max_days: u64,
+}
+
+/// A personal identification number as the national certificates write it: 14 characters of
+/// Latin capitals and digits.
+pub fn personal_number(s: &str) -> Result<String, AdminError> {
+    let t = s.trim().to_ascii_uppercase();
+    if t.len() == 14
+        && t.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        Ok(t)
+    } else {
+        Err(AdminError::Invalid(
+            "a personal number is 14 Latin letters and digits".into(),
+        ))
+    }
+}
+
+/// Every administration action of the schema.
+pub const ACTIONS: [&str; 20] = [
+    "read_organisation",
+    "create_organisation",
+    "update_organisation",
+    "move_organisation",
+    "deactivate_organisation",
+    "grant_admin",
+    "revoke_admin",
+    "create_employee",
+    "assign_roles",
+    "remove_roles",
+    "read_account",
+    "search_accounts",
+    "block_account",
+    "unblock_account",
+    "end_sessions",
+    "bind_personal_number",
+    "create_delegation",
+    "revoke_delegation",
+    "read_delegation",
+    "manage_clients",
+];
+
+/// Actions whose context names the account whose roles or rights change.
+const ON_ACCOUNT: [&str; 6] = [
+    "grant_admin",
+    "revoke_admin",
+    "create_employee",
+    "assign_roles",
+    "remove_roles",
+    "create_delegation",
+];
+
+impl Admin<'_> {
+    /// The policies' answer for a person, without acting on it: what `vhod policy explain`
+    /// and the explain endpoint show. The context names the resource's account (or the
+    /// person) as the target where the action has one.
+    pub async fn explain(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        resource: Resource<'_>,
+    ) -> Result<crate::policy::Verdict, AdminError> {
+        let target = match (&resource, actor) {
+            (Resource::Account(a), _) => a.id.clone(),
+            (_, Actor::Person { standing, .. }) => standing.account.id.clone(),
+            (_, Actor::Operator) => String::new(),
+        };
+        let context = if ON_ACCOUNT.contains(&action) {
+            json!({"target": {"__entity": uid("Account", &target)}, "roles": []})
+        } else {
+            json!({})
+        };
+        self.ask(actor, action, resource, context).await
+    }
+
+    /// Asks the policies; a deny is audited with the policy that decided it.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        resource: Resource<'_>,
+        context: Value,
+    ) -> Result<(), AdminError> {
+        if matches!(actor, Actor::Operator) {
+            return Ok(());
+        }
+        let what = match &resource {
+            Resource::System => ("System", "vhod".to_string()),
+            Resource::Org(id) => ("Organisation", id.to_string()),
+            Resource::Account(a) => ("Account", a.id.clone()),
+            Resource::Delegation(d) => ("Delegation", d.id.clone()),
+        };
+        let verdict = self.ask(actor, action, resource, context).await?;
+        if verdict.allowed {
+            return Ok(());
+        }
+        let _ = self
+            .audit
+            .write(
+                Event::new(Kind::Admin, Outcome::Failure)
+                    .reason(Op::Denied)
+                    .subject(Some(actor.id()))
+                    .details(json!({
+                        "action": action,
+                        "resource": {"type": what.0, "id": what.1},
+                        "policy": verdict.policy(),
+                        "reason": verdict.reason(),
+                    })),
+            )
+            .await;
+        Err(AdminError::Denied {
+            policy: verdict.policy().to_string(),
+            reason: verdict.reason().to_string(),
+        })
+    }
+
+    async fn ask(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        resource: Resource<'_>,
+        context: Value,
+    ) -> Result<crate::policy::Verdict, AdminError> {
+        let (standing, acr) = match actor {
+            Actor::Operator => {
+                return Ok(crate::policy::Verdict {
+                    allowed: true,
+                    policies: vec!["operator".into()],
+                    reasons: vec![],
+                    errors: vec![],
+                });
+            }
+            Actor::Person { standing, acr } => (standing, *acr),
+        };
+        let mut orgs: BTreeSet<String> = standing.places.keys().cloned().collect();
+        let mut ents = vec![entities::account(standing)];
+        let resource_uid = match &resource {
+            Resource::System => ("System", "vhod".to_string()),
+            Resource::Org(id) => {
+                orgs.insert(id.to_string());
+                ("Organisation", id.to_string())
+            }
+            Resource::Account(a) => {
+                if a.id != standing.account.id {
+                    let s = Standing::of(self.db, a, self.clock.now()).await?;
+                    orgs.extend(a.home_org.iter().cloned());
+                    ents.push(entities::account(&s));
+                }
+                ("Account", a.id.clone())
+            }
+            Resource::Delegation(d) => {
+                orgs.insert(d.org_id.clone());
+                ents.push(json!({
+                    "uid": uid("Delegation", &d.id),
+                    "attrs": {
+                        "delegator": {"__entity": uid("Account", &d.delegator_id)},
+                        "delegate": {"__entity": uid("Account", &d.delegate_id)},
+                    },
+                    "parents": [uid("Organisation", &d.org_id)],
+                }));
+                ("Delegation", d.id.clone())
+            }
+        };
+        if let Some(home) = &standing.account.home_org {
+            orgs.insert(home.clone());
+        }
+        ents.push(json!({"uid": uid("System", "vhod"), "attrs": {}, "parents": []}));
+        ents.extend(self.lineages(&orgs).await?);
+        let mut context = context;
+        if let Value::Object(m) = &mut context {
+            m.insert("acr".into(), json!(level(acr)));
+        }
+        Ok(self.policies.decide(&Ask {
+            principal: ("Account", standing.account.id.clone()),
+            action,
+            resource: (resource_uid.0, resource_uid.1),
+            context,
+            entities: ents,
+        }))
+    }
+
+    /// The organisations with everything above them, as entities.
+    async fn lineages(&self, ids: &BTreeSet<String>) -> Result<Vec<Value>, StoreError> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(path) = self.db.organisations().path(id).await? else {
+                continue;
+            };
+            for o in path {
+                if seen.insert(o.clone())
+                    && let Some(org) = self.db.organisations().get(&o).await?
+                {
+                    out.push(entities::organisation(&org));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record(&self, actor: &Actor, op: Op, subject: Option<&str>, details: Value) {
+        let mut d = details;
+        if let Value::Object(m) = &mut d {
+            m.insert("actor".into(), json!(actor.id()));
+        }
+        let _ = self
+            .audit
+            .write(
+                Event::new(Kind::Admin, Outcome::Success)
+                    .reason(op)
+                    .subject(subject)
+                    .details(d),
+            )
+            .await;
+    }
+
+    fn caller(&self) -> Value {
+        json!({})
+    }
+
+    pub async fn create_org(
+        &self,
+        actor: &Actor,
+        new: &NewOrganisation,
+    ) -> Result<Organisation, AdminError> {
+        let checked = new.validate()?;
+        let resource = match &checked.parent_id {
+            Some(p) => Resource::Org(p),
+            None => Resource::System,
+        };
+        self.authorize(actor, "create_organisation", resource, self.caller())
+            .await?;
+        let created = org::create(self.db, new).await?;
+        self.record(
+            actor,
+            Op::OrgCreated,
+            None,
+            json!({"organisation": created.id, "after": org_json(&created)}),
+        )
+        .await;
+        Ok(created)
+    }
+
+    pub async fn move_org(
+        &self,
+        actor: &Actor,
+        id: &str,
+        parent: Option<&str>,
+        expected: Option<i64>,
+    ) -> Result<Organisation, AdminError> {
+        let before = org::get(self.db, id)
+            .await?
+            .ok_or(AdminError::NotFound("organisation"))?;
+        self.authorize(actor, "move_organisation", Resource::Org(id), self.caller())
+            .await?;
+        let to = match parent {
+            Some(p) => Resource::Org(p),
+            None => Resource::System,
+        };
+        self.authorize(actor, "move_organisation", to, self.caller())
+            .await?;
+        let after = org::move_to(self.db, id, parent, expected).await?;
+        self.record(
+            actor,
+            Op::OrgMoved,
+            None,
+            json!({"organisation": id, "before": {"parent": before.parent_id}, "after": {"parent": after.parent_id}}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Makes `target` an administrator of `org` (None: a main administrator).
+    pub async fn grant_admin(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        org: Option<&str>,
+    ) -> Result<bool, AdminError> {
+        if let Some(o) = org {
+            org::get(self.db, o)
+                .await?
+                .filter(|o| o.active)
+                .ok_or(AdminError::NotFound("organisation"))?;
+        }
+        let resource = org.map_or(Resource::System, Resource::Org);
+        let context =
+            json!({"target": {"__entity": uid("Account", &target.id)}, "roles": ["admin"]});
+        self.authorize(actor, "grant_admin", resource, context)
+            .await?;
+        let by = match actor {
+            Actor::Operator => None,
+            Actor::Person { standing, .. } => Some(standing.account.id.as_str()),
+        };
+        let granted = self
+            .db
+            .memberships()
+            .grant_admin(&target.id, org, by)
+            .await?;
+        if granted {
+            self.record(
+                actor,
+                Op::AdminGranted,
+                Some(&target.id),
+                json!({"scope": org.map_or(json!("system"), |o| json!({"org": o}))}),
+            )
+            .await;
+        }
+        Ok(granted)
+    }
+
+    /// Creates an employee account in `org` with organisation roles, bound (optionally) to a
+    /// personal number, as one transaction.
+    pub async fn create_employee(
+        &self,
+        actor: &Actor,
+        new: NewEmployee,
+    ) -> Result<Account, AdminError> {
+        let org = org::get(self.db, &new.org)
+            .await?
+            .filter(|o| o.active)
+            .ok_or(AdminError::NotFound("organisation"))?;
+        let roles = self
+            .catalogue
+            .check(new.org_roles.iter().map(String::as_str))
+            .map_err(AdminError::Invalid)?;
+        let number = new
+            .personal_number
+            .as_deref()
+            .map(personal_number)
+            .transpose()?;
+        let mut account = new.account;
+        account.home_org = Some(org.id.clone());
+        if !account.roles.iter().any(|r| r == "applicant") {
+            account.roles.insert(0, "applicant".into());
+        }
+        account.roles.retain(|r| r != "employee" && r != "admin");
+        let row = account::validate(account)?;
+        let context = json!({
+            "target": {"__entity": uid("Account", &row.id)}, "roles": roles,
+        });
+        self.authorize(actor, "create_employee", Resource::Org(&org.id), context)
+            .await?;
+        if let Some(n) = &number
+            && !self
+                .db
+                .upstream_identities()
+                .accounts_with_personal_number(n)
+                .await?
+                .is_empty()
+        {
+            return Err(AdminError::Conflict(
+                "the personal number is bound to another account".into(),
+            ));
+        }
+        let membership = Membership {
+            account_id: row.id.clone(),
+            org_id: org.id.clone(),
+            roles: roles.clone(),
+        };
+        crate::store::units::create_employee(self.db, &row, &membership, number.as_deref())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => AdminError::Conflict(
+                    "an account with this username, contact or personal number exists".into(),
+                ),
+                e => AdminError::Store(e),
+            })?;
+        let created = account::find_by_id(self.db, &row.id)
+            .await?
+            .ok_or(AdminError::NotFound("account"))?;
+        self.record(
+            actor,
+            Op::EmployeeCreated,
+            Some(&created.id),
+            json!({"org": org.id, "after": {"roles": roles, "personal_number_bound": number.is_some()}}),
+        )
+        .await;
+        Ok(created)
+    }
+
+    /// Sets `target`'s organisation roles in `org` to `roles` (adding the membership when there
+    /// was none).
+    pub async fn set_roles(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        org_id: &str,
+        roles: &[String],
+    ) -> Result<Vec<String>, AdminError> {
+        org::get(self.db, org_id)
+            .await?
+            .filter(|o| o.active)
+            .ok_or(AdminError::NotFound("organisation"))?;
+        let roles = self
+            .catalogue
+            .check(roles.iter().map(String::as_str))
+            .map_err(AdminError::Invalid)?;
+        let before: Option<Vec<String>> = self
+            .db
+            .memberships()
+            .of_account(&target.id)
+            .await?
+            .into_iter()
+            .find(|m| m.org_id == org_id)
+            .map(|m| m.roles);
+        let held = before.clone().unwrap_or_default();
+        let added: Vec<&String> = roles.iter().filter(|r| !held.contains(r)).collect();
+        let removed: Vec<&String> = held.iter().filter(|r| !roles.contains(r)).collect();
+        let context =
+            |r: &[&String]| json!({"target": {"__entity": uid("Account", &target.id)}, "roles": r});
+        if !added.is_empty() || before.is_none() {
+            self.authorize(
+                actor,
+                "assign_roles",
+                Resource::Org(org_id),
+                context(&added),
+            )
+            .await?;
+        }
+        if !removed.is_empty() {
+            self.authorize(
+                actor,
+                "remove_roles",
+                Resource::Org(org_id),
+                context(&removed),
+            )
+            .await?;
+        }
+        self.db
+            .memberships()
+            .set(&Membership {
+                account_id: target.id.clone(),
+                org_id: org_id.to_string(),
+                roles: roles.clone(),
+            })
+            .await?;
+        self.record(
+            actor,
+            if removed.is_empty() {
+                Op::RolesAssigned
+            } else {
+                Op::RolesRemoved
+            },
+            Some(&target.id),
+            json!({"org": org_id, "before": {"roles": before}, "after": {"roles": roles}}),
+        )
+        .await;
+        Ok(roles)
+    }
+
+    pub async fn create_delegation(
+        &self,
+        actor: &Actor,
+        new: &NewDelegation,
+    ) -> Result<Delegation, AdminError> {
+        let context = json!({
+            "target": {"__entity": uid("Account", &new.delegator_id)},
+            "delegate": {"__entity": uid("Account", &new.delegate_id)},
+            "roles": new.roles,
+        });
+        self.authorize(
+            actor,
+            "create_delegation",
+            Resource::Org(&new.org_id),
+            context,
+        )
+        .await?;
+        let mut new = new.clone();
+        new.created_by = actor.id().to_string();
+        let d = delegation::create(
+            self.db,
+            &new,
+            self.catalogue,
+            self.clock.now(),
+            self.delegation_max_days,
+        )
+        .await?;
+        self.record(
+            actor,
+            Op::DelegationCreated,
+            Some(&d.delegate_id),
+            json!({"after": delegation_json(&d)}),
+        )
+        .await;
+        Ok(d)
+    }
+
+    pub async fn revoke_delegation(
+        &self,
+        actor: &Actor,
+        id: &str,
+        why: Option<&str>,
+    ) -> Result<Delegation, AdminError> {
+        let d = self
+            .db
+            .delegations()
+            .get(id)
+            .await?
+            .ok_or(AdminError::NotFound("delegation"))?;
+        self.authorize(
+            actor,
+            "revoke_delegation",
+            Resource::Delegation(&d),
+            self.caller(),
+        )
+        .await?;
+        let after = delegation::revoke(self.db, id, actor.id()).await?;
+        self.record(
+            actor,
+            Op::DelegationRevoked,
+            Some(&after.delegate_id),
+            json!({"delegation": id, "why": why, "before": {"revoked_at": null}, "after": {"revoked_at": after.revoked_at}}),
+        )
+        .await;
+        Ok(after)
+    }
+}
+
+pub fn org_json(o: &Organisation) -> Value {
+    json!({
+        "id": o.id, "parent": o.parent_id, "name": o.name, "name_be": o.name_be, "unp": o.unp,
+        "kind": o.kind, "active": o.active,
+    })
+}
+
+pub fn delegation_json(d: &Delegation) -> Value {
+    json!({
+        "id": d.id, "from": d.delegator_id, "to": d.delegate_id, "org": d.org_id, "roles": d.roles,
+        "not_before": d.not_before, "not_after": d.not_after, "reason": d.reason,
+        "created_by": d.created_by, "created_at": d.created_at, "revoked_at": d.revoked_at,
+        "revoked_by": d.revoked_by,
+    })
+}
