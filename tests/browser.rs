@@ -202,9 +202,12 @@ impl Chrome {
                 .capabilities(caps)
                 .connect(&chrome.driver_url),
         )
-        .await
-        .unwrap_or_else(|_| panic!("no browser session in 60 s: {}", chrome.driver_log()))
-        .unwrap_or_else(|e| panic!("no browser session: {e}: {}", chrome.driver_log()));
+        .await;
+        let Ok(connected) = client else {
+            panic!("no browser session in 60 s: {}", chrome.driver_log())
+        };
+        let client = connected
+            .unwrap_or_else(|e| panic!("no browser session: {e}: {}", chrome.driver_log()));
         chrome.session = client.session_id().await.ok().flatten();
         client
             .set_window_size(DESKTOP_SIZE.0, DESKTOP_SIZE.1)

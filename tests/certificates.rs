@@ -483,8 +483,9 @@ async fn representative_signs_in(backend: Backend) {
     let employee = vholder("employee", Some("chain.pem"), "employee");
     let expected = json!({"unp": "190000001", "name": "ООО «Тестовая организация»"});
 
+    // The legal entity is released by its scope.
     let browser = Browser::new();
-    let p = authorization(&client, &["profile"], &[]);
+    let p = authorization(&client, &["profile", "legal_entity"], &[]);
     let page = browser
         .authorize(server, &p.url)
         .await

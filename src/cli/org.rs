@@ -66,12 +66,13 @@ pub enum AdminCommand {
 }
 
 #[derive(Args)]
-#[group(id = "scope", required = true, multiple = false, args = ["system", "org"])]
 pub struct AdminGrant {
     #[arg(long)]
     username: String,
-    #[arg(long)]
+    /// The main administrator: the whole system.
+    #[arg(long, conflicts_with = "org", required_unless_present = "org")]
     system: bool,
+    /// An external administrator of this organisation and its subtree.
     #[arg(long)]
     org: Option<String>,
 }

@@ -50,20 +50,17 @@ async fn handle(
     if looks_like_jwt {
         return Ok(match bearer::validate(app, token).await {
             Ok(c) if !may_see(&authed.client, &c) => inactive,
-            Ok(c) => json!({
-                "active": true,
-                "token_type": "Bearer",
-                "scope": c.scope,
-                "client_id": c.client_id,
-                "sub": c.sub,
-                "aud": c.aud,
-                "iss": c.iss,
-                "exp": c.exp,
-                "iat": c.iat,
-                "jti": c.jti,
-                "auth_time": c.auth_time,
-                "acr": c.acr,
-            }),
+            Ok(c) if c.grant_id().is_some() => match current(app, &c).await? {
+                Some(now) => {
+                    let mut answer = active_answer(&c);
+                    if let (Some(m), Value::Object(extra)) = (answer.as_object_mut(), now) {
+                        m.extend(extra);
+                    }
+                    answer
+                }
+                None => inactive,
+            },
+            Ok(c) => active_answer(&c),
             Err(e) if e.code == super::error::ErrorCode::InvalidToken => inactive,
             Err(e) => return Err(e),
         });
@@ -83,6 +80,44 @@ async fn handle(
         }),
         _ => inactive,
     })
+}
+
+fn active_answer(c: &AccessTokenClaims) -> Value {
+    json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": c.scope,
+        "client_id": c.client_id,
+        "sub": c.sub,
+        "aud": c.aud,
+        "iss": c.iss,
+        "exp": c.exp,
+        "iat": c.iat,
+        "jti": c.jti,
+        "auth_time": c.auth_time,
+        "acr": c.acr,
+    })
+}
+
+/// A person's token as things stand now: None when the account is no longer active; else the
+/// `roles` and `org` of its scopes read afresh (a removed role or an ended delegation shows
+/// here before the token expires).
+async fn current(app: &App, c: &AccessTokenClaims) -> Result<Option<Value>, OAuthError> {
+    let Some(acc) = crate::identity::account::find_by_id(&app.db, &c.sub)
+        .await?
+        .filter(|a| a.is_active())
+    else {
+        return Ok(None);
+    };
+    let standing = crate::identity::standing::Standing::of(&app.db, &acc, app.clock.now()).await?;
+    let mut extra = serde_json::Map::new();
+    if c.scopes().any(|s| s == "roles") {
+        extra.insert("roles".into(), standing.roles_claim());
+    }
+    if c.scopes().any(|s| s == "org") {
+        extra.insert("org".into(), standing.org_claim());
+    }
+    Ok(Some(Value::Object(extra)))
 }
 
 /// The access token's own client, or a resource server registered for its audience.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::bearer;
 use super::error::{BearerError, ErrorCode, OAuthError, json_no_store};
 use crate::identity::account;
+use crate::identity::standing::Standing;
 use crate::server::App;
 use crate::web::params::RequestParams;
 
@@ -48,7 +49,13 @@ async fn handle(
         .await?
         .filter(|a| a.is_active())
         .ok_or_else(|| OAuthError::invalid_token("the account is no longer active"))?;
-    let mut out = acc.claims(claims.scopes());
+    let client = app
+        .clients
+        .get(&claims.client_id)
+        .ok_or_else(|| OAuthError::invalid_token("the client is no longer registered"))?;
+    let standing = Standing::of(&app.db, &acc, app.clock.now()).await?;
+    let scopes: Vec<&str> = claims.scopes().collect();
+    let mut out = standing.claims(&scopes, &client);
     if let Some(le) = &claims.legal_entity {
         out.insert("legal_entity".into(), serde_json::json!(le));
     }

@@ -482,7 +482,7 @@ impl Accounts<'_> {
     ) -> Result<Vec<Account>, StoreError> {
         let ids = filter
             .ids
-            .map(|ids| serde_json::to_string(ids))
+            .map(serde_json::to_string)
             .transpose()?
             .unwrap_or_default();
         let id_match = match self.db.backend {

@@ -122,21 +122,30 @@ async fn path_on(
     Ok(Some(path))
 }
 
+/// The ids of the organisations directly under any of `parents`, read on `conn`.
+async fn children_on(
+    conn: &mut sqlx::AnyConnection,
+    parents: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut next = Vec::new();
+    for parent in parents {
+        let rows = sqlx::query("SELECT id FROM organisations WHERE parent_id = $1")
+            .bind(parent)
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in rows {
+            next.push(r.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(next)
+}
+
 /// How many levels the subtree under `id` has below it (0 for a leaf), read on `conn`.
 async fn height_on(conn: &mut sqlx::AnyConnection, id: &str) -> Result<usize, StoreError> {
     let mut level = vec![id.to_string()];
     let mut height = 0;
     loop {
-        let mut next = Vec::new();
-        for parent in &level {
-            let rows = sqlx::query("SELECT id FROM organisations WHERE parent_id = $1")
-                .bind(parent)
-                .fetch_all(&mut *conn)
-                .await?;
-            for r in rows {
-                next.push(r.try_get::<String, _>("id")?);
-            }
-        }
+        let next = children_on(conn, &level).await?;
         if next.is_empty() {
             return Ok(height);
         }
@@ -350,16 +359,7 @@ impl Organisations<'_> {
         let mut all = vec![id.to_string()];
         let mut level = vec![id.to_string()];
         for _ in 0..=MAX_DEPTH {
-            let mut next = Vec::new();
-            for parent in &level {
-                let rows = sqlx::query("SELECT id FROM organisations WHERE parent_id = $1")
-                    .bind(parent)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                for r in rows {
-                    next.push(r.try_get::<String, _>("id")?);
-                }
-            }
+            let next = children_on(&mut conn, &level).await?;
             if next.is_empty() {
                 break;
             }

@@ -9,6 +9,9 @@
 /// The mock upstream identity provider of the federated-login tests.
 pub mod upstream;
 
+/// Certificates and the certificate login (the vectors' PKI and one of our own).
+pub mod certs;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

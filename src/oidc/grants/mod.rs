@@ -55,6 +55,12 @@ pub trait Grant {
 }
 
 async fn run<G: Grant>(ctx: &GrantCtx<'_>) -> Result<TokenResponse, OAuthError> {
+    if ctx.client.disabled {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is disabled",
+        ));
+    }
     if !ctx.client.allows_grant(G::TYPE) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
