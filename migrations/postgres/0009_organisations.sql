@@ -71,6 +71,9 @@ ALTER TABLE accounts ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE clients ADD COLUMN allowed_roles TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE clients ADD COLUMN allowed_claims TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE clients ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
+-- An automation client of the administration API (client credentials, scope vhod:admin) acts
+-- with this scope: 'system', or the id of the organisation whose subtree it administers.
+ALTER TABLE clients ADD COLUMN admin_scope TEXT;
 ALTER TABLE clients ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 
 -- Serialises changes to the organisation tree (a move takes this row first, so two moves at

@@ -4,7 +4,10 @@
 //! operator acts as the system itself), validated whole before anything is written, and
 //! audited with who did it, what changed (before and after) and why.
 
+pub mod api;
+
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -12,6 +15,7 @@ use crate::audit::{Audit, Event, Kind, Outcome, ReasonCode};
 use crate::authn::Acr;
 use crate::clock::Clock;
 use crate::identity::account::{self, Account, AccountError, NewAccount};
+use crate::identity::client::Client;
 use crate::identity::delegation::{self, Delegation, DelegationError, NewDelegation};
 use crate::identity::org::{self, NewOrganisation, OrgError, Organisation, TreeError};
 use crate::identity::roles::Catalogue;
@@ -30,14 +34,26 @@ pub enum Actor {
     /// A person, through a token of scope `vhod:admin`: their standing and their sign-in's
     /// assurance.
     Person { standing: Box<Standing>, acr: Acr },
+    /// An automation client, through a client-credentials token of scope `vhod:admin`, with
+    /// the administrator scope it was registered with.
+    Client { client: Arc<Client> },
 }
 
 impl Actor {
-    /// How the audit names the actor: the account's `sub`, or `cli`.
-    pub fn id(&self) -> &str {
+    /// How the audit names the actor: the account's `sub`, `client:<id>`, or `cli`.
+    pub fn id(&self) -> String {
         match self {
-            Actor::Operator => "cli",
-            Actor::Person { standing, .. } => &standing.account.id,
+            Actor::Operator => "cli".into(),
+            Actor::Person { standing, .. } => standing.account.id.clone(),
+            Actor::Client { client } => format!("client:{}", client.id),
+        }
+    }
+
+    /// The account acting, if a person.
+    pub fn account_id(&self) -> Option<&str> {
+        match self {
+            Actor::Person { standing, .. } => Some(&standing.account.id),
+            _ => None,
         }
     }
 }
@@ -48,6 +64,11 @@ pub enum Op {
     OrgCreated,
     OrgUpdated,
     OrgMoved,
+    OrgDeactivated,
+    MemberRemoved,
+    AccountBlocked,
+    AccountUnblocked,
+    SessionsEnded,
     AdminGranted,
     AdminRevoked,
     EmployeeCreated,
@@ -65,6 +86,11 @@ impl ReasonCode for Op {
             Op::OrgCreated => "org_created",
             Op::OrgUpdated => "org_updated",
             Op::OrgMoved => "org_moved",
+            Op::OrgDeactivated => "org_deactivated",
+            Op::MemberRemoved => "member_removed",
+            Op::AccountBlocked => "account_blocked",
+            Op::AccountUnblocked => "account_unblocked",
+            Op::SessionsEnded => "sessions_ended",
             Op::AdminGranted => "admin_granted",
             Op::AdminRevoked => "admin_revoked",
             Op::EmployeeCreated => "employee_created",
@@ -166,6 +192,17 @@ pub struct Admin<'a> {
     pub delegation_max_days: u64,
 }
 
+/// Who tells the clients of the sessions an administrator ended (back-channel logout).
+pub trait Told: Send + Sync {
+    fn ended(&self, sid: String, account_id: String);
+}
+
+impl<T: crate::authn::session::EndedSessions + ?Sized> Told for T {
+    fn ended(&self, sid: String, account_id: String) {
+        crate::authn::session::EndedSessions::ended(self, sid, account_id)
+    }
+}
+
 /// A personal identification number as the national certificates write it: 14 characters of
 /// Latin capitals and digits.
 pub fn personal_number(s: &str) -> Result<String, AdminError> {
@@ -226,10 +263,9 @@ impl Admin<'_> {
         action: &'static str,
         resource: Resource<'_>,
     ) -> Result<crate::policy::Verdict, AdminError> {
-        let target = match (&resource, actor) {
-            (Resource::Account(a), _) => a.id.clone(),
-            (_, Actor::Person { standing, .. }) => standing.account.id.clone(),
-            (_, Actor::Operator) => String::new(),
+        let target = match &resource {
+            Resource::Account(a) => a.id.clone(),
+            _ => actor.account_id().unwrap_or_default().to_string(),
         };
         let context = if ON_ACCOUNT.contains(&action) {
             json!({"target": {"__entity": uid("Account", &target)}, "roles": []})
@@ -287,7 +323,9 @@ impl Admin<'_> {
         resource: Resource<'_>,
         context: Value,
     ) -> Result<crate::policy::Verdict, AdminError> {
-        let (standing, acr) = match actor {
+        let mut orgs: BTreeSet<String> = BTreeSet::new();
+        let mut ents = Vec::new();
+        let (principal, acr) = match actor {
             Actor::Operator => {
                 return Ok(crate::policy::Verdict {
                     allowed: true,
@@ -296,10 +334,21 @@ impl Admin<'_> {
                     errors: vec![],
                 });
             }
-            Actor::Person { standing, acr } => (standing, *acr),
+            Actor::Person { standing, acr } => {
+                orgs.extend(standing.places.keys().cloned());
+                orgs.extend(standing.account.home_org.iter().cloned());
+                ents.push(entities::account(standing));
+                (("Account", standing.account.id.clone()), level(*acr))
+            }
+            Actor::Client { client } => {
+                if let Some(crate::identity::client::AdminScope::Org(o)) = &client.admin_scope {
+                    orgs.insert(o.clone());
+                }
+                ents.push(entities::client(client));
+                (("Client", client.id.as_str().to_string()), 0)
+            }
         };
-        let mut orgs: BTreeSet<String> = standing.places.keys().cloned().collect();
-        let mut ents = vec![entities::account(standing)];
+        let self_id = actor.account_id().unwrap_or_default().to_string();
         let resource_uid = match &resource {
             Resource::System => ("System", "vhod".to_string()),
             Resource::Org(id) => {
@@ -307,7 +356,7 @@ impl Admin<'_> {
                 ("Organisation", id.to_string())
             }
             Resource::Account(a) => {
-                if a.id != standing.account.id {
+                if a.id != self_id {
                     let s = Standing::of(self.db, a, self.clock.now()).await?;
                     orgs.extend(a.home_org.iter().cloned());
                     ents.push(entities::account(&s));
@@ -327,17 +376,14 @@ impl Admin<'_> {
                 ("Delegation", d.id.clone())
             }
         };
-        if let Some(home) = &standing.account.home_org {
-            orgs.insert(home.clone());
-        }
         ents.push(json!({"uid": uid("System", "vhod"), "attrs": {}, "parents": []}));
         ents.extend(self.lineages(&orgs).await?);
         let mut context = context;
         if let Value::Object(m) = &mut context {
-            m.insert("acr".into(), json!(level(acr)));
+            m.insert("acr".into(), json!(acr));
         }
         Ok(self.policies.decide(&Ask {
-            principal: ("Account", standing.account.id.clone()),
+            principal,
             action,
             resource: (resource_uid.0, resource_uid.1),
             context,
@@ -436,6 +482,236 @@ impl Admin<'_> {
         Ok(after)
     }
 
+    pub async fn update_org(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected: Option<i64>,
+        changes: &org::Changes,
+    ) -> Result<Organisation, AdminError> {
+        let before = org::get(self.db, id)
+            .await?
+            .ok_or(AdminError::NotFound("organisation"))?;
+        let changes = org::Changes {
+            name: changes
+                .name
+                .as_deref()
+                .map(|n| org::name(n, "name"))
+                .transpose()?,
+            name_be: changes
+                .name_be
+                .clone()
+                .map(|n| n.as_deref().map(|n| org::name(n, "name_be")).transpose())
+                .transpose()?,
+            unp: changes
+                .unp
+                .clone()
+                .map(|u| u.as_deref().map(org::unp).transpose())
+                .transpose()?,
+            kind: changes
+                .kind
+                .as_deref()
+                .map(|k| org::OrgKind::parse(k).map(|k| k.as_str().to_string()))
+                .transpose()?,
+            active: None,
+        };
+        self.authorize(
+            actor,
+            "update_organisation",
+            Resource::Org(id),
+            self.caller(),
+        )
+        .await?;
+        let after = self
+            .db
+            .organisations()
+            .update(id, expected, &changes)
+            .await?;
+        self.record(
+            actor,
+            Op::OrgUpdated,
+            None,
+            json!({"organisation": id, "before": org_json(&before), "after": org_json(&after)}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Deactivates the organisation: its members, administrators and delegates hold nothing
+    /// there (nor in its subtree) from the next token on.
+    pub async fn deactivate_org(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<Organisation, AdminError> {
+        org::get(self.db, id)
+            .await?
+            .ok_or(AdminError::NotFound("organisation"))?;
+        self.authorize(
+            actor,
+            "deactivate_organisation",
+            Resource::Org(id),
+            self.caller(),
+        )
+        .await?;
+        let changes = org::Changes {
+            active: Some(false),
+            ..org::Changes::default()
+        };
+        let after = self
+            .db
+            .organisations()
+            .update(id, expected, &changes)
+            .await?;
+        self.record(
+            actor,
+            Op::OrgDeactivated,
+            None,
+            json!({"organisation": id, "before": {"active": true}, "after": {"active": after.active}}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Takes an administrator scope away (None: the main administrator's).
+    pub async fn revoke_admin(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        org: Option<&str>,
+    ) -> Result<bool, AdminError> {
+        let resource = org.map_or(Resource::System, Resource::Org);
+        let context =
+            json!({"target": {"__entity": uid("Account", &target.id)}, "roles": ["admin"]});
+        self.authorize(actor, "revoke_admin", resource, context)
+            .await?;
+        let revoked = self.db.memberships().revoke_admin(&target.id, org).await?;
+        if revoked {
+            self.record(
+                actor,
+                Op::AdminRevoked,
+                Some(&target.id),
+                json!({"scope": org.map_or(json!("system"), |o| json!({"org": o}))}),
+            )
+            .await;
+        }
+        Ok(revoked)
+    }
+
+    /// Ends `target`'s membership of `org` (their roles there go with it).
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        org_id: &str,
+    ) -> Result<(), AdminError> {
+        let held = self
+            .db
+            .memberships()
+            .of_account(&target.id)
+            .await?
+            .into_iter()
+            .find(|m| m.org_id == org_id)
+            .ok_or(AdminError::NotFound("membership"))?;
+        let context =
+            json!({"target": {"__entity": uid("Account", &target.id)}, "roles": held.roles});
+        self.authorize(actor, "remove_roles", Resource::Org(org_id), context)
+            .await?;
+        self.db.memberships().remove(&target.id, org_id).await?;
+        self.record(
+            actor,
+            Op::MemberRemoved,
+            Some(&target.id),
+            json!({"org": org_id, "before": {"roles": held.roles}, "after": null}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Blocks (or unblocks) the account when its version is still `expected`; a block ends its
+    /// sessions and revokes its grants at once, and its clients are told.
+    pub async fn set_blocked(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        expected: i64,
+        blocked: bool,
+        told: &dyn Told,
+    ) -> Result<Account, AdminError> {
+        let action = if blocked {
+            "block_account"
+        } else {
+            "unblock_account"
+        };
+        self.authorize(actor, action, Resource::Account(target), self.caller())
+            .await?;
+        if !self.db.accounts().touch(&target.id, expected).await? {
+            return Err(AdminError::Stale);
+        }
+        let before = target.status.clone();
+        if blocked {
+            let ended = crate::store::units::end_everything_of(
+                self.db,
+                &target.id,
+                Some("blocked"),
+                "account_blocked",
+            )
+            .await?;
+            for sid in ended {
+                told.ended(sid, target.id.clone());
+            }
+        } else {
+            self.db.accounts().set_status(&target.id, "active").await?;
+        }
+        let after = account::find_by_id(self.db, &target.id)
+            .await?
+            .ok_or(AdminError::NotFound("account"))?;
+        self.record(
+            actor,
+            if blocked {
+                Op::AccountBlocked
+            } else {
+                Op::AccountUnblocked
+            },
+            Some(&target.id),
+            json!({"before": {"status": before}, "after": {"status": after.status}}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Ends every session of the account and revokes its grants; how many sessions ended.
+    pub async fn end_sessions(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        told: &dyn Told,
+    ) -> Result<usize, AdminError> {
+        self.authorize(
+            actor,
+            "end_sessions",
+            Resource::Account(target),
+            self.caller(),
+        )
+        .await?;
+        let ended =
+            crate::store::units::end_everything_of(self.db, &target.id, None, "sessions_ended")
+                .await?;
+        let n = ended.len();
+        for sid in ended {
+            told.ended(sid, target.id.clone());
+        }
+        self.record(
+            actor,
+            Op::SessionsEnded,
+            Some(&target.id),
+            json!({"sessions": n}),
+        )
+        .await;
+        Ok(n)
+    }
+
     /// Makes `target` an administrator of `org` (None: a main administrator).
     pub async fn grant_admin(
         &self,
@@ -454,14 +730,11 @@ impl Admin<'_> {
             json!({"target": {"__entity": uid("Account", &target.id)}, "roles": ["admin"]});
         self.authorize(actor, "grant_admin", resource, context)
             .await?;
-        let by = match actor {
-            Actor::Operator => None,
-            Actor::Person { standing, .. } => Some(standing.account.id.as_str()),
-        };
+        let by = actor.id();
         let granted = self
             .db
             .memberships()
-            .grant_admin(&target.id, org, by)
+            .grant_admin(&target.id, org, Some(&by))
             .await?;
         if granted {
             self.record(
@@ -553,6 +826,7 @@ impl Admin<'_> {
         target: &Account,
         org_id: &str,
         roles: &[String],
+        expected: Option<i64>,
     ) -> Result<Vec<String>, AdminError> {
         org::get(self.db, org_id)
             .await?
@@ -592,6 +866,11 @@ impl Admin<'_> {
                 context(&removed),
             )
             .await?;
+        }
+        if let Some(v) = expected
+            && !self.db.accounts().touch(&target.id, v).await?
+        {
+            return Err(AdminError::Stale);
         }
         self.db
             .memberships()
@@ -633,7 +912,7 @@ impl Admin<'_> {
         )
         .await?;
         let mut new = new.clone();
-        new.created_by = actor.id().to_string();
+        new.created_by = actor.id();
         let d = delegation::create(
             self.db,
             &new,
@@ -671,7 +950,7 @@ impl Admin<'_> {
             self.caller(),
         )
         .await?;
-        let after = delegation::revoke(self.db, id, actor.id()).await?;
+        let after = delegation::revoke(self.db, id, &actor.id()).await?;
         self.record(
             actor,
             Op::DelegationRevoked,

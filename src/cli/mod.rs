@@ -145,6 +145,10 @@ struct ClientAdd {
     /// A restricted claim the client may receive (personal_number); repeatable.
     #[arg(long = "claim")]
     claims: Vec<String>,
+    /// An automation client of the administration API (with --grant-type client_credentials
+    /// and --scope vhod:admin): `system`, or the organisation whose subtree it administers.
+    #[arg(long)]
+    admin_scope: Option<String>,
     /// Overwrite a client with the same id.
     #[arg(long)]
     replace: bool,
@@ -290,6 +294,7 @@ async fn client_add(settings: &Settings, a: ClientAdd) -> anyhow::Result<()> {
         allowed_roles: a.allowed_roles,
         claims: a.claims,
         disabled: false,
+        admin_scope: a.admin_scope,
     };
     if spec.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!(

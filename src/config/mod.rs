@@ -177,6 +177,10 @@ pub struct ClientSpec {
     /// No sign-ins and no tokens.
     #[serde(default)]
     pub disabled: bool,
+    /// An automation client of the administration API: `system`, or the id of the organisation
+    /// whose subtree it administers (with client credentials and the scope `vhod:admin`).
+    #[serde(default)]
+    pub admin_scope: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -808,6 +812,7 @@ fn profile_client(issuer: &str) -> ClientSpec {
         allowed_roles: vec![],
         claims: vec![],
         disabled: false,
+        admin_scope: None,
         display_name: Some(Localized {
             ru: Some("Профиль".into()),
             be: Some("Профіль".into()),

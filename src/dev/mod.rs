@@ -40,6 +40,7 @@ pub async fn seed(settings: &Settings, db: &Db) -> anyhow::Result<()> {
         allowed_roles: vec![],
         claims: vec![],
         disabled: false,
+        admin_scope: None,
     };
     // Replaced on every start: the demo client is ours, and older databases get its name.
     match client::save(db, &spec, true, true).await {

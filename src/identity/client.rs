@@ -122,7 +122,19 @@ pub struct Client {
     pub allowed_claims: BTreeSet<String>,
     /// A disabled client gets no sign-ins and no tokens.
     pub disabled: bool,
+    /// What it administers with client credentials (scope `vhod:admin`).
+    pub admin_scope: Option<AdminScope>,
 }
+
+/// What an automation client administers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminScope {
+    System,
+    Org(String),
+}
+
+/// The scope a token needs for the administration API.
+pub const ADMIN_SCOPE: &str = "vhod:admin";
 
 impl Client {
     /// vhod's own profile pages, as the client the policies decide their use for (the
@@ -143,6 +155,7 @@ impl Client {
             allowed_roles: BTreeSet::new(),
             allowed_claims: BTreeSet::new(),
             disabled: false,
+            admin_scope: None,
         }
     }
 
@@ -336,6 +349,19 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
         }
         allowed_claims.insert(c.as_str());
     }
+    let admin_scope = match spec.admin_scope.as_deref() {
+        None => None,
+        Some("system") => Some("system".to_string()),
+        Some(org) => Some(
+            super::org::OrgId::parse(org)
+                .map_err(|e| format!("admin_scope: {e}"))?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    if admin_scope.is_some() && !grants.contains(&GrantType::ClientCredentials) {
+        return Err("an admin_scope is for a client with the client_credentials grant".into());
+    }
     Ok(ClientRow {
         display_name,
         client_id: id.0,
@@ -357,6 +383,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
         allowed_roles: serde_json::to_string(&allowed_roles).map_err(|e| e.to_string())?,
         allowed_claims: serde_json::to_string(&allowed_claims).map_err(|e| e.to_string())?,
         disabled: spec.disabled,
+        admin_scope,
     })
 }
 
@@ -441,6 +468,10 @@ fn from_row(row: ClientRow) -> Result<Client, String> {
             .collect(),
         allowed_claims: serde_json::from_str(&row.allowed_claims).map_err(|e| e.to_string())?,
         disabled: row.disabled,
+        admin_scope: row.admin_scope.map(|s| match s.as_str() {
+            "system" => AdminScope::System,
+            _ => AdminScope::Org(s),
+        }),
     })
 }
 
@@ -536,6 +567,7 @@ mod tests {
             allowed_roles: vec![],
             claims: vec![],
             disabled: false,
+            admin_scope: None,
         }
     }
 

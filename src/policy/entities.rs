@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::engine::{Ask, uid};
 use super::{Attempt, level};
-use crate::identity::client::Client;
+use crate::identity::client::{AdminScope, Client};
 use crate::identity::standing::Standing;
 use crate::store::organisations::Organisation;
 
@@ -59,8 +59,11 @@ pub fn client(c: &Client) -> Value {
             "allowed_roles": c.allowed_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             "min_acr": c.min_acr.map_or(0, level),
             "disabled": c.disabled,
-            "system_admin": false,
-            "admin_of": [],
+            "system_admin": c.admin_scope == Some(AdminScope::System),
+            "admin_of": match &c.admin_scope {
+                Some(AdminScope::Org(o)) => vec![entity_ref("Organisation", o)],
+                _ => vec![],
+            },
         },
         "parents": [],
     })

@@ -382,12 +382,17 @@ pub fn router(app: Arc<App>) -> Router {
 
     browser
         .merge(api)
+        .merge(crate::admin::api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.pages.clone(),
             web::page_error::render,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // Outside the body limit: under /admin/v1 even its 413 is a problem document.
+        .layer(axum::middleware::from_fn(
+            crate::admin::api::problem::ensure,
+        ))
         // Outside the body limit and the handlers: whatever they made of a body that missed
         // its deadline, the answer is 408.
         .layer(axum::middleware::from_fn(web::conn::body_timeout))

@@ -444,6 +444,20 @@ impl Accounts<'_> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Moves the account's version when it is still `expected` (an administrator's change
+    /// claims it first); false when it moved meanwhile or there is no such account.
+    pub async fn touch(&self, id: &str, expected: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3",
+        )
+        .bind(self.db.clock.now())
+        .bind(id)
+        .bind(expected)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Sets the organisation that manages the account, moving its version.
     pub async fn set_home_org(&self, id: &str, org: Option<&str>) -> Result<bool, StoreError> {
         let done = sqlx::query(

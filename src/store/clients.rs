@@ -32,6 +32,8 @@ pub struct ClientRow {
     pub allowed_roles: String,
     pub allowed_claims: String,
     pub disabled: bool,
+    /// `system` or an organisation id: what the client administers with client credentials.
+    pub admin_scope: Option<String>,
 }
 
 fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
@@ -52,6 +54,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
         allowed_roles: row.try_get("allowed_roles")?,
         allowed_claims: row.try_get("allowed_claims")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        admin_scope: row.try_get("admin_scope")?,
     })
 }
 
@@ -76,7 +79,7 @@ impl Clients<'_> {
              grant_types = excluded.grant_types, scope = excluded.scope, token_signing_alg = excluded.token_signing_alg, \
              backchannel_logout_uri = excluded.backchannel_logout_uri, jwks = excluded.jwks, min_acr = excluded.min_acr, display_name = excluded.display_name, \
              introspection_audiences = excluded.introspection_audiences, allowed_roles = excluded.allowed_roles, \
-             allowed_claims = excluded.allowed_claims, disabled = excluded.disabled, version = clients.version + 1, \
+             allowed_claims = excluded.allowed_claims, disabled = excluded.disabled, admin_scope = excluded.admin_scope, version = clients.version + 1, \
              updated_at = excluded.updated_at"
         } else {
             ""
@@ -85,8 +88,8 @@ impl Clients<'_> {
         sqlx::query(&format!(
             "INSERT INTO clients (client_id, secret_hash, public, redirect_uris, post_logout_redirect_uris, \
              grant_types, scope, token_signing_alg, backchannel_logout_uri, jwks, created_at, updated_at, min_acr, \
-             display_name, introspection_audiences, allowed_roles, allowed_claims, disabled) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17) {conflict}"
+             display_name, introspection_audiences, allowed_roles, allowed_claims, disabled, admin_scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18) {conflict}"
         ))
         .bind(&row.client_id)
         .bind(&row.secret_hash)
@@ -105,6 +108,7 @@ impl Clients<'_> {
         .bind(&row.allowed_roles)
         .bind(&row.allowed_claims)
         .bind(i64::from(row.disabled))
+        .bind(&row.admin_scope)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
@@ -155,6 +159,7 @@ mod tests {
             allowed_roles: "[]".into(),
             allowed_claims: "[]".into(),
             disabled: false,
+            admin_scope: None,
         }
     }
 

@@ -39,6 +39,37 @@ pub async fn reset_password(
     finish(tx, done).await
 }
 
+/// Ends every SSO session of the account and revokes all its grants (and so their refresh
+/// tokens), as one transaction, and, with `status`, sets the account's status with them (a
+/// block). The sessions that were still open, for their clients to be told.
+pub async fn end_everything_of(
+    db: &Db,
+    account_id: &str,
+    status: Option<&str>,
+    reason: &str,
+) -> Result<Vec<String>, StoreError> {
+    let now = db.clock.now();
+    let mut tx = db.pool.begin().await?;
+    let done = async {
+        if let Some(status) = status {
+            sqlx::query(
+                "UPDATE accounts SET status = $1, version = version + 1, updated_at = $2 \
+                 WHERE id = $3 AND status <> 'pending'",
+            )
+            .bind(status)
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sessions_ended = sso_sessions::end_all_of_on(&mut tx, account_id, now).await?;
+        grants::revoke_all_of_on(&mut tx, account_id, reason, now).await?;
+        Ok(Some(sessions_ended))
+    }
+    .await;
+    finish(tx, done).await.map(Option::unwrap_or_default)
+}
+
 /// What a logout ended.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Logout {

@@ -63,6 +63,12 @@ pub fn upstream_logout(upstream: &str, jti: &str) -> Key {
     Key(format!("uplogout:{upstream}:{}", secrets::token_hash(jti)))
 }
 
+/// An administration API create under an `Idempotency-Key` (by one caller): the request's
+/// fingerprint and, once answered, the answer to replay; a day.
+pub fn admin_idempotency(caller: &str, key: &str) -> Key {
+    Key(format!("idem:{caller}:{}", secrets::token_hash(key)))
+}
+
 /// What an authorization code stands for; the code's lifetime (`VHOD_CODE_TTL`).
 pub fn authorization_code(code: &str) -> Key {
     Key(format!("code:{}", secrets::token_hash(code)))
