@@ -76,6 +76,11 @@ pub enum Op {
     RolesRemoved,
     DelegationCreated,
     DelegationRevoked,
+    ClientRegistered,
+    ClientUpdated,
+    ClientSecretRotated,
+    ClientDisabled,
+    ClientEnabled,
     /// A refusal by the policies.
     Denied,
 }
@@ -98,6 +103,11 @@ impl ReasonCode for Op {
             Op::RolesRemoved => "roles_removed",
             Op::DelegationCreated => "delegation_created",
             Op::DelegationRevoked => "delegation_revoked",
+            Op::ClientRegistered => "client_registered",
+            Op::ClientUpdated => "client_updated",
+            Op::ClientSecretRotated => "client_secret_rotated",
+            Op::ClientDisabled => "client_disabled",
+            Op::ClientEnabled => "client_enabled",
             Op::Denied => "policy_denied",
         }
     }
@@ -148,6 +158,19 @@ impl From<AccountError> for AdminError {
             AccountError::Duplicate => AdminError::Conflict(e.to_string()),
             AccountError::Invalid(m) => AdminError::Invalid(m),
             AccountError::Store(s) => AdminError::Store(s),
+        }
+    }
+}
+
+impl From<crate::identity::client::ClientError> for AdminError {
+    fn from(e: crate::identity::client::ClientError) -> Self {
+        use crate::identity::client::ClientError;
+        match e {
+            ClientError::Invalid(m) => AdminError::Invalid(m),
+            ClientError::Duplicate => AdminError::Conflict(e.to_string()),
+            ClientError::NotFound => AdminError::NotFound("client"),
+            ClientError::Stale => AdminError::Stale,
+            ClientError::Store(s) => AdminError::Store(s),
         }
     }
 }
@@ -960,6 +983,111 @@ impl Admin<'_> {
         .await;
         Ok(after)
     }
+}
+
+// Clients: the main administrator's (`manage_clients` on the system).
+impl Admin<'_> {
+    /// Registers a client; a confidential one without keys gets a generated secret, returned
+    /// here once (only its hash is kept).
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        spec: crate::config::ClientSpec,
+        allow_http: bool,
+    ) -> Result<(crate::store::clients::ClientRow, Option<String>), AdminError> {
+        use crate::identity::client;
+        self.authorize(actor, "manage_clients", Resource::System, self.caller())
+            .await?;
+        if spec.client_id == crate::config::PROFILE_CLIENT {
+            return Err(AdminError::Invalid(format!(
+                "the client_id {} is reserved for the profile page's sign-in",
+                crate::config::PROFILE_CLIENT
+            )));
+        }
+        let mut spec = spec;
+        let generated = (!spec.public && spec.jwks.is_none()).then(crate::secrets::random_token);
+        spec.secret = generated.clone();
+        client::save(self.db, &spec, allow_http, false).await?;
+        let row = self
+            .db
+            .clients()
+            .get(&spec.client_id)
+            .await?
+            .ok_or(AdminError::NotFound("client"))?;
+        self.record(
+            actor,
+            Op::ClientRegistered,
+            None,
+            json!({"client": row.client_id, "after": client_json(&row)}),
+        )
+        .await;
+        Ok((row, generated))
+    }
+
+    /// Changes a client's registration (validated whole) when its version is still
+    /// `expected`; with `rotate`, a new secret replaces the old one at once (returned once).
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        client_id: &str,
+        expected: i64,
+        allow_http: bool,
+        rotate: bool,
+        change: impl FnOnce(&mut crate::config::ClientSpec),
+    ) -> Result<(crate::store::clients::ClientRow, Option<String>), AdminError> {
+        use crate::identity::client::{self, SecretChange};
+        self.authorize(actor, "manage_clients", Resource::System, self.caller())
+            .await?;
+        if client_id == crate::config::PROFILE_CLIENT {
+            return Err(AdminError::Invalid(format!(
+                "the client {} is vhod's own profile sign-in",
+                crate::config::PROFILE_CLIENT
+            )));
+        }
+        let before = self
+            .db
+            .clients()
+            .get(client_id)
+            .await?
+            .ok_or(AdminError::NotFound("client"))?;
+        let new_secret = rotate.then(crate::secrets::random_token);
+        let secret = match &new_secret {
+            Some(s) => SecretChange::New(s),
+            None => SecretChange::Keep,
+        };
+        let after =
+            client::update(self.db, client_id, expected, allow_http, secret, change).await?;
+        let op = if rotate {
+            Op::ClientSecretRotated
+        } else if after.disabled && !before.disabled {
+            Op::ClientDisabled
+        } else if !after.disabled && before.disabled {
+            Op::ClientEnabled
+        } else {
+            Op::ClientUpdated
+        };
+        self.record(
+            actor,
+            op,
+            None,
+            json!({"client": client_id, "before": client_json(&before), "after": client_json(&after)}),
+        )
+        .await;
+        Ok((after, new_secret))
+    }
+}
+
+/// A client's registration as the audit records it (never its secret or its hash).
+pub fn client_json(r: &crate::store::clients::ClientRow) -> Value {
+    let list = |j: &str| serde_json::from_str::<Value>(j).unwrap_or(Value::Null);
+    json!({
+        "client_id": r.client_id, "public": r.public, "redirect_uris": list(&r.redirect_uris),
+        "post_logout_redirect_uris": list(&r.post_logout_redirect_uris),
+        "grant_types": list(&r.grant_types), "scope": r.scope, "min_acr": r.min_acr,
+        "allowed_roles": list(&r.allowed_roles), "claims": list(&r.allowed_claims),
+        "admin_scope": r.admin_scope, "disabled": r.disabled,
+        "backchannel_logout_uri": r.backchannel_logout_uri,
+    })
 }
 
 pub fn org_json(o: &Organisation) -> Value {

@@ -384,6 +384,7 @@ fn validate(spec: &NewClient, allow_http: bool) -> Result<ClientRow, String> {
         allowed_claims: serde_json::to_string(&allowed_claims).map_err(|e| e.to_string())?,
         disabled: spec.disabled,
         admin_scope,
+        version: 1,
     })
 }
 
@@ -393,6 +394,10 @@ pub enum ClientError {
     Invalid(String),
     #[error("a client with this client_id already exists")]
     Duplicate,
+    #[error("no such client")]
+    NotFound,
+    #[error("the client changed meanwhile")]
+    Stale,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -411,6 +416,92 @@ pub async fn save(
         Err(StoreError::Conflict) => Err(ClientError::Duplicate),
         Err(e) => Err(ClientError::Store(e)),
     }
+}
+
+/// The registration a stored row came from. Its secret is not kept (only its hash): an update
+/// carries the hash over.
+pub fn spec_of(row: &ClientRow) -> Result<NewClient, String> {
+    let list = |j: &str| serde_json::from_str::<Vec<String>>(j).map_err(|e| e.to_string());
+    Ok(NewClient {
+        client_id: row.client_id.clone(),
+        secret: None,
+        public: row.public,
+        redirect_uris: list(&row.redirect_uris)?,
+        post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
+        grant_types: list(&row.grant_types)?,
+        scope: Some(row.scope.clone()),
+        backchannel_logout_uri: row.backchannel_logout_uri.clone(),
+        token_signing_alg: Some(row.token_alg.clone()),
+        min_acr: row.min_acr.clone(),
+        jwks: row.jwks.clone(),
+        display_name: row
+            .display_name
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        introspection_audiences: list(&row.introspection_audiences)?,
+        allowed_roles: list(&row.allowed_roles)?,
+        claims: list(&row.allowed_claims)?,
+        disabled: row.disabled,
+        admin_scope: row.admin_scope.clone(),
+    })
+}
+
+/// How an update treats the client's secret.
+pub enum SecretChange<'a> {
+    Keep,
+    /// A new secret (a rotation): the old one stops working at once.
+    New(&'a str),
+}
+
+/// Changes a registered client when its version is still `expected`: the registration with
+/// `change` applied is validated whole, as a new one would be. The row stored.
+pub async fn update(
+    db: &Db,
+    client_id: &str,
+    expected: i64,
+    allow_http: bool,
+    secret: SecretChange<'_>,
+    change: impl FnOnce(&mut NewClient),
+) -> Result<ClientRow, ClientError> {
+    let row = db
+        .clients()
+        .get(client_id)
+        .await
+        .map_err(ClientError::Store)?
+        .ok_or(ClientError::NotFound)?;
+    if row.version != expected {
+        return Err(ClientError::Stale);
+    }
+    let mut spec = spec_of(&row).map_err(ClientError::Invalid)?;
+    change(&mut spec);
+    let has_secret = !spec.public && spec.jwks.is_none();
+    if has_secret {
+        // Validation wants the secret itself; the stored hash (or the new secret's) is kept.
+        spec.secret = Some(match secret {
+            SecretChange::New(s) => s.to_string(),
+            SecretChange::Keep => secrets::random_token(),
+        });
+    } else if matches!(secret, SecretChange::New(_)) {
+        return Err(ClientError::Invalid(
+            "this client has no secret (a public client, or private_key_jwt)".into(),
+        ));
+    }
+    let mut next = validate(&spec, allow_http).map_err(ClientError::Invalid)?;
+    if has_secret && matches!(secret, SecretChange::Keep) {
+        next.secret_hash = row.secret_hash.clone();
+    }
+    next.version = row.version + 1;
+    if !db
+        .clients()
+        .update(&next, expected)
+        .await
+        .map_err(ClientError::Store)?
+    {
+        return Err(ClientError::Stale);
+    }
+    Ok(next)
 }
 
 /// A stored row as the typed client. Rows were validated on the way in; one that no longer

@@ -53,6 +53,9 @@ pub struct NewAccount {
     pub verified: bool,
 }
 
+/// The most rows one name search reads before it answers with where to resume.
+pub const SEARCH_SCAN: u32 = 5000;
+
 /// What an account search matches (every given filter).
 #[derive(Debug, Default, Clone)]
 pub struct Search<'a> {
@@ -484,60 +487,77 @@ impl Accounts<'_> {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A page of accounts in id order after `after` that match every given filter: `name` is a
-    /// case-insensitive substring of the family, given or middle name or the username;
-    /// `phone` and `email` are exact (normalised by the caller); `ids` narrows to those
-    /// accounts (a personal number resolved by the caller).
+    /// Accounts in id order after `after` that match every given filter, at most `limit`:
+    /// `name` is a case-insensitive substring of the family, given or middle name or the
+    /// username; `phone` and `email` are exact (normalised by the caller) and confirmed; `ids`
+    /// narrows to those accounts (a personal number resolved by the caller). The name is
+    /// compared here, not in SQL (SQLite lowers only ASCII, and names are Cyrillic), over at
+    /// most [`SEARCH_SCAN`] rows a call: when that bound stops the scan, the id to resume
+    /// after is returned with what was found.
     pub async fn search(
         &self,
         filter: &Search<'_>,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Account>, StoreError> {
+    ) -> Result<(Vec<Account>, Option<String>), StoreError> {
         let ids = filter
             .ids
             .map(serde_json::to_string)
             .transpose()?
             .unwrap_or_default();
         let id_match = match self.db.backend {
-            super::sql::Backend::Sqlite => "id IN (SELECT value FROM json_each($5))",
-            super::sql::Backend::Postgres => "id IN (SELECT jsonb_array_elements_text($5::jsonb))",
+            super::sql::Backend::Sqlite => "id IN (SELECT value FROM json_each($4))",
+            super::sql::Backend::Postgres => "id IN (SELECT jsonb_array_elements_text($4::jsonb))",
         };
-        let name = filter
-            .name
-            .map(|n| {
-                let escaped: String = n
-                    .to_lowercase()
-                    .chars()
-                    .flat_map(|c| match c {
-                        '%' | '_' | '\\' => vec!['\\', c],
-                        c => vec![c],
-                    })
-                    .collect();
-                format!("%{escaped}%")
-            })
-            .unwrap_or_default();
         let sql = format!(
             "SELECT {COLUMNS} FROM accounts WHERE id > $1 AND status <> 'pending' \
-             AND ($2 = '' OR LOWER(COALESCE(family_name, '') || ' ' || COALESCE(given_name, '') || ' ' \
-                  || COALESCE(middle_name, '') || ' ' || username) LIKE $2 ESCAPE '\\') \
-             AND ($3 = '' OR (phone = $3 AND phone_verified = 1)) \
-             AND ($4 = '' OR (email = $4 AND email_verified = 1)) \
-             AND ($5 = '' OR {id_match}) \
-             AND ($6 = '' OR home_org = $6) \
-             ORDER BY id LIMIT $7"
+             AND ($2 = '' OR (phone = $2 AND phone_verified = 1)) \
+             AND ($3 = '' OR (email = $3 AND email_verified = 1)) \
+             AND ($4 = '' OR {id_match}) \
+             AND ($5 = '' OR home_org = $5) \
+             ORDER BY id LIMIT $6"
         );
-        let rows = sqlx::query(&sql)
-            .bind(after.unwrap_or(""))
-            .bind(name)
-            .bind(filter.phone.unwrap_or(""))
-            .bind(filter.email.unwrap_or(""))
-            .bind(ids)
-            .bind(filter.home_org.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.db.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let needle = filter.name.map(|n| n.to_lowercase());
+        let batch = if needle.is_some() { 500 } else { limit };
+        let mut found = Vec::new();
+        let mut cursor = after.unwrap_or("").to_string();
+        let mut scanned = 0u32;
+        loop {
+            let rows = sqlx::query(&sql)
+                .bind(&cursor)
+                .bind(filter.phone.unwrap_or(""))
+                .bind(filter.email.unwrap_or(""))
+                .bind(&ids)
+                .bind(filter.home_org.unwrap_or(""))
+                .bind(i64::from(batch))
+                .fetch_all(&self.db.pool)
+                .await?;
+            let exhausted = (rows.len() as u32) < batch;
+            for row in &rows {
+                let a = from_row(row)?;
+                scanned += 1;
+                cursor = a.id.clone();
+                let hit = needle.as_deref().is_none_or(|n| {
+                    [&a.family_name, &a.given_name, &a.middle_name]
+                        .into_iter()
+                        .flatten()
+                        .chain(std::iter::once(&a.username))
+                        .any(|v| v.to_lowercase().contains(n))
+                });
+                if hit {
+                    found.push(a);
+                    if found.len() as u32 >= limit {
+                        return Ok((found, None));
+                    }
+                }
+            }
+            if exhausted || needle.is_none() {
+                return Ok((found, None));
+            }
+            if scanned >= SEARCH_SCAN {
+                return Ok((found, Some(cursor)));
+            }
+        }
     }
 
     pub async fn set_notify_sms(&self, id: &str, on: bool) -> Result<bool, StoreError> {

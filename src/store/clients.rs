@@ -34,6 +34,8 @@ pub struct ClientRow {
     pub disabled: bool,
     /// `system` or an organisation id: what the client administers with client credentials.
     pub admin_scope: Option<String>,
+    /// Moves on every change through the administration API (its ETag); 1 when new.
+    pub version: i64,
 }
 
 fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
@@ -55,6 +57,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRow, sqlx::Error> {
         allowed_claims: row.try_get("allowed_claims")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         admin_scope: row.try_get("admin_scope")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -127,6 +130,72 @@ impl Clients<'_> {
         Ok(rows.iter().map(|r| Ok(from_row(r)?)).collect())
     }
 
+    pub async fn get(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// A page of clients in id order after `after`.
+    pub async fn page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2")
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Overwrites the client's row when its version is still `expected`, moving the version and
+    /// the generation in one transaction; false when it moved meanwhile.
+    pub async fn update(&self, row: &ClientRow, expected: i64) -> Result<bool, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = $1, public = $2, redirect_uris = $3, post_logout_redirect_uris = $4, \
+             grant_types = $5, scope = $6, token_signing_alg = $7, backchannel_logout_uri = $8, jwks = $9, \
+             min_acr = $10, display_name = $11, introspection_audiences = $12, allowed_roles = $13, \
+             allowed_claims = $14, disabled = $15, admin_scope = $16, version = version + 1, updated_at = $17 \
+             WHERE client_id = $18 AND version = $19",
+        )
+        .bind(&row.secret_hash)
+        .bind(i64::from(row.public))
+        .bind(&row.redirect_uris)
+        .bind(&row.post_logout_redirect_uris)
+        .bind(&row.grant_types)
+        .bind(&row.scope)
+        .bind(&row.token_alg)
+        .bind(&row.backchannel_logout_uri)
+        .bind(&row.jwks)
+        .bind(&row.min_acr)
+        .bind(&row.display_name)
+        .bind(&row.introspection_audiences)
+        .bind(&row.allowed_roles)
+        .bind(&row.allowed_claims)
+        .bind(i64::from(row.disabled))
+        .bind(&row.admin_scope)
+        .bind(self.db.clock.now())
+        .bind(&row.client_id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The generation counter: it moves on every change to the clients.
     pub async fn generation(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT value FROM generation WHERE id = 1")
@@ -160,6 +229,7 @@ mod tests {
             allowed_claims: "[]".into(),
             disabled: false,
             admin_scope: None,
+            version: 1,
         }
     }
 

@@ -520,6 +520,23 @@ impl Deployment {
     }
 }
 
+impl Deployment {
+    /// One number read with raw SQL (a count), straight from the deployment's database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.db_url())
+            .await
+            .expect("db connect");
+        sqlx::query(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("a query")
+            .try_get::<i64, _>(0)
+            .expect("a number")
+    }
+}
+
 impl Drop for Deployment {
     fn drop(&mut self) {
         if let Some((url, name)) = self.pg.take() {

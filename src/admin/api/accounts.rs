@@ -175,7 +175,7 @@ pub async fn search(
         ids: ids.as_deref(),
         home_org: f.org.as_deref(),
     };
-    let rows = app
+    let (rows, resume) = app
         .db
         .accounts()
         .search(&search, after.as_deref(), limit + 1)
@@ -184,7 +184,13 @@ pub async fn search(
     for a in &rows {
         items.push(AccountView::of(&app, a).await?);
     }
-    let page = Page::of(items, limit, |a| a.id.clone());
+    let mut page = Page::of(items, limit, |a| a.id.clone());
+    // The scan stopped at its bound: the next page goes on from where it stopped.
+    if page.next_cursor.is_none()
+        && let Some(r) = resume
+    {
+        page.next_cursor = Some(http::cursor(&r));
+    }
     Ok(axum::Json(AccountPage {
         items: page.items,
         next_cursor: page.next_cursor,

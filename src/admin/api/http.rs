@@ -111,14 +111,17 @@ impl<T> Page<T> {
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
         let next_cursor = if more {
-            items
-                .last()
-                .map(|last| crate::secrets::b64url(format!("v1:{}", id(last)).as_bytes()))
+            items.last().map(|last| cursor(&id(last)))
         } else {
             None
         };
         Page { items, next_cursor }
     }
+}
+
+/// The opaque cursor of the page after `id`.
+pub fn cursor(id: &str) -> String {
+    crate::secrets::b64url(format!("v1:{id}").as_bytes())
 }
 
 /// The ETag of a resource at `version`.

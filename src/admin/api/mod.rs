@@ -10,6 +10,7 @@ pub mod http;
 pub mod problem;
 
 mod accounts;
+mod clients;
 mod delegations;
 mod organisations;
 
@@ -120,6 +121,13 @@ impl App {
         delegations::create,
         delegations::get,
         delegations::revoke,
+        clients::list,
+        clients::create,
+        clients::get,
+        clients::update,
+        clients::rotate_secret,
+        clients::disable,
+        clients::enable,
         explain,
     ),
     components(schemas(problem::ProblemBody)),
@@ -313,5 +321,19 @@ pub fn routes() -> Router<Arc<App>> {
             "/admin/v1/delegations/{id}/revoke",
             post(delegations::revoke),
         )
+        .route(
+            "/admin/v1/clients",
+            get(clients::list).post(clients::create),
+        )
+        .route(
+            "/admin/v1/clients/{id}",
+            get(clients::get).patch(clients::update),
+        )
+        .route(
+            "/admin/v1/clients/{id}/rotate-secret",
+            post(clients::rotate_secret),
+        )
+        .route("/admin/v1/clients/{id}/disable", post(clients::disable))
+        .route("/admin/v1/clients/{id}/enable", post(clients::enable))
         .route("/admin/v1/policy/explain", post(explain))
 }
