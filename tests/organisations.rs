@@ -43,6 +43,19 @@ fn payload(jwt: &str) -> Value {
     .expect("JSON payload")
 }
 
+/// Redeems the code the client got back and returns the access token.
+async fn access_token(server: &Server, client: &Rp, back: &str, p: &Pending) -> String {
+    let code = code_from(server, back, p);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    tokens.access_token().secret().clone()
+}
+
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .expect("a time")
@@ -280,6 +293,22 @@ async fn employees_carry_their_organisations(d: Deployment) {
             "personal_number",
         ],
     );
+    // An administration console: a person's token of scope vhod:admin.
+    ok(
+        &d,
+        &[
+            "client",
+            "add",
+            "--client-id",
+            "console",
+            "--secret",
+            STAFF_SECRET,
+            "--redirect-uri",
+            RP_REDIRECT,
+            "--scope",
+            "openid profile vhod:admin",
+        ],
+    );
     let server = d.start().await;
     let staff = rp(&server, "staff", Some(STAFF_SECRET), RP_REDIRECT).await;
     let scopes = [
@@ -387,6 +416,53 @@ async fn employees_carry_their_organisations(d: Deployment) {
         .count_events(|e| e.kind == "login" && e.reason.as_deref() == Some("role_not_allowed"))
         .await;
     assert_eq!(denied, 1, "the refusal is audited with its reason");
+
+    // A person administers with a token of scope vhod:admin from a certificate sign-in.
+    ok(
+        &d,
+        &[
+            "admin",
+            "grant",
+            "--username",
+            "emp",
+            "--org",
+            "minjust.grodno",
+        ],
+    );
+    let console = rp(&server, "console", Some(STAFF_SECRET), RP_REDIRECT).await;
+    let p = authorization(&console, &["vhod:admin"], &[]);
+    let Ok(back) = browser.authorize(&server, &p.url).await else {
+        panic!("SSO with the certificate session");
+    };
+    let admin_token = access_token(&server, &console, &back, &p).await;
+    let create = |token: String, parent: &'static str, id: &'static str| {
+        let server = &server;
+        async move {
+            let res = http()
+                .post(server.url("/admin/v1/organisations"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"id": id, "parent": parent, "name": "Отдел"}))
+                .send()
+                .await
+                .expect("the API answers");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = create(admin_token.clone(), "minjust.grodno", "minjust.grodno.one").await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = create(admin_token, "other", "other.one").await;
+    assert_eq!(status, 403, "{body}");
+    // An applicant's password session: the same scope, and no rights at acr low.
+    let p = authorization(&console, &["vhod:admin"], &[]);
+    let back = applicant.sign_in(&server, &p.url, USER, PASSWORD).await;
+    let low_token = access_token(&server, &console, &back, &p).await;
+    let (status, body) = create(low_token, "minjust.grodno", "minjust.grodno.two").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["policy"], "administrators-act-with-high-assurance",
+        "{body}"
+    );
 
     // The policies, offline and explained.
     let checked = ok(&d, &["policy", "check"]);
