@@ -127,7 +127,35 @@ async fn employees_carry_their_organisations(d: Deployment) {
         ],
     );
     assert!(e.contains("parent"), "{e}");
+    ok(
+        &d,
+        &[
+            "org",
+            "update",
+            "--id",
+            "other",
+            "--name",
+            "Переименованная",
+        ],
+    );
+    let e = refused(&d, &["org", "update", "--id", "other", "--unp", "12"]);
+    assert!(e.contains("УНП"), "{e}");
+    let e = refused(
+        &d,
+        &[
+            "user",
+            "add",
+            "--username",
+            "boss",
+            "--password",
+            PASSWORD,
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(e.contains("vhod admin grant"), "{e}");
     let list = ok(&d, &["org", "list"]);
+    assert!(list.contains("Переименованная"), "{list}");
     assert!(list.contains("minjust\tstate_body"), "{list}");
     assert!(list.contains("\n  minjust.grodno\tunit"), "{list}");
 
@@ -463,6 +491,32 @@ async fn employees_carry_their_organisations(d: Deployment) {
         body["policy"], "administrators-act-with-high-assurance",
         "{body}"
     );
+
+    ok(
+        &d,
+        &[
+            "admin",
+            "revoke",
+            "--username",
+            "emp",
+            "--org",
+            "minjust.grodno",
+        ],
+    );
+    let e = refused(
+        &d,
+        &[
+            "admin",
+            "revoke",
+            "--username",
+            "emp",
+            "--org",
+            "minjust.grodno",
+        ],
+    );
+    assert!(e.contains("is not an administrator"), "{e}");
+    ok(&d, &["org", "deactivate", "--id", "other"]);
+    assert!(ok(&d, &["org", "list"]).contains("(inactive)"));
 
     // The policies, offline and explained.
     let checked = ok(&d, &["policy", "check"]);

@@ -170,8 +170,8 @@ struct UserAdd {
     phone: Option<String>,
     #[arg(long)]
     email: Option<String>,
-    /// applicant (default), employee, admin or auditor; may be repeated. An employee is made
-    /// in an organisation with --org.
+    /// applicant (default), employee or auditor; may be repeated. An employee is made in an
+    /// organisation with --org; an administrator with `vhod admin grant`.
     #[arg(long = "role")]
     roles: Vec<String>,
     /// The organisation (its id) an employee works in: the account's home, whose
@@ -317,6 +317,11 @@ async fn user_add(settings: &Settings, a: UserAdd) -> anyhow::Result<()> {
     }
     let hash = crate::authn::password::hasher::hash_blocking(&a.password)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e:?}"))?;
+    if a.roles.iter().any(|r| r == "admin") {
+        bail!(
+            "an administrator is made with `vhod admin grant --username U (--system | --org ORG)`"
+        );
+    }
     let roles = if a.roles.is_empty() {
         vec!["applicant".to_string()]
     } else {

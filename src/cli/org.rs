@@ -27,6 +27,31 @@ pub enum OrgCommand {
     List,
     /// Move an organisation, with its subtree, under another one.
     Move(OrgMove),
+    /// Change an organisation's names, УНП or kind.
+    Update(OrgUpdate),
+    /// Deactivate an organisation: nobody holds anything there (nor below) from the next
+    /// token on.
+    Deactivate(OrgId),
+}
+
+#[derive(Args)]
+pub struct OrgUpdate {
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    name_be: Option<String>,
+    #[arg(long)]
+    unp: Option<String>,
+    #[arg(long)]
+    kind: Option<String>,
+}
+
+#[derive(Args)]
+pub struct OrgId {
+    #[arg(long)]
+    id: String,
 }
 
 #[derive(Args)]
@@ -63,6 +88,8 @@ pub enum AdminCommand {
     /// Make an account the main administrator (--system) or an organisation's external
     /// administrator (--org).
     Grant(AdminGrant),
+    /// Take an administrator scope away.
+    Revoke(AdminGrant),
 }
 
 #[derive(Args)]
@@ -112,7 +139,8 @@ pub struct DelegationAdd {
 
 #[derive(Args)]
 pub struct DelegationRevoke {
-    #[arg(long)]
+    /// The delegation's id (random: it may start with '-').
+    #[arg(long, allow_hyphen_values = true)]
     id: String,
     #[arg(long)]
     reason: Option<String>,
@@ -256,6 +284,29 @@ pub async fn org(settings: &Settings, cmd: OrgCommand) -> anyhow::Result<()> {
                     o.parent_id.unwrap_or_default()
                 );
             }
+            OrgCommand::Update(u) => {
+                let changes = crate::identity::org::Changes {
+                    name: u.name,
+                    name_be: u.name_be.map(Some),
+                    unp: u.unp.map(Some),
+                    kind: u.kind,
+                    active: None,
+                };
+                let o = g
+                    .admin()
+                    .update_org(&Actor::Operator, &u.id, None, &changes)
+                    .await
+                    .map_err(admin_error)?;
+                println!("organisation {} updated", o.id);
+            }
+            OrgCommand::Deactivate(d) => {
+                let o = g
+                    .admin()
+                    .deactivate_org(&Actor::Operator, &d.id, None)
+                    .await
+                    .map_err(admin_error)?;
+                println!("organisation {} deactivated", o.id);
+            }
             OrgCommand::List => {
                 let mut all = Vec::new();
                 let mut after: Option<String> = None;
@@ -298,25 +349,26 @@ fn print_tree(all: &[crate::identity::org::Organisation], parent: Option<&str>, 
 pub async fn admin(settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     let g = Ground::open(settings).await?;
     let result = async {
-        match cmd {
-            AdminCommand::Grant(a) => {
-                let target = account_by_username(&g.db, &a.username).await?;
-                let org = if a.system { None } else { a.org.as_deref() };
-                let granted = g
-                    .admin()
-                    .grant_admin(&Actor::Operator, &target, org)
-                    .await
-                    .map_err(admin_error)?;
-                let scope = org.map_or("the system".to_string(), |o| format!("organisation {o}"));
-                if granted {
-                    println!("{} is now an administrator of {scope}", target.username);
-                } else {
-                    println!(
-                        "{} already was an administrator of {scope}",
-                        target.username
-                    );
-                }
-            }
+        let (grant, a) = match cmd {
+            AdminCommand::Grant(a) => (true, a),
+            AdminCommand::Revoke(a) => (false, a),
+        };
+        let target = account_by_username(&g.db, &a.username).await?;
+        let org = if a.system { None } else { a.org.as_deref() };
+        let scope = org.map_or("the system".to_string(), |o| format!("organisation {o}"));
+        let admin = g.admin();
+        let changed = if grant {
+            admin.grant_admin(&Actor::Operator, &target, org).await
+        } else {
+            admin.revoke_admin(&Actor::Operator, &target, org).await
+        }
+        .map_err(admin_error)?;
+        let who = &target.username;
+        match (grant, changed) {
+            (true, true) => println!("{who} is now an administrator of {scope}"),
+            (true, false) => println!("{who} already was an administrator of {scope}"),
+            (false, true) => println!("{who} is no longer an administrator of {scope}"),
+            (false, false) => bail!("{who} is not an administrator of {scope}"),
         }
         anyhow::Ok(())
     }
