@@ -608,6 +608,46 @@ async fn administration_over_http(d: Deployment) {
     .problem("forbidden");
     assert_eq!(d.account("emp.s").await.expect("emp.s").status, "active");
 
+    // A personal number binds once: another account's is a conflict, a stale ETag nothing.
+    let acc = sys.get(&format!("/admin/v1/accounts/{emp_s}")).await;
+    let etag = acc.etag.clone().expect("ETag");
+    let pn_path = format!("/admin/v1/accounts/{emp_s}/personal-number");
+    sys.call(
+        Method::PUT,
+        &pn_path,
+        Some(json!({"personal_number": "3150575B004PB1"})),
+        &[("If-Match", &etag)],
+    )
+    .await
+    .problem("conflict");
+    sys.call(
+        Method::PUT,
+        &pn_path,
+        Some(json!({"personal_number": "not a number"})),
+        &[("If-Match", &etag)],
+    )
+    .await
+    .problem("invalid_request");
+    let bound = sys
+        .call(
+            Method::PUT,
+            &pn_path,
+            Some(json!({"personal_number": "3010185a001pb3"})),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(bound.status, 200, "{}", bound.body);
+    assert_eq!(bound.body["personal_number_bound"], true);
+    let found = sys
+        .get("/admin/v1/accounts?personal_number=3010185A001PB3")
+        .await;
+    assert_eq!(
+        found.body["items"][0]["id"],
+        emp_s.as_str(),
+        "{}",
+        found.body
+    );
+
     // Clients: the main administrator's; a rotated secret replaces the old one at once.
     xa.get("/admin/v1/clients").await.problem("forbidden");
     let c = sys

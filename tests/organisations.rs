@@ -571,3 +571,67 @@ mod employees_carry_their_organisations {
         }
     }
 }
+
+/// An invalid policy stops the start with its file, line and message; `vhod policy check`
+/// says the same offline, and passes the shipped folder.
+async fn invalid_policies_stop_the_start(d: Deployment) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let checked = ok(&d, &["policy", "check", shipped.to_str().expect("a path")]);
+    assert!(checked.contains("valid"), "{checked}");
+    let dir = d.dir.path();
+    for f in ["schema.cedarschema", "admin.cedar", "sign_in.cedar"] {
+        std::fs::copy(shipped.join(f), dir.join(f)).expect("a policy file");
+    }
+    std::fs::write(
+        dir.join("local.cedar"),
+        "// a deployment's own rule\n@id(\"local\")\npermit (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+    )
+    .expect("a policy file");
+    let e = refused(&d, &["policy", "check"]);
+    assert!(e.contains("local.cedar:4:"), "file and line: {e}");
+    assert!(e.contains("no_such_attribute"), "{e}");
+    // `serve` refuses to start on it (and exits, rather than serving without the rule).
+    let mut serve = std::process::Command::new(bin())
+        .arg("serve")
+        .envs(d.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("VHOD_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("vhod serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = serve.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("vhod serve started with an invalid policy");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    if let Some(mut s) = serve.stderr.take() {
+        let _ = s.read_to_string(&mut stderr);
+    }
+    assert!(!status.success());
+    assert!(stderr.contains("local.cedar:4:"), "{stderr}");
+    // Fixed, it is taken.
+    std::fs::write(
+        dir.join("local.cedar"),
+        "@id(\"local\")\nforbid (principal, action == Vhod::Action::\"sign_in\", resource)\nwhen { principal.roles.contains(\"auditor\") && context.method == \"password\" };\n",
+    )
+    .expect("a policy file");
+    let checked = ok(&d, &["policy", "check"]);
+    assert!(checked.contains("valid"), "{checked}");
+}
+
+mod invalid_policies_stop_the_start {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        if let Some(d) = super::Deployment::new(super::Backend::Sqlite).await {
+            super::invalid_policies_stop_the_start(d).await;
+        }
+    }
+}

@@ -69,6 +69,7 @@ pub enum Op {
     AccountBlocked,
     AccountUnblocked,
     SessionsEnded,
+    PersonalNumberBound,
     AdminGranted,
     AdminRevoked,
     EmployeeCreated,
@@ -96,6 +97,7 @@ impl ReasonCode for Op {
             Op::AccountBlocked => "account_blocked",
             Op::AccountUnblocked => "account_unblocked",
             Op::SessionsEnded => "sessions_ended",
+            Op::PersonalNumberBound => "personal_number_bound",
             Op::AdminGranted => "admin_granted",
             Op::AdminRevoked => "admin_revoked",
             Op::EmployeeCreated => "employee_created",
@@ -702,6 +704,66 @@ impl Admin<'_> {
         )
         .await;
         Ok(after)
+    }
+
+    /// Binds the account to a personal identification number (when its version is still
+    /// `expected`): the person's certificate sign-in, and an upstream that vouches for
+    /// numbers, find this account. A number another account holds is a conflict.
+    pub async fn bind_personal_number(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        number: &str,
+        expected: i64,
+    ) -> Result<(), AdminError> {
+        let number = personal_number(number)?;
+        self.authorize(
+            actor,
+            "bind_personal_number",
+            Resource::Account(target),
+            self.caller(),
+        )
+        .await?;
+        let holders = self
+            .db
+            .upstream_identities()
+            .accounts_with_personal_number(&number)
+            .await?;
+        if holders.iter().any(|h| h == &target.id) {
+            return Ok(());
+        }
+        if !holders.is_empty() {
+            return Err(AdminError::Conflict(
+                "the personal number is bound to another account".into(),
+            ));
+        }
+        if !self.db.accounts().touch(&target.id, expected).await? {
+            return Err(AdminError::Stale);
+        }
+        let key = format!("pn:{number}");
+        let row = crate::store::certificates::IdentityRow {
+            key: &key,
+            account_id: &target.id,
+            profile: crate::store::units::BOUND_BY_ADMINISTRATOR,
+            anchor_key: "",
+        };
+        match self.db.certificates().insert(&row).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(AdminError::Conflict(
+                    "the personal number is bound to another account".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.record(
+            actor,
+            Op::PersonalNumberBound,
+            Some(&target.id),
+            json!({"before": {"personal_number_bound": false}, "after": {"personal_number_bound": true}}),
+        )
+        .await;
+        Ok(())
     }
 
     /// Ends every session of the account and revokes its grants; how many sessions ended.

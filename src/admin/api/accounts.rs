@@ -51,6 +51,9 @@ pub struct AccountView {
     /// Organisations it administers.
     pub admin_of: Vec<String>,
     pub system_admin: bool,
+    /// Bound to a personal identification number (by a certificate, an upstream or an
+    /// administrator).
+    pub personal_number_bound: bool,
     /// Also the ETag.
     pub version: i64,
 }
@@ -91,6 +94,7 @@ impl AccountView {
             memberships,
             admin_of,
             system_admin: s.system_admin,
+            personal_number_bound: !s.personal_numbers.is_empty(),
             version: a.version,
         })
     }
@@ -285,6 +289,38 @@ pub async fn end_sessions(
     let a = http::account(&app, &id).await?;
     let n = app.admin().end_sessions(&actor, &a, &app).await?;
     Ok(axum::Json(Ended { sessions_ended: n }).into_response())
+}
+
+/// A personal identification number to bind the account to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalNumberBody {
+    /// 14 Latin letters and digits.
+    pub personal_number: String,
+}
+
+/// Bind the account to a personal number: the person's certificate sign-in finds it.
+#[utoipa::path(put, path = "/admin/v1/accounts/{id}/personal-number", request_body = PersonalNumberBody,
+    params(("id" = String, Path), ("If-Match" = String, Header, description = "The ETag as read")),
+    responses(
+        (status = 200, body = AccountView, headers(("ETag" = String))),
+        (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
+    ), tag = "accounts")]
+pub async fn bind_personal_number(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: http::Json<PersonalNumberBody>,
+) -> Result<Response, Problem> {
+    let a = http::account(&app, &id).await?;
+    let expected = http::if_match(&headers)?;
+    app.admin()
+        .bind_personal_number(&actor, &a, &body.personal_number, expected)
+        .await?;
+    let after = http::account(&app, &id).await?;
+    let view = AccountView::of(&app, &after).await?;
+    Ok(with_etag(StatusCode::OK, &view, after.version))
 }
 
 /// Make the account a main administrator.

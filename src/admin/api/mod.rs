@@ -117,6 +117,7 @@ impl App {
         accounts::unblock,
         accounts::end_sessions,
         accounts::grant_system_admin,
+        accounts::bind_personal_number,
         delegations::list,
         delegations::create,
         delegations::get,
@@ -311,6 +312,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route(
             "/admin/v1/accounts/{id}/system-administrator",
             put(accounts::grant_system_admin),
+        )
+        .route(
+            "/admin/v1/accounts/{id}/personal-number",
+            put(accounts::bind_personal_number),
         )
         .route(
             "/admin/v1/delegations",
