@@ -93,8 +93,9 @@ pub fn build(s: &Settings) -> anyhow::Result<String> {
         .iter()
         .map(|c| CoreClaimName::new(c.to_string()))
         .collect();
-    claims.push(CoreClaimName::new("roles".into()));
-    claims.push(CoreClaimName::new("org".into()));
+    for vhods_own in ["roles", "org", "personal_number", "legal_entity"] {
+        claims.push(CoreClaimName::new(vhods_own.into()));
+    }
     let meta = Metadata::new(
         IssuerUrl::new(s.issuer.clone())?,
         AuthUrl::new(s.endpoint("/authorize"))?,
