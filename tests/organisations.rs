@@ -334,7 +334,7 @@ async fn employees_carry_their_organisations(d: Deployment) {
             "--redirect-uri",
             RP_REDIRECT,
             "--scope",
-            "openid profile vhod:admin",
+            "openid profile roles org vhod:admin",
         ],
     );
     let server = d.start().await;
@@ -458,11 +458,21 @@ async fn employees_carry_their_organisations(d: Deployment) {
         ],
     );
     let console = rp(&server, "console", Some(STAFF_SECRET), RP_REDIRECT).await;
-    let p = authorization(&console, &["vhod:admin"], &[]);
+    let p = authorization(&console, &["vhod:admin", "roles", "org"], &[]);
     let Ok(back) = browser.authorize(&server, &p.url).await else {
         panic!("SSO with the certificate session");
     };
     let admin_token = access_token(&server, &console, &back, &p).await;
+    // The administrator's scope is in the same array, marked.
+    let at = payload(&admin_token);
+    assert_eq!(
+        at["roles"],
+        serde_json::json!(["applicant", "employee", "admin"]),
+        "{at}"
+    );
+    assert_eq!(at["org"][0]["id"], "minjust.grodno");
+    assert_eq!(at["org"][0]["admin"], true, "{at}");
+    assert_eq!(at["org"][0]["roles"], serde_json::json!(["registrar"]));
     let create = |token: String, parent: &'static str, id: &'static str| {
         let server = &server;
         async move {

@@ -264,7 +264,14 @@ mod tests {
                 .into_iter()
                 .collect::<Result<_, _>>()
                 .unwrap();
-            assert_eq!(all, [client("rp", "openid email")]);
+            assert_eq!(
+                all,
+                [ClientRow {
+                    version: 2,
+                    ..client("rp", "openid email")
+                }],
+                "a replace moves the version"
+            );
         }
     }
 }

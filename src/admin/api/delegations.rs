@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Caller;
 use super::http::{self, Json, Page, PageQuery};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{Problem, ProblemBody, code};
 use crate::admin::Resource;
 use crate::identity::delegation::{Delegation, Filter, NewDelegation};
 use crate::server::App;
@@ -246,7 +246,7 @@ pub async fn revoke(
     if d.revoked_at.is_some() {
         return Err(Problem::new(
             StatusCode::CONFLICT,
-            "conflict",
+            code::CONFLICT,
             "the delegation was revoked already",
         ));
     }

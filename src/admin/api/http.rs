@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::problem::Problem;
+use super::problem::{Problem, code};
 use crate::identity::account::Account;
 use crate::server::App;
 use crate::store::ephemeral::keys;
@@ -45,7 +45,7 @@ where
         if !json {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                code::UNSUPPORTED_MEDIA_TYPE,
                 "send the body as application/json",
             ));
         }
@@ -135,14 +135,14 @@ pub fn if_match(headers: &HeaderMap) -> Result<i64, Problem> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Err(Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
+            code::PRECONDITION_REQUIRED,
             "send If-Match with the ETag of the resource as read",
         ));
     };
     let stale = || {
         Problem::new(
             StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
+            code::PRECONDITION_FAILED,
             "the If-Match is not the resource's current ETag; read it again",
         )
     };
@@ -225,7 +225,7 @@ where
         return match stored {
             Some(s) if s.fingerprint != fingerprint => Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                code::IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was used with another request",
             )),
             Some(Stored {
@@ -247,7 +247,7 @@ where
             }
             _ => Err(Problem::new(
                 StatusCode::CONFLICT,
-                "conflict",
+                code::CONFLICT,
                 "a request with this Idempotency-Key is still being answered",
             )),
         };

@@ -15,6 +15,23 @@ use crate::admin::AdminError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// The stable codes of the problems (`urn:vhod:problem:<code>`): clients switch on them.
+pub mod code {
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const CONFLICT: &str = "conflict";
+    pub const PRECONDITION_FAILED: &str = "precondition_failed";
+    pub const PRECONDITION_REQUIRED: &str = "precondition_required";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const TOO_LARGE: &str = "too_large";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const SERVER_ERROR: &str = "server_error";
+}
+
 /// A problem, as the API answers it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProblemBody {
@@ -52,21 +69,21 @@ impl Problem {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+        Problem::new(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Problem::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Problem::new(StatusCode::FORBIDDEN, code::FORBIDDEN, detail)
     }
 
     pub fn not_found(what: &str) -> Problem {
         Problem::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            code::NOT_FOUND,
             format!("no such {what}"),
         )
     }
@@ -74,7 +91,7 @@ impl Problem {
     pub fn unavailable() -> Problem {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            code::UNAVAILABLE,
             "storage is unavailable; try again",
         )
     }
@@ -141,10 +158,10 @@ impl From<AdminError> for Problem {
             }
             AdminError::Invalid(m) => Problem::bad_request(m),
             AdminError::NotFound(what) => Problem::not_found(what),
-            AdminError::Conflict(m) => Problem::new(StatusCode::CONFLICT, "conflict", m),
+            AdminError::Conflict(m) => Problem::new(StatusCode::CONFLICT, code::CONFLICT, m),
             AdminError::Stale => Problem::new(
                 StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
+                code::PRECONDITION_FAILED,
                 "the resource changed since its ETag was read; read it again",
             ),
             AdminError::Store(e) => {
