@@ -599,29 +599,15 @@ impl Admin<'_> {
         Ok(after)
     }
 
-    /// Takes an administrator scope away (None: the main administrator's).
+    /// Takes an administrator scope away (None: the main administrator's); false when the
+    /// account did not have it.
     pub async fn revoke_admin(
         &self,
         actor: &Actor,
         target: &Account,
         org: Option<&str>,
     ) -> Result<bool, AdminError> {
-        let resource = org.map_or(Resource::System, Resource::Org);
-        let context =
-            json!({"target": {"__entity": uid("Account", &target.id)}, "roles": ["admin"]});
-        self.authorize(actor, "revoke_admin", resource, context)
-            .await?;
-        let revoked = self.db.memberships().revoke_admin(&target.id, org).await?;
-        if revoked {
-            self.record(
-                actor,
-                Op::AdminRevoked,
-                Some(&target.id),
-                json!({"scope": org.map_or(json!("system"), |o| json!({"org": o}))}),
-            )
-            .await;
-        }
-        Ok(revoked)
+        self.change_admin(actor, target, org, false).await
     }
 
     /// Ends `target`'s membership of `org` (their roles there go with it).
@@ -634,13 +620,10 @@ impl Admin<'_> {
         let held = self
             .db
             .memberships()
-            .of_account(&target.id)
+            .roles_in(&target.id, org_id)
             .await?
-            .into_iter()
-            .find(|m| m.org_id == org_id)
             .ok_or(AdminError::NotFound("membership"))?;
-        let context =
-            json!({"target": {"__entity": uid("Account", &target.id)}, "roles": held.roles});
+        let context = json!({"target": {"__entity": uid("Account", &target.id)}, "roles": held});
         self.authorize(actor, "remove_roles", Resource::Org(org_id), context)
             .await?;
         self.db.memberships().remove(&target.id, org_id).await?;
@@ -648,7 +631,7 @@ impl Admin<'_> {
             actor,
             Op::MemberRemoved,
             Some(&target.id),
-            json!({"org": org_id, "before": {"roles": held.roles}, "after": null}),
+            json!({"org": org_id, "before": {"roles": held}, "after": null}),
         )
         .await;
         Ok(())
@@ -797,14 +780,25 @@ impl Admin<'_> {
         Ok(n)
     }
 
-    /// Makes `target` an administrator of `org` (None: a main administrator).
+    /// Makes `target` an administrator of `org` (None: a main administrator); false when it
+    /// already was.
     pub async fn grant_admin(
         &self,
         actor: &Actor,
         target: &Account,
         org: Option<&str>,
     ) -> Result<bool, AdminError> {
-        if let Some(o) = org {
+        self.change_admin(actor, target, org, true).await
+    }
+
+    async fn change_admin(
+        &self,
+        actor: &Actor,
+        target: &Account,
+        org: Option<&str>,
+        grant: bool,
+    ) -> Result<bool, AdminError> {
+        if grant && let Some(o) = org {
             org::get(self.db, o)
                 .await?
                 .filter(|o| o.active)
@@ -813,24 +807,30 @@ impl Admin<'_> {
         let resource = org.map_or(Resource::System, Resource::Org);
         let context =
             json!({"target": {"__entity": uid("Account", &target.id)}, "roles": ["admin"]});
-        self.authorize(actor, "grant_admin", resource, context)
-            .await?;
-        let by = actor.id();
-        let granted = self
-            .db
-            .memberships()
-            .grant_admin(&target.id, org, Some(&by))
-            .await?;
-        if granted {
+        let (action, op) = if grant {
+            ("grant_admin", Op::AdminGranted)
+        } else {
+            ("revoke_admin", Op::AdminRevoked)
+        };
+        self.authorize(actor, action, resource, context).await?;
+        let scopes = self.db.memberships();
+        let changed = if grant {
+            scopes
+                .grant_admin(&target.id, org, Some(&actor.id()))
+                .await?
+        } else {
+            scopes.revoke_admin(&target.id, org).await?
+        };
+        if changed {
             self.record(
                 actor,
-                Op::AdminGranted,
+                op,
                 Some(&target.id),
-                json!({"scope": org.map_or(json!("system"), |o| json!({"org": o}))}),
+                json!({"scope": org.map_or(json!("system"), |o| json!({"org": o})), "after": {"admin": grant}}),
             )
             .await;
         }
-        Ok(granted)
+        Ok(changed)
     }
 
     /// Creates an employee account in `org` with organisation roles, bound (optionally) to a
@@ -921,14 +921,7 @@ impl Admin<'_> {
             .catalogue
             .check(roles.iter().map(String::as_str))
             .map_err(AdminError::Invalid)?;
-        let before: Option<Vec<String>> = self
-            .db
-            .memberships()
-            .of_account(&target.id)
-            .await?
-            .into_iter()
-            .find(|m| m.org_id == org_id)
-            .map(|m| m.roles);
+        let before = self.db.memberships().roles_in(&target.id, org_id).await?;
         let held = before.clone().unwrap_or_default();
         let added: Vec<&String> = roles.iter().filter(|r| !held.contains(r)).collect();
         let removed: Vec<&String> = held.iter().filter(|r| !roles.contains(r)).collect();

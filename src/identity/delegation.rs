@@ -113,11 +113,8 @@ pub async fn create(
     }
     let held = db
         .memberships()
-        .of_account(&new.delegator_id)
+        .roles_in(&new.delegator_id, &org.id)
         .await?
-        .into_iter()
-        .find(|m| m.org_id == org.id)
-        .map(|m| m.roles)
         .unwrap_or_default();
     let (not_before, roles) = check(new, &held, catalogue, now, max_days)?;
     let d = Delegation {

@@ -89,11 +89,8 @@ impl Standing {
             }
             let held = db
                 .memberships()
-                .of_account(&d.delegator_id)
+                .roles_in(&d.delegator_id, &d.org_id)
                 .await?
-                .into_iter()
-                .find(|m| m.org_id == d.org_id)
-                .map(|m| m.roles)
                 .unwrap_or_default();
             let roles: Vec<String> = d.roles.into_iter().filter(|r| held.contains(r)).collect();
             if roles.is_empty() {

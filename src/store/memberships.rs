@@ -88,6 +88,22 @@ impl Memberships<'_> {
         rows.iter().map(membership).collect()
     }
 
+    /// The account's own roles in the organisation; None when it is no member there.
+    pub async fn roles_in(
+        &self,
+        account_id: &str,
+        org_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, org_id, roles FROM memberships WHERE account_id = $1 AND org_id = $2",
+        )
+        .bind(account_id)
+        .bind(org_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.as_ref().map(membership).transpose()?.map(|m| m.roles))
+    }
+
     /// A page of the organisation's members in account id order after `after`.
     pub async fn of_org(
         &self,
