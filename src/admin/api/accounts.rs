@@ -142,6 +142,9 @@ pub async fn search(
 ) -> Result<Response, Problem> {
     let limit = page.limit()?;
     let after = page.after()?;
+    http::printable("name", f.name.as_deref())?;
+    http::printable("email", f.email.as_deref())?;
+    http::printable("org", f.org.as_deref())?;
     let resource = match &f.org {
         Some(o) => Resource::Org(o),
         None => Resource::System,

@@ -121,6 +121,9 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     let limit = page.limit()?;
     let after = page.after()?;
+    http::printable("org", f.org.as_deref())?;
+    http::printable("to", f.to.as_deref())?;
+    http::printable("from", f.from.as_deref())?;
     let resource = match &f.org {
         Some(o) => Resource::Org(o),
         None => Resource::System,
@@ -196,7 +199,7 @@ pub async fn create(
 }
 
 async fn existing(app: &App, id: &str) -> Result<Delegation, Problem> {
-    if id.len() > 64 {
+    if id.len() > 64 || http::has_control(id) {
         return Err(Problem::not_found("delegation"));
     }
     app.db
@@ -243,6 +246,16 @@ pub async fn revoke(
     body: Json<RevokeBody>,
 ) -> Result<Response, Problem> {
     let d = existing(&app, &id).await?;
+    // The audit keeps the reason for people to read: the same rule as a new delegation's.
+    if body
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.chars().count() > 500 || http::has_control(r))
+    {
+        return Err(Problem::bad_request(
+            "the reason is at most 500 printable characters",
+        ));
+    }
     if d.revoked_at.is_some() {
         return Err(Problem::new(
             StatusCode::CONFLICT,

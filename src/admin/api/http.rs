@@ -57,6 +57,15 @@ where
                 Problem::bad_request("the body could not be read")
             }
         })?;
+        // Serde's derived structs also take a JSON array of their fields in order: `[]` would
+        // pass as a body of absent fields. Every body of this API is an object.
+        let object = raw
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .is_some_and(|b| *b == b'{');
+        if !object {
+            return Err(Problem::bad_request("the body: a JSON object is expected"));
+        }
         let value = serde_json::from_slice(&raw)
             .map_err(|e| Problem::bad_request(format!("the body: {e}")))?;
         Ok(Json { value, raw })
@@ -70,6 +79,7 @@ pub struct PageQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -93,7 +103,26 @@ impl PageQuery {
         let bytes = crate::secrets::b64url_decode(c).ok_or_else(bad)?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let after = text.strip_prefix("v1:").ok_or_else(bad)?;
+        if has_control(after) {
+            return Err(bad());
+        }
         Ok(Some(after.to_string()))
+    }
+}
+
+/// No id, name or address of this API holds a control character, and PostgreSQL refuses a NUL
+/// in text (a storage error, answered 503): such a value is refused before it is looked up.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Refuses (400) a text of the request that holds a control character (`has_control`).
+pub fn printable(name: &str, value: Option<&str>) -> Result<(), Problem> {
+    match value {
+        Some(v) if has_control(v) => Err(Problem::bad_request(format!(
+            "{name}: no control characters"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -165,7 +194,7 @@ pub fn with_etag<T: Serialize>(status: StatusCode, body: &T, version: i64) -> Re
 }
 
 pub async fn account(app: &App, id: &str) -> Result<Account, Problem> {
-    if id.is_empty() || id.len() > 64 {
+    if id.is_empty() || id.len() > 64 || has_control(id) {
         return Err(Problem::not_found("account"));
     }
     crate::identity::account::find_by_id(&app.db, id)

@@ -132,7 +132,7 @@ impl App {
         explain,
     ),
     components(schemas(problem::ProblemBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Unavailable),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -152,6 +152,43 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation answers 503 when storage fails (`Problem::unavailable`); the handlers'
+/// annotations declare only what the caller can change, so the document is told here.
+struct Unavailable;
+
+impl utoipa::Modify for Unavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        let answer = ResponseBuilder::new()
+            .description("Storage is unavailable; try again")
+            .content(
+                problem::CONTENT_TYPE,
+                Content::new(Some(Ref::from_schema_name("ProblemBody"))),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("503".to_string())
+                    .or_insert_with(|| answer.clone().into());
+            }
+        }
     }
 }
 
@@ -211,6 +248,7 @@ async fn explain(
     body: http::Json<ExplainRequest>,
 ) -> Result<Response, Problem> {
     let q = body.value;
+    http::printable("resource", Some(&q.resource))?;
     let admin = app.admin();
     admin
         .authorize(

@@ -490,6 +490,10 @@ pub async fn create_employee(
     body: Json<NewEmployeeBody>,
 ) -> Result<Response, Problem> {
     let o = existing(&app, &id).await?;
+    // The account's own checks leave the names as given; PostgreSQL refuses a NUL in them.
+    http::printable("given_name", body.given_name.as_deref())?;
+    http::printable("family_name", body.family_name.as_deref())?;
+    http::printable("middle_name", body.middle_name.as_deref())?;
     let caller = actor.id();
     http::idempotent(&app, &caller, &headers, &body.raw, async {
         let b = &body.value;
