@@ -172,6 +172,19 @@ pub fn validate(new: NewAccount) -> Result<NewRow, AccountError> {
         ),
         None => None,
     };
+    for (what, name) in [
+        ("given_name", &new.given_name),
+        ("family_name", &new.family_name),
+        ("middle_name", &new.middle_name),
+    ] {
+        if let Some(n) = name
+            && (n.chars().count() > 300 || n.chars().any(char::is_control))
+        {
+            return Err(AccountError::Invalid(format!(
+                "{what}: at most 300 printable characters"
+            )));
+        }
+    }
     for r in &new.roles {
         if !ROLES.contains(&r.as_str()) {
             return Err(AccountError::Invalid(format!(

@@ -284,7 +284,7 @@ pub async fn create(
 }
 
 async fn existing(app: &App, id: &str) -> Result<ClientRow, Problem> {
-    if id.len() > 128 {
+    if id.len() > 128 || http::has_control(id) {
         return Err(Problem::not_found("client"));
     }
     app.db
