@@ -5,6 +5,8 @@
 //! audited with who did it, what changed (before and after) and why.
 
 pub mod api;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
