@@ -5,6 +5,8 @@
 //! audited with who did it, what changed (before and after) and why.
 
 pub mod api;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -366,10 +368,17 @@ impl Admin<'_> {
                 (("Account", standing.account.id.clone()), level(*acr))
             }
             Actor::Client { client } => {
+                let mut held = client.as_ref().clone();
                 if let Some(crate::identity::client::AdminScope::Org(o)) = &client.admin_scope {
-                    orgs.insert(o.clone());
+                    // As a person's standing leaves out a deactivated organisation (and all
+                    // under one), a client's scope there holds nothing either.
+                    if self.in_force(o).await? {
+                        orgs.insert(o.clone());
+                    } else {
+                        held.admin_scope = None;
+                    }
                 }
-                ents.push(entities::client(client));
+                ents.push(entities::client(&held));
                 (("Client", client.id.as_str().to_string()), 0)
             }
         };
@@ -414,6 +423,25 @@ impl Admin<'_> {
             context,
             entities: ents,
         }))
+    }
+
+    /// The organisation exists and neither it nor any above it is deactivated.
+    async fn in_force(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(path) = self.db.organisations().path(id).await? else {
+            return Ok(false);
+        };
+        for o in path {
+            if !self
+                .db
+                .organisations()
+                .get(&o)
+                .await?
+                .is_some_and(|o| o.active)
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The organisations with everything above them, as entities.
@@ -494,7 +522,8 @@ impl Admin<'_> {
             Some(p) => Resource::Org(p),
             None => Resource::System,
         };
-        self.authorize(actor, "move_organisation", to, self.caller())
+        // Said, so that the policies tell taking a unit in from moving the organisation itself.
+        self.authorize(actor, "move_organisation", to, json!({"destination": true}))
             .await?;
         let after = org::move_to(self.db, id, parent, expected).await?;
         self.record(
@@ -927,7 +956,10 @@ impl Admin<'_> {
         let removed: Vec<&String> = held.iter().filter(|r| !roles.contains(r)).collect();
         let context =
             |r: &[&String]| json!({"target": {"__entity": uid("Account", &target.id)}, "roles": r});
-        if !added.is_empty() || before.is_none() {
+        // Everything but a pure removal asks assign_roles, a change of nothing too: it still
+        // writes (the version moves, the audit records a success) and answers with the roles
+        // held, so it is no less the administrator's than a change.
+        if !added.is_empty() || removed.is_empty() {
             self.authorize(
                 actor,
                 "assign_roles",
