@@ -574,6 +574,12 @@ impl World {
                 .revoke_delegation(a, &self.delegations[d], Some("вернулся"))
                 .await
                 .map(drop),
+            Do::BindPersonalNumber(target) => {
+                let t = self.account(target, who);
+                admin
+                    .bind_personal_number(a, t, "3150575B004PB9", t.version)
+                    .await
+            }
             Do::Read(action, res) => {
                 let held;
                 let resource = match res {
@@ -671,6 +677,7 @@ enum Do {
         &'static [&'static str],
     ),
     RevokeDelegation(&'static str),
+    BindPersonalNumber(&'static str),
     Read(&'static str, On),
 }
 
@@ -704,6 +711,7 @@ impl Do {
             Do::EndSessions(..) => "end_sessions",
             Do::Delegate(..) => "create_delegation",
             Do::RevokeDelegation(..) => "revoke_delegation",
+            Do::BindPersonalNumber(..) => "bind_personal_number",
             Do::Read(action, _) => action,
         }
     }
@@ -799,6 +807,9 @@ const MATRIX: &[(&str, Do, [Expect; COLUMNS])] = &[
     ("delegate se's registrar to sd in S",Do::Delegate("se", "sd", "s", &["registrar"]),        [Y,  N,    Y,    Y,    N,    N,    N,    N]),
     ("revoke the delegation dx in X",     Do::RevokeDelegation("dx"),                           [Y,  Y,    Y,    N,    N,    N,    N,    Y]),
     ("revoke the delegation ds in S",     Do::RevokeDelegation("ds"),                           [Y,  N,    Y,    Y,    N,    N,    N,    N]),
+    ("bind xe to a personal number",      Do::BindPersonalNumber("xe"),                         [Y,  Y,    Y,    N,    N,    N,    N,    Y]),
+    ("bind se to a personal number",      Do::BindPersonalNumber("se"),                         [Y,  N,    Y,    Y,    N,    N,    N,    N]),
+    ("manage the clients",                Do::Read("manage_clients", On::System),               [Y,  N,    N,    N,    N,    N,    N,    N]),
     ("read X1",                           Do::Read("read_organisation", On::Org("x1")),         [Y,  Y,    Y,    N,    N,    N,    N,    Y]),
     ("read S",                            Do::Read("read_organisation", On::Org("s")),          [Y,  N,    Y,    Y,    N,    N,    N,    N]),
     ("read R",                            Do::Read("read_organisation", On::Org("r")),          [Y,  N,    N,    N,    N,    N,    N,    N]),
@@ -854,6 +865,8 @@ fn the_matrix_covers_every_operation() {
         "end_sessions",
         "create_delegation",
         "revoke_delegation",
+        "bind_personal_number",
+        "manage_clients",
         "read_organisation",
         "read_account",
         "search_accounts",
