@@ -209,6 +209,17 @@ pub struct NewEmployee {
     pub personal_number: Option<String>,
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Holder {
+    Nobody,
+    ThisAccount,
+    Another,
+}
+
+fn number_taken() -> AdminError {
+    AdminError::Conflict("the personal number is bound to another account".into())
+}
+
 /// The service, over the state it needs.
 pub struct Admin<'a> {
     pub db: &'a Db,
@@ -427,21 +438,12 @@ impl Admin<'_> {
 
     /// The organisation exists and neither it nor any above it is deactivated.
     async fn in_force(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(path) = self.db.organisations().path(id).await? else {
-            return Ok(false);
-        };
-        for o in path {
-            if !self
-                .db
-                .organisations()
-                .get(&o)
-                .await?
-                .is_some_and(|o| o.active)
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(self
+            .db
+            .organisations()
+            .lineage(id)
+            .await?
+            .is_some_and(|l| l.iter().all(|o| o.active)))
     }
 
     /// The organisations with everything above them, as entities.
@@ -449,13 +451,14 @@ impl Admin<'_> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for id in ids {
-            let Some(path) = self.db.organisations().path(id).await? else {
+            if seen.contains(id) {
+                continue;
+            }
+            let Some(lineage) = self.db.organisations().lineage(id).await? else {
                 continue;
             };
-            for o in path {
-                if seen.insert(o.clone())
-                    && let Some(org) = self.db.organisations().get(&o).await?
-                {
+            for org in lineage {
+                if seen.insert(org.id.clone()) {
                     out.push(entities::organisation(&org));
                 }
             }
@@ -736,36 +739,22 @@ impl Admin<'_> {
             self.caller(),
         )
         .await?;
-        let holders = self
-            .db
-            .upstream_identities()
-            .accounts_with_personal_number(&number)
-            .await?;
-        if holders.iter().any(|h| h == &target.id) {
-            return Ok(());
-        }
-        if !holders.is_empty() {
-            return Err(AdminError::Conflict(
-                "the personal number is bound to another account".into(),
-            ));
+        match self.number_held(&number, &target.id).await? {
+            Holder::ThisAccount => return Ok(()),
+            Holder::Another => return Err(number_taken()),
+            Holder::Nobody => {}
         }
         if !self.db.accounts().touch(&target.id, expected).await? {
             return Err(AdminError::Stale);
         }
-        let key = format!("pn:{number}");
-        let row = crate::store::certificates::IdentityRow {
-            key: &key,
-            account_id: &target.id,
-            profile: crate::store::units::BOUND_BY_ADMINISTRATOR,
-            anchor_key: "",
-        };
-        match self.db.certificates().insert(&row).await {
+        match self
+            .db
+            .certificates()
+            .bind_number(&target.id, &number)
+            .await
+        {
             Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                return Err(AdminError::Conflict(
-                    "the personal number is bound to another account".into(),
-                ));
-            }
+            Err(StoreError::Conflict) => return Err(number_taken()),
             Err(e) => return Err(e.into()),
         }
         self.record(
@@ -776,6 +765,22 @@ impl Admin<'_> {
         )
         .await;
         Ok(())
+    }
+
+    /// Who holds the personal number as a verified fact or a binding, seen from `account_id`.
+    async fn number_held(&self, number: &str, account_id: &str) -> Result<Holder, StoreError> {
+        let holders = self
+            .db
+            .upstream_identities()
+            .accounts_with_personal_number(number)
+            .await?;
+        Ok(if holders.iter().any(|h| h == account_id) {
+            Holder::ThisAccount
+        } else if holders.is_empty() {
+            Holder::Nobody
+        } else {
+            Holder::Another
+        })
     }
 
     /// Ends every session of the account and revokes its grants; how many sessions ended.
@@ -895,16 +900,9 @@ impl Admin<'_> {
         self.authorize(actor, "create_employee", Resource::Org(&org.id), context)
             .await?;
         if let Some(n) = &number
-            && !self
-                .db
-                .upstream_identities()
-                .accounts_with_personal_number(n)
-                .await?
-                .is_empty()
+            && self.number_held(n, &row.id).await? != Holder::Nobody
         {
-            return Err(AdminError::Conflict(
-                "the personal number is bound to another account".into(),
-            ));
+            return Err(number_taken());
         }
         let membership = Membership {
             account_id: row.id.clone(),

@@ -236,33 +236,18 @@ impl<'a> Lineage<'a> {
         if let Some(p) = self.seen.get(org) {
             return Ok(p.clone());
         }
-        let orgs = self.db.organisations();
-        let place = match orgs.path(org).await? {
-            None => None,
-            Some(path) => {
-                let mut all_active = true;
-                let mut this = None;
-                for id in &path {
-                    match orgs.get(id).await? {
-                        Some(o) if o.active => {
-                            if id == org {
-                                this = Some(o);
-                            }
-                        }
-                        _ => all_active = false,
-                    }
-                }
-                match this {
-                    Some(org) if all_active => Some(Place {
-                        org,
-                        path,
-                        roles: None,
-                        delegated: Vec::new(),
-                        admin: false,
-                    }),
-                    _ => None,
-                }
+        let place = match self.db.organisations().lineage(org).await? {
+            Some(lineage) if lineage.iter().all(|o| o.active) => {
+                let path = lineage.iter().map(|o| o.id.clone()).collect();
+                lineage.into_iter().last().map(|org| Place {
+                    org,
+                    path,
+                    roles: None,
+                    delegated: Vec::new(),
+                    admin: false,
+                })
             }
+            _ => None,
         };
         self.seen.insert(org.to_string(), place.clone());
         Ok(place)

@@ -36,6 +36,28 @@ pub(super) async fn insert_on(
     Ok(())
 }
 
+/// The profile recorded for a personal number bound by an administrator (no certificate has
+/// vouched for it yet).
+pub const BOUND_BY_ADMINISTRATOR: &str = "bound_by_administrator";
+
+/// Binds the account to a personal number on `conn`: the identity `pn:<number>` that the
+/// person's certificate sign-in finds. A number bound already is [`StoreError::Conflict`].
+pub(super) async fn bind_number_on(
+    conn: &mut sqlx::AnyConnection,
+    account_id: &str,
+    number: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let key = format!("pn:{number}");
+    let row = IdentityRow {
+        key: &key,
+        account_id,
+        profile: BOUND_BY_ADMINISTRATOR,
+        anchor_key: "",
+    };
+    insert_on(conn, &row, now).await
+}
+
 /// The certificate identities of a database: `db.certificates()`.
 pub struct Certificates<'a> {
     db: &'a Db,
@@ -100,6 +122,12 @@ impl Certificates<'_> {
     pub async fn insert(&self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
         let mut conn = self.db.pool.acquire().await?;
         insert_on(&mut conn, row, self.db.clock.now()).await
+    }
+
+    /// Binds the account to a personal number (see [`bind_number_on`]).
+    pub async fn bind_number(&self, account_id: &str, number: &str) -> Result<(), StoreError> {
+        let mut conn = self.db.pool.acquire().await?;
+        bind_number_on(&mut conn, account_id, number, self.db.clock.now()).await
     }
 }
 

@@ -91,35 +91,49 @@ impl Db {
     }
 }
 
-/// The ids from the root down to `id` (inclusive), read on `conn`; None when `id` does not
-/// exist. Bounded by [`MAX_DEPTH`] + 1 steps whatever is stored.
-async fn path_on(
+/// The organisations from the root down to `id` (inclusive), read on `conn`, one row a level;
+/// None when `id` does not exist. Bounded by [`MAX_DEPTH`] + 1 steps whatever is stored.
+async fn lineage_on(
     conn: &mut sqlx::AnyConnection,
     id: &str,
-) -> Result<Option<Vec<String>>, StoreError> {
-    let mut path = Vec::new();
+) -> Result<Option<Vec<Organisation>>, StoreError> {
+    let mut lineage: Vec<Organisation> = Vec::new();
     let mut at = Some(id.to_string());
     while let Some(current) = at {
-        if path.len() > MAX_DEPTH || path.contains(&current) {
+        if lineage.len() > MAX_DEPTH || lineage.iter().any(|o| o.id == current) {
             return Err(StoreError::Corrupt(format!(
                 "the organisation tree above {id} loops or is too deep"
             )));
         }
-        let row = sqlx::query("SELECT parent_id FROM organisations WHERE id = $1")
-            .bind(&current)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM organisations WHERE id = $1"
+        ))
+        .bind(&current)
+        .fetch_optional(&mut *conn)
+        .await?;
         let Some(row) = row else {
-            if path.is_empty() {
+            if lineage.is_empty() {
                 return Ok(None);
             }
             return Err(StoreError::Corrupt(format!("{current} is missing")));
         };
-        at = row.try_get("parent_id")?;
-        path.push(current);
+        let org = from_row(&row)?;
+        at = org.parent_id.clone();
+        lineage.push(org);
     }
-    path.reverse();
-    Ok(Some(path))
+    lineage.reverse();
+    Ok(Some(lineage))
+}
+
+/// The ids from the root down to `id` (inclusive), read on `conn`; None when `id` does not
+/// exist.
+async fn path_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    Ok(lineage_on(conn, id)
+        .await?
+        .map(|l| l.into_iter().map(|o| o.id).collect()))
 }
 
 /// The ids of the organisations directly under any of `parents`, read on `conn`.
@@ -225,6 +239,13 @@ impl Organisations<'_> {
     pub async fn path(&self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
         let mut conn = self.db.pool.acquire().await?;
         path_on(&mut conn, id).await
+    }
+
+    /// The organisations from the root down to `id` (inclusive); None when there is no such
+    /// organisation.
+    pub async fn lineage(&self, id: &str) -> Result<Option<Vec<Organisation>>, StoreError> {
+        let mut conn = self.db.pool.acquire().await?;
+        lineage_on(&mut conn, id).await
     }
 
     /// A page of organisations in id order after `after`, optionally only the children of

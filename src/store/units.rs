@@ -178,24 +178,13 @@ pub async fn create_employee(
         accounts::insert_on(&mut tx, account, now).await?;
         memberships::set_on(&mut tx, membership, now).await?;
         if let Some(n) = personal_number {
-            let key = format!("pn:{n}");
-            let row = certificates::IdentityRow {
-                key: &key,
-                account_id: &account.id,
-                profile: BOUND_BY_ADMINISTRATOR,
-                anchor_key: "",
-            };
-            certificates::insert_on(&mut tx, &row, now).await?;
+            certificates::bind_number_on(&mut tx, &account.id, n, now).await?;
         }
         Ok(Some(()))
     }
     .await;
     finish(tx, done).await.map(|_| ())
 }
-
-/// The profile recorded for a personal number bound by an administrator (no certificate has
-/// vouched for it yet).
-pub const BOUND_BY_ADMINISTRATOR: &str = "bound_by_administrator";
 
 /// Creates an account together with its upstream identity (both or neither). A taken
 /// username, phone or identity is [`StoreError::Conflict`].
