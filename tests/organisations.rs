@@ -7,7 +7,6 @@
 
 mod common;
 
-use base64::Engine;
 use common::certs::*;
 use common::*;
 use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier, TokenResponse};
@@ -31,29 +30,6 @@ fn refused(d: &Deployment, args: &[&str]) -> String {
     let out = d.cli(args);
     assert!(!out.status.success(), "vhod {} succeeded", args.join(" "));
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).expect("JWT payload");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("base64url"),
-    )
-    .expect("JSON payload")
-}
-
-/// Redeems the code the client got back and returns the access token.
-async fn access_token(server: &Server, client: &Rp, back: &str, p: &Pending) -> String {
-    let code = code_from(server, back, p);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("token endpoint")
-        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
-        .request_async(&http())
-        .await
-        .expect("code exchange");
-    tokens.access_token().secret().clone()
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

@@ -258,7 +258,7 @@ pub fn personal_number(s: &str) -> Result<String, AdminError> {
 }
 
 /// Every administration action of the schema.
-pub const ACTIONS: [&str; 20] = [
+pub const ACTIONS: [&str; 21] = [
     "read_organisation",
     "create_organisation",
     "update_organisation",
@@ -279,6 +279,7 @@ pub const ACTIONS: [&str; 20] = [
     "revoke_delegation",
     "read_delegation",
     "manage_clients",
+    "read_audit",
 ];
 
 /// Actions whose context names the account whose roles or rights change.

@@ -61,10 +61,15 @@ pub enum Kind {
     /// An administrative operation (the reason names it): organisations, administrators,
     /// employees and their roles, delegations, accounts, clients; or its refusal by policy.
     Admin,
+    // The audit itself
+    /// A security officer read the audit trail (a search, an export, a timeline).
+    AuditRead,
+    /// A detection rule fired (the reason names the rule).
+    Alert,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 31] = [
         Kind::Authorize,
         Kind::Login,
         Kind::Logout,
@@ -94,6 +99,8 @@ impl Kind {
         Kind::TokenRevoked,
         Kind::RefreshReuse,
         Kind::Admin,
+        Kind::AuditRead,
+        Kind::Alert,
     ];
 
     /// The stored name.
@@ -128,6 +135,8 @@ impl Kind {
             Kind::TokenRevoked => "token_revoked",
             Kind::RefreshReuse => "refresh_reuse",
             Kind::Admin => "admin",
+            Kind::AuditRead => "audit_read",
+            Kind::Alert => "alert",
         }
     }
 }

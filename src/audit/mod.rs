@@ -2,8 +2,10 @@
 //! reason, as one ordered stream.
 //!
 //! Every event goes through one writer, which stores events in the order they reach it, in
-//! batches, and numbers them by the database's own sequence (`audit_events.id`), so replicas
-//! sharing a database keep one order. Two ways to hand it an event:
+//! batches, appending them to a hash chain (`chain`) whose head the database serialises, so
+//! replicas sharing a database keep one order and one chain; signed checkpoints of the head
+//! (`checkpoint`) fall due with the events or with time, and `verify` walks it all. Two ways
+//! to hand the writer an event:
 //! - [`Audit::write`] waits for the writer's acknowledgement: the caller answers only once its
 //!   event is durable (sign-ins, logouts, security events), and learns when it could not be
 //!   stored (the caller then fails, rather than act unrecorded);
@@ -11,8 +13,16 @@
 //!   trying until the database takes it. The queue is bounded, so a slow database pushes back
 //!   on requests instead of dropping events; on shutdown the writer drains it.
 
+pub mod chain;
+pub mod checkpoint;
+pub mod detect;
+pub mod export;
+pub mod follow;
 mod kind;
 mod reason;
+pub mod sink;
+pub mod timeline;
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +30,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+pub use checkpoint::{ChainSettings, Sealer};
 pub use kind::{Kind, Outcome};
 pub use reason::{Reason, ReasonCode};
 
 use crate::clock;
 use crate::store::StoreError;
-use crate::store::audit_log::AuditRow;
+use crate::store::audit_log::{AuditRow, ip_key};
 use crate::store::sql::Db;
 
 #[derive(Debug, Clone)]
@@ -39,6 +50,16 @@ pub struct Event {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub details: Option<Value>,
+    /// The organisation acted for.
+    pub org_id: Option<String>,
+    /// The assurance level reached (sign-ins).
+    pub acr: Option<String>,
+    /// The upstream identity provider (federated sign-ins).
+    pub upstream: Option<String>,
+    /// The keyed digest of the login typed (`LoginKey`), never the login itself.
+    pub login_key: Option<String>,
+    /// The account whose roles were delegated, for what is done under a delegation.
+    pub delegator: Option<String>,
     pub at_ms: i64,
 }
 
@@ -54,6 +75,11 @@ impl Event {
             ip: None,
             user_agent: None,
             details: None,
+            org_id: None,
+            acr: None,
+            upstream: None,
+            login_key: None,
+            delegator: None,
             at_ms: clock::now_millis(),
         }
     }
@@ -86,6 +112,26 @@ impl Event {
         self.details = Some(d);
         self
     }
+    pub fn org(mut self, o: Option<impl Into<String>>) -> Self {
+        self.org_id = o.map(Into::into);
+        self
+    }
+    pub fn acr(mut self, a: Option<impl Into<String>>) -> Self {
+        self.acr = a.map(Into::into);
+        self
+    }
+    pub fn upstream(mut self, u: impl Into<String>) -> Self {
+        self.upstream = Some(u.into());
+        self
+    }
+    pub fn login_key(mut self, k: impl Into<String>) -> Self {
+        self.login_key = Some(k.into());
+        self
+    }
+    pub fn delegator(mut self, d: Option<impl Into<String>>) -> Self {
+        self.delegator = d.map(Into::into);
+        self
+    }
     /// The same event as a success (built as a failure while its outcome was unknown).
     pub fn succeeded(mut self) -> Self {
         self.outcome = Outcome::Success;
@@ -105,7 +151,7 @@ pub enum AuditError {
     Unavailable(String),
 }
 
-/// Where an event stands in the trail: its number in the database's sequence.
+/// Where an event stands in the trail: its place in the chain.
 pub type Seq = i64;
 
 const BATCH: usize = 256;
@@ -123,47 +169,73 @@ pub struct Audit {
     tx: mpsc::Sender<Queued>,
     /// For the events of background work that outlives the writer (a shutdown's last moments).
     db: Db,
+    sealer: Arc<Sealer>,
 }
 
 pub struct AuditWorker {
     handle: tokio::task::JoinHandle<()>,
+    follower: Option<tokio::task::JoinHandle<()>>,
+    sinks: Option<sink::SinkWorker>,
     shutdown: Arc<Notify>,
 }
 
-/// Stores `events` in one transaction, in their order; their sequence numbers.
-async fn insert(db: &Db, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
-    let rows: Vec<AuditRow> = events
-        .iter()
-        .map(|e| AuditRow {
-            at_ms: e.at_ms,
-            kind: e.kind.as_str(),
-            outcome: e.outcome.as_str(),
-            reason: e.reason,
-            subject: e.subject.as_deref(),
-            client_id: e.client_id.as_deref(),
-            method: e.method.as_deref(),
-            ip: e.ip.as_deref(),
-            user_agent: e.user_agent.as_deref(),
-            details: e.details.as_ref().map(|d| d.to_string()),
-        })
-        .collect();
-    db.audit_log().append(&rows).await
+/// Appends `events` to the chain in one transaction, in their order; their places.
+async fn insert(db: &Db, sealer: &Sealer, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
+    let rows: Vec<AuditRow> = events.iter().map(|e| row(e)).collect();
+    let appended = db
+        .audit_log()
+        .append(&rows, sealer, clock::now_millis())
+        .await?;
+    Ok(appended.seqs)
+}
+
+fn row(e: &Event) -> AuditRow<'_> {
+    AuditRow {
+        at_ms: e.at_ms,
+        kind: e.kind.as_str(),
+        outcome: e.outcome.as_str(),
+        reason: e.reason,
+        subject: e.subject.as_deref(),
+        client_id: e.client_id.as_deref(),
+        method: e.method.as_deref(),
+        ip: e.ip.as_deref(),
+        user_agent: e.user_agent.as_deref(),
+        details: e.details.as_ref().map(|d| d.to_string()),
+        org_id: e.org_id.as_deref(),
+        acr: e.acr.as_deref(),
+        upstream: e.upstream.as_deref(),
+        login_key: e.login_key.as_deref(),
+        delegator: e.delegator.as_deref(),
+        ip_key: e.ip.as_deref().and_then(ip_key),
+    }
 }
 
 /// Tries to store everything pending, in order. On success every waiting caller gets its
 /// number. On failure the waiting callers are told (they will not act on an unrecorded event,
 /// so their events leave the queue), and the rest stay, in order, for the next attempt.
-async fn flush(db: &Db, pending: &mut Vec<Queued>) -> bool {
+async fn flush(
+    db: &Db,
+    sealer: &Sealer,
+    feed: Option<&follow::Feed>,
+    pending: &mut Vec<Queued>,
+) -> bool {
     if pending.is_empty() {
         return true;
     }
     let events: Vec<&Event> = pending.iter().map(|q| &q.event).collect();
-    match insert(db, &events).await {
+    match insert(db, sealer, &events).await {
         Ok(seqs) => {
+            let mut stored = Vec::with_capacity(if feed.is_some() { seqs.len() } else { 0 });
             for (q, seq) in pending.drain(..).zip(seqs) {
                 if let Some(ack) = q.ack {
                     let _ = ack.send(Ok(seq));
                 }
+                if feed.is_some() {
+                    stored.push((seq, q.event));
+                }
+            }
+            if let Some(f) = feed {
+                f.stored(stored);
             }
             true
         }
@@ -186,13 +258,80 @@ async fn flush(db: &Db, pending: &mut Vec<Queued>) -> bool {
 enum Wake {
     Received(usize),
     Retry,
+    Tick,
     Stop,
 }
+
+/// The chain's upkeep, on the writer's tick: a checkpoint when time has passed with events
+/// since the last, the retention cut, and the copy of new checkpoints to the external place.
+async fn upkeep(db: &Db, sealer: &Sealer, export: &Notify) {
+    let now = clock::now_millis();
+    let log = db.audit_log();
+    if let Err(e) = log.checkpoint_if_due(sealer, now).await {
+        tracing::warn!(error = %e, "audit checkpoint failed; retrying on the next tick");
+    }
+    if let Some(keep) = sealer.settings.retention_ms {
+        match log.cut(now - keep, CUT_BATCH, sealer, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "audit events past retention cut off"),
+            Err(e) => tracing::warn!(error = %e, "audit retention cut failed"),
+        }
+    }
+    export.notify_one();
+}
+
+/// Chains the rows stored before the chain existed, in batches, before anything new.
+async fn adopt_legacy(db: &Db, sealer: &Sealer) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match db.audit_log().adopt_legacy(sealer, 1_000).await {
+            Ok(0) => return,
+            Ok(n) => tracing::info!(events = n, "older audit events chained"),
+            Err(e) => {
+                tracing::error!(error = %e, "chaining older audit events failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+}
+
+/// Copies new checkpoints to the external place whenever told, until the writer stops.
+async fn exporter(db: Db, external: checkpoint::External, wake: Arc<Notify>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    loop {
+        wake.notified().await;
+        if let Err(e) = checkpoint::export(&db, &external, &http).await {
+            tracing::warn!(error = %e, "copying audit checkpoints failed; retrying on the next tick");
+        }
+    }
+}
+
+/// Rows one retention cut removes at most (the next tick takes the rest).
+const CUT_BATCH: i64 = 50_000;
 
 /// The writer: events in arrival order, stored in batches of at most [`BATCH`]. While the
 /// database refuses them it pauses between attempts (doubling up to [`MAX_RETRY_DELAY`]); a
 /// full batch stops it taking more, so requests feel the pressure instead of memory growing.
-async fn run(db: Db, mut rx: mpsc::Receiver<Queued>, stop: Arc<Notify>) {
+async fn run(
+    db: Db,
+    sealer: Arc<Sealer>,
+    feed: Option<follow::Feed>,
+    mut rx: mpsc::Receiver<Queued>,
+    stop: Arc<Notify>,
+) {
+    adopt_legacy(&db, &sealer).await;
+    let export = Arc::new(Notify::new());
+    let exporter = sealer
+        .settings
+        .external
+        .clone()
+        .map(|ext| tokio::spawn(exporter(db.clone(), ext, export.clone())));
+    let mut tick = tokio::time::interval(tick_period(&sealer.settings));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Vec<Queued> = Vec::with_capacity(BATCH);
     let mut delay = Duration::ZERO;
     let (mut stopping, mut closed) = (false, false);
@@ -204,9 +343,16 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Queued>, stop: Arc<Notify>) {
         let woke = tokio::select! {
             n = rx.recv_many(&mut pending, room), if room > 0 && !closed => Wake::Received(n),
             _ = tokio::time::sleep(delay), if !pending.is_empty() => Wake::Retry,
+            _ = tick.tick(), if !stopping => Wake::Tick,
             _ = stop.notified(), if !stopping => Wake::Stop,
         };
         match woke {
+            Wake::Tick => {
+                upkeep(&db, &sealer, &export).await;
+                if pending.is_empty() {
+                    continue;
+                }
+            }
             // Take what was sent before the stop, then finish.
             Wake::Stop => {
                 stopping = true;
@@ -219,20 +365,95 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Queued>, stop: Arc<Notify>) {
             }
             Wake::Received(_) | Wake::Retry => {}
         }
-        delay = if flush(&db, &mut pending).await {
+        delay = if flush(&db, &sealer, feed.as_ref(), &mut pending).await {
             Duration::ZERO
         } else {
             (delay * 2).clamp(Duration::from_millis(50), MAX_RETRY_DELAY)
         };
     }
+    // The last events' checkpoint, and its copy, before the process goes.
+    if let Err(e) = db
+        .audit_log()
+        .checkpoint_if_due(&*sealer, clock::now_millis())
+        .await
+    {
+        tracing::warn!(error = %e, "the final audit checkpoint failed");
+    }
+    if let (Some(task), Some(ext)) = (exporter, sealer.settings.external.as_ref()) {
+        task.abort();
+        let http = reqwest::Client::new();
+        if let Err(e) = checkpoint::export(&db, ext, &http).await {
+            tracing::warn!(error = %e, "copying audit checkpoints failed");
+        }
+    }
+}
+
+/// How often the writer looks after the chain: often enough for the checkpoint period, at most
+/// once a second, at least once a minute.
+fn tick_period(s: &ChainSettings) -> Duration {
+    Duration::from_millis((s.checkpoint_ms / 4).clamp(1_000, 60_000) as u64)
 }
 
 impl Audit {
+    /// A writer whose chain is never checkpointed (no key): the command line's, and tests'.
     pub fn start(db: Db) -> (Audit, AuditWorker) {
+        Audit::start_with(db, Sealer::unsigned(ChainSettings::default()))
+    }
+
+    /// A writer whose checkpoints are signed with `sealer`'s keys.
+    pub fn start_with(db: Db, sealer: Sealer) -> (Audit, AuditWorker) {
+        Audit::start_following(db, sealer, None)
+    }
+
+    /// The server's writer: checkpoints signed with `sealer`'s keys, and, with `follow`,
+    /// detection and sinks fed with what it stores.
+    pub fn start_following(
+        db: Db,
+        sealer: Sealer,
+        follow: Option<follow::FollowSettings>,
+    ) -> (Audit, AuditWorker) {
         let (tx, rx) = mpsc::channel::<Queued>(4096);
         let shutdown = Arc::new(Notify::new());
-        let handle = tokio::spawn(run(db.clone(), rx, shutdown.clone()));
-        (Audit { tx, db }, AuditWorker { handle, shutdown })
+        let sealer = Arc::new(sealer);
+        let (feed, follow_rx) = match &follow {
+            Some(_) => {
+                let (f, r) = follow::channel();
+                (Some(f), Some(r))
+            }
+            None => (None, None),
+        };
+        let handle = tokio::spawn(run(db.clone(), sealer.clone(), feed, rx, shutdown.clone()));
+        let audit = Audit {
+            tx,
+            db: db.clone(),
+            sealer,
+        };
+        let follower = match (follow, follow_rx) {
+            (Some(settings), Some(rx)) => {
+                Some(tokio::spawn(follow::run(db, audit.clone(), settings, rx)))
+            }
+            _ => None,
+        };
+        (
+            audit,
+            AuditWorker {
+                handle,
+                follower,
+                sinks: None,
+                shutdown,
+            },
+        )
+    }
+
+    /// Signs a checkpoint of the head now, if it moved since the last (an export wants one
+    /// covering its events).
+    pub async fn checkpoint_now(&self) -> Result<Option<i64>, StoreError> {
+        let mut now = (*self.sealer).clone();
+        now.settings.checkpoint_events = 1;
+        self.db
+            .audit_log()
+            .checkpoint_if_due(&now, clock::now_millis())
+            .await
     }
 
     /// Hands the event to the writer and waits until it is stored; its sequence number, or the
@@ -261,7 +482,7 @@ impl Audit {
             // Only after the writer stopped, at the very end of a shutdown: stored directly,
             // after everything the writer stored.
             let mut delay = Duration::from_millis(50);
-            while let Err(e) = insert(&self.db, &[&q.event]).await {
+            while let Err(e) = insert(&self.db, &self.sealer, &[&q.event]).await {
                 tracing::error!(error = %e, "audit write failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -288,6 +509,21 @@ impl AuditWorker {
     pub async fn finish(self) {
         self.shutdown.notify_one();
         let _ = self.handle.await;
+        // The writer gone, the follower's feed is closed: it finishes what it was given (its
+        // alerts then go straight to the database, after everything the writer stored).
+        if let Some(f) = self.follower {
+            let _ = f.await;
+        }
+        // What the sinks have not delivered stays in their spools for the next start.
+        if let Some(s) = self.sinks {
+            s.finish().await;
+        }
+    }
+
+    /// Stops the sinks' delivery with the writer.
+    pub fn with_sinks(mut self, w: sink::SinkWorker) -> Self {
+        self.sinks = Some(w);
+        self
     }
 }
 

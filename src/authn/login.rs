@@ -303,6 +303,9 @@ impl Runner<'_> {
             None => &Reason::AccountLocked,
         };
         let mut ev = failure_event(reason, account_id.clone());
+        if let Some(key) = key {
+            ev = ev.login_key(key.as_str());
+        }
         if let Some(details) = failure.as_ref().and_then(|f| f.details()) {
             ev = ev.details(details);
         }

@@ -34,6 +34,11 @@ impl LoginKey {
     pub fn of(login: &str) -> LoginKey {
         LoginKey(secrets::token_hash(&account::login_identifier(login)))
     }
+
+    /// As the audit trail records it (the officers search failures by login through it).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What failures are counted for: a login identifier, or an account.

@@ -1,6 +1,8 @@
 //! The `vhod` commands. Every command reads the same settings as `serve` and applies pending
 //! migrations itself, so it works before the first `serve` and beside a running one.
 
+mod audit;
+
 mod cert;
 
 mod dev;
@@ -72,6 +74,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: org::AdminCommand,
+    },
+    /// The audit trail: verify its chain and checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Manage delegations (temporary transfers of organisation roles).
     Delegation {
@@ -247,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Add(a),
         } => rt.block_on(user_add(&settings, a)),
         Command::Cert { command } => rt.block_on(cert::run(&settings, command)),
+        Command::Audit { command } => rt.block_on(audit::run(&settings, command)),
         Command::Org { command } => rt.block_on(org::org(&settings, command)),
         Command::Admin { command } => rt.block_on(org::admin(&settings, command)),
         Command::Delegation { command } => rt.block_on(org::delegation(&settings, command)),

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::web::i18n::Lang;
 
+pub mod audit;
 pub mod upstream;
 
 /// A text in the people's languages: Russian, Belarusian, English. A language left out falls
@@ -260,6 +261,7 @@ struct FileSettings {
     sms_name: Option<Localized>,
     clients: Vec<ClientSpec>,
     upstream: Vec<upstream::UpstreamSpec>,
+    audit: audit::AuditFile,
 }
 
 /// A secret setting: its Debug output is redacted, so printing settings never leaks it.
@@ -409,6 +411,8 @@ pub struct Settings {
     pub clients: Vec<ClientSpec>,
     /// The identity providers people may sign in through (`[[upstream]]`).
     pub upstreams: Vec<upstream::Upstream>,
+    /// The audit trail: chain, checkpoints, retention (`[audit]`).
+    pub audit: audit::AuditSettings,
 }
 
 impl Settings {
@@ -683,6 +687,15 @@ impl Settings {
         };
         let face = face(&env, &file_face)?;
         let upstreams = upstream::validate(file.upstream, dev, &keys_dir, &env)?;
+        let audit = audit::settings(
+            file.audit,
+            &env,
+            audit::Around {
+                dev,
+                data_dir: &data_dir,
+                host: parsed.host_str().unwrap_or("vhod"),
+            },
+        )?;
         let mut clients = file.clients;
         if clients.iter().any(|c| c.client_id == PROFILE_CLIENT) {
             bail!("the client_id {PROFILE_CLIENT} is reserved for the profile page's sign-in");
@@ -733,6 +746,7 @@ impl Settings {
             pki,
             clients,
             upstreams,
+            audit,
         })
     }
 

@@ -17,12 +17,13 @@ use serde_json::Value;
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 
 /// The policies shipped in the binary, used when the policies folder holds none.
-pub const EMBEDDED: [(&str, &str); 3] = [
+pub const EMBEDDED: [(&str, &str); 4] = [
     (
         SCHEMA_FILE,
         include_str!("../../policies/schema.cedarschema"),
     ),
     ("admin.cedar", include_str!("../../policies/admin.cedar")),
+    ("audit.cedar", include_str!("../../policies/audit.cedar")),
     (
         "sign_in.cedar",
         include_str!("../../policies/sign_in.cedar"),

@@ -36,7 +36,7 @@ pub struct App {
     pub db: Db,
     pub eph: Ephemeral,
     pub clients: ClientRegistry,
-    pub keys: KeyStore,
+    pub keys: Arc<KeyStore>,
     pub audit: Audit,
     pub hasher: PasswordHasher,
     pub pages: Arc<Pages>,
@@ -136,7 +136,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
     let keys = {
         let dir = settings.keys_dir.clone();
         let retention = settings.key_retention();
-        tokio::task::spawn_blocking(move || KeyStore::open(&dir, retention)).await??
+        Arc::new(tokio::task::spawn_blocking(move || KeyStore::open(&dir, retention)).await??)
     };
     let clients = ClientRegistry::load(&db).await?;
     let hasher = PasswordHasher::new(crate::authn::password::hasher::HasherLimits {
@@ -146,7 +146,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         other_queue: settings.limits.password_other_queue as usize,
     })
     .map_err(|e| anyhow::anyhow!("password hasher: {e:?}"))?;
-    let (audit, worker) = Audit::start(db.clone());
+    let (audit, worker) = start_audit(&settings, &db, &keys)?;
     let discovery_json = oidc::discovery::build(&settings)?.into();
     let pages = Arc::new(Pages::with_face(settings.face.clone()));
     let app = Arc::new(App {
@@ -169,6 +169,40 @@ pub async fn build(settings: Settings) -> anyhow::Result<(Arc<App>, AuditWorker)
         catalogue,
     });
     Ok((app, worker))
+}
+
+/// The audit writer: its chain sealed with the signing keys, its events followed by the
+/// detection rules and the sinks.
+fn start_audit(
+    settings: &Settings,
+    db: &Db,
+    keys: &Arc<KeyStore>,
+) -> anyhow::Result<(Audit, AuditWorker)> {
+    let a = &settings.audit;
+    let configured = a.sinks.syslog.is_some() || a.sinks.webhook.is_some();
+    let (sinks, sink_worker) = if configured {
+        let (s, w) = crate::audit::sink::Sinks::start(a.sinks.clone())?;
+        (Some(s), Some(w))
+    } else {
+        (None, None)
+    };
+    let (audit, worker) = Audit::start_following(
+        db.clone(),
+        crate::audit::Sealer {
+            settings: a.chain.clone(),
+            issuer: settings.issuer.clone(),
+            keys: Some(keys.clone()),
+        },
+        Some(crate::audit::follow::FollowSettings {
+            detect: Some(a.detect.clone()),
+            sinks,
+            sink_all: a.sink_all,
+        }),
+    );
+    Ok(match sink_worker {
+        Some(w) => (audit, worker.with_sinks(w)),
+        None => (audit, worker),
+    })
 }
 
 /// Anchors, CRLs and profiles; a file that does not parse stops the start.

@@ -1,14 +1,19 @@
-//! The audit log aggregate: events in one order, numbered by the database's own sequence
-//! (`audit_events.id`), so replicas sharing a database keep one order. What an event is
-//! (kinds, outcomes, reasons) and the one writer are `audit`'s.
+//! The audit log aggregate: events in one chain, numbered densely from 1 by the append that
+//! holds the chain's head (`audit_chain`, one row, locked for the length of the append), so
+//! replicas sharing a database append to one chain and never fork it. What an event is (kinds,
+//! outcomes, reasons), how a link is computed and when a checkpoint is due are `audit`'s: the
+//! append asks a [`Seal`] for them, inside its transaction.
+
+use std::net::IpAddr;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::StoreError;
 use super::sql::Db;
 
-/// An event as stored. `details` is JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event about to be stored. `details` is JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditRow<'a> {
     pub at_ms: i64,
     pub kind: &'a str,
@@ -20,11 +25,44 @@ pub struct AuditRow<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub details: Option<String>,
+    pub org_id: Option<&'a str>,
+    pub acr: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub login_key: Option<&'a str>,
+    pub delegator: Option<&'a str>,
+    pub ip_key: Option<String>,
 }
 
-/// A stored event read back, with its number in the sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl AuditRow<'_> {
+    /// The chained columns, in the order of the canonical encoding (`audit::chain`).
+    pub fn texts(&self) -> [Option<&str>; 15] {
+        [
+            Some(self.kind),
+            Some(self.outcome),
+            self.reason,
+            self.subject,
+            self.client_id,
+            self.method,
+            self.ip,
+            self.user_agent,
+            self.details.as_deref(),
+            self.org_id,
+            self.acr,
+            self.upstream,
+            self.login_key,
+            self.delegator,
+            self.ip_key.as_deref(),
+        ]
+    }
+}
+
+/// A stored event read back: its place in the chain (0 for a row that has none: one inserted
+/// behind vhod's back), its links, and every column. Serialised as an export's row.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
+    /// The row's own key; not chained, only for pointing at a row.
+    #[serde(skip)]
+    pub id: i64,
     pub seq: i64,
     pub at_ms: i64,
     pub kind: String,
@@ -37,6 +75,139 @@ pub struct StoredEvent {
     pub user_agent: Option<String>,
     /// JSON.
     pub details: Option<String>,
+    pub org_id: Option<String>,
+    pub acr: Option<String>,
+    pub upstream: Option<String>,
+    pub login_key: Option<String>,
+    pub delegator: Option<String>,
+    pub ip_key: Option<String>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+    pub enc: Option<i64>,
+    pub hash_alg: Option<String>,
+}
+
+impl StoredEvent {
+    /// The chained columns, in the order of the canonical encoding (as [`AuditRow::texts`]).
+    pub fn texts(&self) -> [Option<&str>; 15] {
+        [
+            Some(self.kind.as_str()),
+            Some(self.outcome.as_str()),
+            self.reason.as_deref(),
+            self.subject.as_deref(),
+            self.client_id.as_deref(),
+            self.method.as_deref(),
+            self.ip.as_deref(),
+            self.user_agent.as_deref(),
+            self.details.as_deref(),
+            self.org_id.as_deref(),
+            self.acr.as_deref(),
+            self.upstream.as_deref(),
+            self.login_key.as_deref(),
+            self.delegator.as_deref(),
+            self.ip_key.as_deref(),
+        ]
+    }
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "id, COALESCE(seq, 0) AS seq, at_ms, kind, outcome, reason, subject, client_id, \
+     method, ip, user_agent, details, org_id, acr, upstream, login_key, delegator, ip_key, \
+     prev_hash, hash, enc, hash_alg";
+
+pub(crate) fn read_event(r: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
+    Ok(StoredEvent {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        at_ms: r.try_get("at_ms")?,
+        kind: r.try_get("kind")?,
+        outcome: r.try_get("outcome")?,
+        reason: r.try_get("reason")?,
+        subject: r.try_get("subject")?,
+        client_id: r.try_get("client_id")?,
+        method: r.try_get("method")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        details: r.try_get("details")?,
+        org_id: r.try_get("org_id")?,
+        acr: r.try_get("acr")?,
+        upstream: r.try_get("upstream")?,
+        login_key: r.try_get("login_key")?,
+        delegator: r.try_get("delegator")?,
+        ip_key: r.try_get("ip_key")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+        enc: r.try_get("enc")?,
+        hash_alg: r.try_get("hash_alg")?,
+    })
+}
+
+/// The chain's head as stored, with when it was last checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    /// 64 hex digits.
+    pub hash: String,
+    pub checkpoint_seq: i64,
+    pub checkpoint_at_ms: i64,
+    /// Rows stored before the chain existed, up to this `id`, still to be chained.
+    pub legacy_until: Option<i64>,
+}
+
+/// A checkpoint to store: `jws` is what counts, the rest repeats it for queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at_ms: i64,
+    pub kind: &'static str,
+    pub cut_before: Option<i64>,
+    pub cut_prev_hash: Option<String>,
+    pub kid: String,
+    pub jws: String,
+}
+
+/// A stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub id: i64,
+    pub seq: i64,
+    pub hash: String,
+    pub at_ms: i64,
+    pub kind: String,
+    pub cut_before: Option<i64>,
+    pub kid: String,
+    pub jws: String,
+    pub exported_at: Option<i64>,
+}
+
+/// What the append needs of the chain: the link of each row and, once a row is on, whether a
+/// checkpoint is due and its signed form. Called inside the append's transaction.
+pub trait Seal: Send + Sync {
+    /// The digest's name (`hash_alg`) and the encoding's version (`enc`) of new links.
+    fn alg(&self) -> &'static str;
+    fn encoding(&self) -> i64;
+    /// The link (64 hex digits) of `texts` at `seq` after the link `prev`.
+    fn link(&self, seq: i64, prev: &str, at_ms: i64, texts: &[Option<&str>; 15]) -> String;
+    /// A checkpoint of `head` when one is due at `now_ms` (`None`: not due, or no key).
+    fn checkpoint(&self, head: &Head, now_ms: i64) -> Option<NewCheckpoint>;
+    /// The checkpoint recording a retention cut: rows before `cut_before` go; the first kept
+    /// row links to `cut_prev_hash`.
+    fn cut(
+        &self,
+        head: &Head,
+        cut_before: i64,
+        cut_prev_hash: &str,
+        now_ms: i64,
+    ) -> Option<NewCheckpoint>;
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The place of each event, in the order given.
+    pub seqs: Vec<i64>,
+    /// The checkpoint stored with it, when one was due.
+    pub checkpoint: Option<i64>,
 }
 
 /// The audit log of a database: `db.audit_log()`.
@@ -50,120 +221,460 @@ impl Db {
     }
 }
 
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// Rows a multi-row INSERT carries (21 parameters each, well under every backend's limit).
+const INSERT_CHUNK: usize = 100;
+const INSERT_COLUMNS: &str = "at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details, \
+     org_id, acr, upstream, login_key, delegator, ip_key, seq, prev_hash, hash, enc, hash_alg";
+const INSERT_WIDTH: usize = 21;
+
+/// Takes the chain's head for the rest of the transaction: the first statement writes, so
+/// PostgreSQL holds the row lock and SQLite the write lock until commit; a second appender
+/// (another replica) waits here.
+async fn lock_head(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
+    sqlx::query("UPDATE audit_chain SET seq = seq WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    let r = sqlx::query(&format!(
+        "SELECT {HEAD_COLUMNS} FROM audit_chain WHERE id = 1"
+    ))
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::Corrupt("the audit chain's head is missing".into()))?;
+    Ok(read_head(&r)?)
+}
+
+async fn store_head(tx: &mut Tx<'_>, head: &Head) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE audit_chain SET seq = $1, hash = $2, checkpoint_seq = $3, checkpoint_at_ms = $4, \
+         legacy_until = $5 WHERE id = 1",
+    )
+    .bind(head.seq)
+    .bind(&head.hash)
+    .bind(head.checkpoint_seq)
+    .bind(head.checkpoint_at_ms)
+    .bind(head.legacy_until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn store_checkpoint(
+    tx: &mut Tx<'_>,
+    head: &mut Head,
+    cp: &NewCheckpoint,
+) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, at_ms, kind, cut_before, cut_prev_hash, kid, jws) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(cp.seq)
+    .bind(&cp.hash)
+    .bind(cp.at_ms)
+    .bind(cp.kind)
+    .bind(cp.cut_before)
+    .bind(&cp.cut_prev_hash)
+    .bind(&cp.kid)
+    .bind(&cp.jws)
+    .fetch_one(&mut **tx)
+    .await?;
+    head.checkpoint_seq = cp.seq;
+    head.checkpoint_at_ms = cp.at_ms;
+    Ok(r.try_get(0)?)
+}
+
+const CHECKPOINT_COLUMNS: &str = "id, seq, hash, at_ms, kind, cut_before, kid, jws, exported_at";
+
+const HEAD_COLUMNS: &str = "seq, hash, checkpoint_seq, checkpoint_at_ms, legacy_until";
+
+fn read_head(r: &AnyRow) -> Result<Head, sqlx::Error> {
+    Ok(Head {
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
+        checkpoint_seq: r.try_get("checkpoint_seq")?,
+        checkpoint_at_ms: r.try_get("checkpoint_at_ms")?,
+        legacy_until: r.try_get("legacy_until")?,
+    })
+}
+
+fn checkpoint_of(r: &AnyRow) -> Result<StoredCheckpoint, sqlx::Error> {
+    Ok(StoredCheckpoint {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
+        at_ms: r.try_get("at_ms")?,
+        kind: r.try_get("kind")?,
+        cut_before: r.try_get("cut_before")?,
+        kid: r.try_get("kid")?,
+        jws: r.try_get("jws")?,
+        exported_at: r.try_get("exported_at")?,
+    })
+}
+
 impl AuditLog<'_> {
-    /// Stores `events` in one transaction, in their order; their sequence numbers.
-    pub async fn append(&self, events: &[AuditRow<'_>]) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.db.pool.begin().await?;
-        let mut seqs = Vec::with_capacity(events.len());
-        for e in events {
-            let row = sqlx::query(
-                "INSERT INTO audit_events (at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(e.at_ms)
-            .bind(e.kind)
-            .bind(e.outcome)
-            .bind(e.reason)
-            .bind(e.subject)
-            .bind(e.client_id)
-            .bind(e.method)
-            .bind(e.ip)
-            .bind(e.user_agent)
-            .bind(&e.details)
-            .fetch_one(&mut *tx)
-            .await?;
-            seqs.push(row.try_get::<i64, _>(0)?);
-        }
-        tx.commit().await?;
-        Ok(seqs)
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.db.pool
     }
 
-    /// Up to `limit` events after the sequence number `after`, in order.
-    pub async fn after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    /// Appends `events` to the chain in one transaction, in their order, with the checkpoint
+    /// that falls due; their places.
+    pub async fn append(
+        &self,
+        events: &[AuditRow<'_>],
+        seal: &dyn Seal,
+        now_ms: i64,
+    ) -> Result<Appended, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let mut head = lock_head(&mut tx).await?;
+        let mut seqs = Vec::with_capacity(events.len());
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut sql = format!("INSERT INTO audit_events ({INSERT_COLUMNS}) VALUES ");
+            let mut links = Vec::with_capacity(chunk.len());
+            for (i, e) in chunk.iter().enumerate() {
+                let seq = head.seq + 1;
+                let hash = seal.link(seq, &head.hash, e.at_ms, &e.texts());
+                links.push((seq, std::mem::replace(&mut head.hash, hash.clone()), hash));
+                head.seq = seq;
+                seqs.push(seq);
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 0..INSERT_WIDTH {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", i * INSERT_WIDTH + c + 1));
+                }
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for (e, (seq, prev, hash)) in chunk.iter().zip(links) {
+                q = q
+                    .bind(e.at_ms)
+                    .bind(e.kind)
+                    .bind(e.outcome)
+                    .bind(e.reason)
+                    .bind(e.subject)
+                    .bind(e.client_id)
+                    .bind(e.method)
+                    .bind(e.ip)
+                    .bind(e.user_agent)
+                    .bind(e.details.as_deref())
+                    .bind(e.org_id)
+                    .bind(e.acr)
+                    .bind(e.upstream)
+                    .bind(e.login_key)
+                    .bind(e.delegator)
+                    .bind(e.ip_key.as_deref())
+                    .bind(seq)
+                    .bind(prev)
+                    .bind(hash)
+                    .bind(seal.encoding())
+                    .bind(seal.alg());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let checkpoint = match seal.checkpoint(&head, now_ms) {
+            Some(cp) => Some(store_checkpoint(&mut tx, &mut head, &cp).await?),
+            None => None,
+        };
+        store_head(&mut tx, &head).await?;
+        tx.commit().await?;
+        Ok(Appended { seqs, checkpoint })
+    }
+
+    /// Stores a checkpoint of the head when one is due (time passed with events since the last);
+    /// its id.
+    pub async fn checkpoint_if_due(
+        &self,
+        seal: &dyn Seal,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let mut head = lock_head(&mut tx).await?;
+        let Some(cp) = seal.checkpoint(&head, now_ms) else {
+            return Ok(None);
+        };
+        let id = store_checkpoint(&mut tx, &mut head, &cp).await?;
+        store_head(&mut tx, &head).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Chains up to `limit` rows stored before the chain existed, in `id` order; how many.
+    /// Once none are left, any row without a place was inserted behind vhod's back.
+    pub async fn adopt_legacy(&self, seal: &dyn Seal, limit: i64) -> Result<u64, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let mut head = lock_head(&mut tx).await?;
+        let Some(until) = head.legacy_until else {
+            return Ok(0);
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL AND id <= $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(until)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut n = 0;
+        for r in &rows {
+            let mut e = read_event(r)?;
+            e.ip_key = e.ip.as_deref().and_then(ip_key);
+            let seq = head.seq + 1;
+            let hash = seal.link(seq, &head.hash, e.at_ms, &e.texts());
+            sqlx::query(
+                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3, enc = $4, hash_alg = $5, \
+                 ip_key = $6 WHERE id = $7",
+            )
+            .bind(seq)
+            .bind(&head.hash)
+            .bind(&hash)
+            .bind(seal.encoding())
+            .bind(seal.alg())
+            .bind(&e.ip_key)
+            .bind(e.id)
+            .execute(&mut *tx)
+            .await?;
+            head.seq = seq;
+            head.hash = hash;
+            n += 1;
+        }
+        if (rows.len() as i64) < limit {
+            head.legacy_until = None;
+        }
+        store_head(&mut tx, &head).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Cuts off the events stamped before `before_ms` (at most `limit` of them, oldest first),
+    /// behind a signed checkpoint recording the cut; how many went. Nothing goes without the
+    /// checkpoint (no key: no cut).
+    pub async fn cut(
+        &self,
+        before_ms: i64,
+        limit: i64,
+        seal: &dyn Seal,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let mut head = lock_head(&mut tx).await?;
+        // The oldest rows, up to the first one young enough to keep (events are stamped when
+        // they happen and reach the chain a moment later, so the order is nearly by time).
         let rows = sqlx::query(
-            "SELECT id, at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details \
-             FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT seq, at_ms, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT $1",
         )
+        .bind(limit + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut cut: Option<(i64, String)> = None;
+        for r in &rows {
+            let at: i64 = r.try_get("at_ms")?;
+            if at >= before_ms {
+                break;
+            }
+            cut = Some((r.try_get("seq")?, r.try_get("hash")?));
+        }
+        let Some((last, last_hash)) = cut else {
+            return Ok(0);
+        };
+        let Some(cp) = seal.cut(&head, last + 1, &last_hash, now_ms) else {
+            return Ok(0);
+        };
+        store_checkpoint(&mut tx, &mut head, &cp).await?;
+        let gone = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        store_head(&mut tx, &head).await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// The head as stored.
+    pub async fn head(&self) -> Result<Head, StoreError> {
+        let r = sqlx::query(&format!(
+            "SELECT {HEAD_COLUMNS} FROM audit_chain WHERE id = 1"
+        ))
+        .fetch_optional(&self.db.pool)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit chain's head is missing".into()))?;
+        Ok(read_head(&r)?)
+    }
+
+    /// Up to `limit` chained events after the place `after`, in the chain's order (two rows
+    /// claiming one place both come, by `id`).
+    pub async fn after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq, id LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.db.pool)
         .await?;
-        let read = |r: &sqlx::any::AnyRow| -> Result<StoredEvent, sqlx::Error> {
-            Ok(StoredEvent {
-                seq: r.try_get("id")?,
-                at_ms: r.try_get("at_ms")?,
-                kind: r.try_get("kind")?,
-                outcome: r.try_get("outcome")?,
-                reason: r.try_get("reason")?,
-                subject: r.try_get("subject")?,
-                client_id: r.try_get("client_id")?,
-                method: r.try_get("method")?,
-                ip: r.try_get("ip")?,
-                user_agent: r.try_get("user_agent")?,
-                details: r.try_get("details")?,
-            })
-        };
-        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
     }
+
+    /// Up to `limit` rows without a place, by `id` after `after_id`, other than those stored
+    /// before the chain and not yet chained.
+    pub async fn unplaced(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let legacy = self.head().await?.legacy_until.unwrap_or(0);
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL AND id > $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(after_id)
+        .bind(legacy)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `subject` signed in successfully before the place `before`, at all and from
+    /// an address in `range` (of `ip_key`s): (0 or 1, 0 or 1).
+    pub async fn prior_sign_ins(
+        &self,
+        subject: &str,
+        before: i64,
+        range: &(String, String),
+    ) -> Result<(i64, i64), StoreError> {
+        let any = sqlx::query(
+            "SELECT 1 FROM audit_events WHERE subject = $1 AND seq < $2 AND kind = 'login' \
+             AND outcome = 'success' LIMIT 1",
+        )
+        .bind(subject)
+        .bind(before)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let within = sqlx::query(
+            "SELECT 1 FROM audit_events WHERE subject = $1 AND seq < $2 AND kind = 'login' \
+             AND outcome = 'success' AND ip_key >= $3 AND ip_key <= $4 LIMIT 1",
+        )
+        .bind(subject)
+        .bind(before)
+        .bind(&range.0)
+        .bind(&range.1)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok((i64::from(any.is_some()), i64::from(within.is_some())))
+    }
+
+    /// Every checkpoint, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY id"
+        ))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(checkpoint_of).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest checkpoint covering the place `seq` (at or after it).
+    pub async fn covering(&self, seq: i64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let r = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq, id LIMIT 1"
+        ))
+        .bind(seq)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(r.as_ref().map(checkpoint_of).transpose()?)
+    }
+
+    /// Checkpoints not yet written to the external copy, oldest first.
+    pub async fn unexported(&self, limit: i64) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE exported_at IS NULL ORDER BY id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(checkpoint_of).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn mark_exported(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_checkpoints SET exported_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The address as 32 hex digits of its IPv6 form (IPv4 as IPv4-mapped), so that every CIDR is
+/// one range of this text, whatever the family; `None` for what is not an address.
+pub fn ip_key(ip: &str) -> Option<String> {
+    let v6 = match ip.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    Some(hex::encode(v6.octets()))
+}
+
+/// The range of [`ip_key`]s a CIDR (`203.0.113.0/24`, `2001:db8::/32`, or one address) covers,
+/// inclusive; `None` when it is not one.
+pub fn cidr_range(cidr: &str) -> Option<(String, String)> {
+    let (addr, bits) = match cidr.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        None => (cidr, None),
+    };
+    let (v6, bits) = match addr.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => {
+            let b = bits.unwrap_or(32);
+            if b > 32 {
+                return None;
+            }
+            (v4.to_ipv6_mapped(), 96 + b)
+        }
+        IpAddr::V6(v6) => {
+            let b = bits.unwrap_or(128);
+            if b > 128 {
+                return None;
+            }
+            (v6, b)
+        }
+    };
+    let n = u128::from_be_bytes(v6.octets());
+    // The host part's bits (none for a whole /128 or /32).
+    let host = u128::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
+    let low = n & !host;
+    let high = low | host;
+    Some((
+        hex::encode(low.to_be_bytes()),
+        hex::encode(high.to_be_bytes()),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::test_dbs;
 
-    fn row<'a>(kind: &'a str, ip: Option<&'a str>, details: Option<&str>) -> AuditRow<'a> {
-        AuditRow {
-            at_ms: 7,
-            kind,
-            outcome: "failure",
-            reason: Some("wrong_password"),
-            subject: Some("a"),
-            client_id: Some("rp"),
-            method: Some("password"),
-            ip,
-            user_agent: Some("curl/8"),
-            details: details.map(str::to_string),
-        }
-    }
-
-    /// Every column written is read back, in the order of the sequence, from any point in it.
-    #[tokio::test]
-    async fn events_read_back_whole_and_in_order() {
-        for t in test_dbs().await {
-            let log = t.db.audit_log();
-            let seqs = log
-                .append(&[
-                    row("login", Some("203.0.113.7"), Some(r#"{"n":1}"#)),
-                    row("logout", None, None),
-                ])
-                .await
-                .unwrap();
-            assert!(seqs[0] < seqs[1], "{seqs:?}");
-            let all = log.after(0, 10).await.unwrap();
-            assert_eq!(
-                all[0],
-                StoredEvent {
-                    seq: seqs[0],
-                    at_ms: 7,
-                    kind: "login".into(),
-                    outcome: "failure".into(),
-                    reason: Some("wrong_password".into()),
-                    subject: Some("a".into()),
-                    client_id: Some("rp".into()),
-                    method: Some("password".into()),
-                    ip: Some("203.0.113.7".into()),
-                    user_agent: Some("curl/8".into()),
-                    details: Some(r#"{"n":1}"#.into()),
-                }
-            );
-            assert_eq!(
-                (all[1].ip.as_deref(), all[1].details.as_deref()),
-                (None, None)
-            );
-            let rest = log.after(seqs[0], 10).await.unwrap();
-            assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[1]]);
-            assert_eq!(log.after(0, 1).await.unwrap().len(), 1, "the limit");
-        }
+    #[test]
+    fn addresses_and_cidrs_meet_in_one_order() {
+        let k = ip_key("203.0.113.7").unwrap();
+        let (lo, hi) = cidr_range("203.0.113.0/24").unwrap();
+        assert!(lo <= k && k <= hi, "{lo} {k} {hi}");
+        assert!(ip_key("203.0.114.1").unwrap() > hi);
+        assert_eq!(cidr_range("203.0.113.7"), Some((k.clone(), k.clone())));
+        assert_eq!(
+            ip_key("::ffff:203.0.113.7"),
+            Some(k),
+            "mapped is the same address"
+        );
+        let (lo, hi) = cidr_range("2001:db8::/32").unwrap();
+        let k6 = ip_key("2001:db8:1::5").unwrap();
+        assert!(lo <= k6 && k6 <= hi);
+        assert_eq!(cidr_range("::/0").unwrap().0, "0".repeat(32));
+        assert_eq!(cidr_range("10.0.0.0/33"), None);
+        assert_eq!(cidr_range("nonsense/8"), None);
+        assert_eq!(ip_key("unknown"), None);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit_log;
+pub mod audit_search;
 pub mod certificates;
 pub mod clients;
 pub mod delegations;

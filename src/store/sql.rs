@@ -74,6 +74,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "organisations",
         include_str!("../../migrations/sqlite/0009_organisations.sql"),
     ),
+    (
+        10,
+        "audit_chain",
+        include_str!("../../migrations/sqlite/0010_audit_chain.sql"),
+    ),
 ];
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -120,6 +125,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "organisations",
         include_str!("../../migrations/postgres/0009_organisations.sql"),
+    ),
+    (
+        10,
+        "audit_chain",
+        include_str!("../../migrations/postgres/0010_audit_chain.sql"),
     ),
 ];
 
@@ -238,6 +248,8 @@ pub async fn test_db() -> (tempfile::TempDir, Db) {
 #[cfg(test)]
 pub struct TestDb {
     pub db: Db,
+    /// Where it is, for a second pool on it (another replica).
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     /// (where to connect to drop it, its name)
     pg: Option<(String, String)>,
@@ -271,8 +283,10 @@ impl Drop for TestDb {
 #[cfg(test)]
 pub async fn test_dbs() -> Vec<TestDb> {
     let (dir, db) = test_db().await;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let mut all = vec![TestDb {
         db,
+        url,
         _dir: Some(dir),
         pg: None,
     }];
@@ -292,12 +306,12 @@ pub async fn test_dbs() -> Vec<TestDb> {
                 .await
                 .expect("a test database");
             let (root, _) = base.rsplit_once('/').expect("a database name in the URL");
-            let db = Db::connect(&format!("{root}/{name}"))
-                .await
-                .expect("the test database");
+            let url = format!("{root}/{name}");
+            let db = Db::connect(&url).await.expect("the test database");
             db.migrate().await.expect("migrations");
             all.push(TestDb {
                 db,
+                url,
                 _dir: None,
                 pg: Some((base, name)),
             });

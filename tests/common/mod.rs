@@ -1097,3 +1097,29 @@ impl Server {
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 }
+
+/// The claims of a JWT, unverified (what a test reads of a token vhod issued).
+pub fn payload(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).expect("JWT payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url"),
+    )
+    .expect("JSON payload")
+}
+
+/// Redeems the code the client got back at `back` and returns the access token.
+pub async fn access_token(server: &Server, client: &Rp, back: &str, p: &Pending) -> String {
+    use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier};
+    let code = code_from(server, back, p);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    tokens.access_token().secret().clone()
+}

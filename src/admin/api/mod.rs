@@ -10,6 +10,7 @@ pub mod http;
 pub mod problem;
 
 mod accounts;
+mod audit;
 mod clients;
 mod delegations;
 mod organisations;
@@ -129,6 +130,9 @@ impl App {
         clients::rotate_secret,
         clients::disable,
         clients::enable,
+        audit::events,
+        audit::export,
+        audit::timeline,
         explain,
     ),
     components(schemas(problem::ProblemBody)),
@@ -379,4 +383,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/clients/{id}/disable", post(clients::disable))
         .route("/admin/v1/clients/{id}/enable", post(clients::enable))
         .route("/admin/v1/policy/explain", post(explain))
+        .route("/admin/v1/audit/events", get(audit::events))
+        .route("/admin/v1/audit/export", get(audit::export))
+        .route(
+            "/admin/v1/audit/people/{sub}/timeline",
+            get(audit::timeline),
+        )
 }

@@ -53,7 +53,12 @@ pub async fn complete(
         .subject(Some(&acc.id))
         .client(client.id.as_str())
         .method(who.method)
-        .from(meta);
+        .from(meta)
+        .acr(Some(who.facts.acr.as_str()));
+    let event = match &who.upstream {
+        Some(u) => event.upstream(&u.upstream),
+        None => event,
+    };
     let details = |sid: Option<&str>, step_up: bool| {
         serde_json::json!({
             "acr": who.facts.acr, "amr": who.facts.amr, "sid": sid,
@@ -64,6 +69,18 @@ pub async fn complete(
     let standing = Standing::of(az.db, &acc, az.clock.now())
         .await
         .map_err(|e| server_error(&e))?;
+    // The officers find an employee's sign-ins by organisation, and a delegate's by the
+    // delegator: the one organisation the account stands in, and whose roles it carries.
+    let sole_org = (standing.places.len() == 1)
+        .then(|| standing.places.keys().next().cloned())
+        .flatten();
+    let delegator = standing
+        .places
+        .values()
+        .flat_map(|p| p.delegated.iter())
+        .map(|d| d.from.clone())
+        .next();
+    let event = event.org(sole_org).delegator(delegator);
     let verdict = policy::may_sign_in(
         az.policies,
         &standing,

@@ -94,7 +94,7 @@ impl Grant for AuthorizationCode {
                     .subject(Some(&record.account_id))
                     .client(ctx.client.id.as_str())
                     .from(ctx.meta)
-                    .details(serde_json::json!({"grant": record.id, "scope": response.scope})),
+                    .details(serde_json::json!({"grant": record.id, "sid": record.sid, "scope": response.scope})),
             )
             .await;
         Ok(response)

@@ -29,7 +29,7 @@ impl Grant for RefreshToken {
                             .client(ctx.client.id.as_str())
                             .from(ctx.meta)
                             .details(
-                                serde_json::json!({"grant": grant.id, "scope": response.scope}),
+                                serde_json::json!({"grant": grant.id, "sid": grant.sid, "scope": response.scope}),
                             ),
                     )
                     .await;
