@@ -270,6 +270,13 @@ async fn officers_audit_sign_ins(d: Deployment) {
         "/admin/v1/audit/events?ip=127.0.0.0/8&kind=login&outcome=failure&limit=200",
     )
     .await;
+    let (_, one) = get(
+        &server,
+        &token,
+        "/admin/v1/audit/events?ip=127.0.0.1&kind=login&outcome=failure&limit=200",
+    )
+    .await;
+    assert_eq!(one["items"], sprayed["items"], "one address is its own /32");
     assert!(
         sprayed["items"].as_array().expect("items").len() >= 5,
         "{sprayed}"

@@ -71,6 +71,17 @@ async fn todays_rows(url: &str) {
     .bind(now)
     .bind(now + 86_400))
     .await;
+    // Her earlier sign-ins in the audit trail, from before it was a chain.
+    for (kind, outcome) in [("login", "failure"), ("login", "success")] {
+        run(sqlx::query(
+            "INSERT INTO audit_events (at_ms, kind, outcome, subject, client_id, method, ip) \
+             VALUES ($1, $2, $3, 'p1', 'rp', 'password', '203.0.113.5')",
+        )
+        .bind(now * 1000)
+        .bind(kind)
+        .bind(outcome))
+        .await;
+    }
     pool.close().await;
 }
 
@@ -122,6 +133,11 @@ async fn todays_database_keeps_working(d: Deployment) {
         .await;
     assert!(!code_from(&server, &back, &p).is_empty());
     drop(server);
+    // The audit trail of before is chained, first, and the whole chain holds.
+    let out = d.cli_with(&on_it, &["audit", "verify"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("chain: seq 1 to "), "{said}");
     drop(own);
 }
 both_backends!(

@@ -241,21 +241,21 @@ pub async fn export(db: &Db, external: &External, http: &reqwest::Client) -> any
     }
 }
 
-/// Creates `path` with `text`; an existing file with the same text is the same copy (an export
-/// retried after it was written but before it was marked); a different one is refused.
+/// Creates `path` with `text`, whole or not at all: written to a temporary file first, then
+/// linked to its name, which fails rather than replace a file (so neither a crash nor a stop
+/// half-way leaves a partial copy that would block every later one). An existing file with the
+/// same text is the same copy (an export retried after the link but before it was marked).
 async fn write_once(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
-    match tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await
-    {
-        Ok(mut f) => {
-            f.write_all(text.as_bytes()).await?;
-            f.sync_all().await?;
-            Ok(())
-        }
+    let tmp = path.with_extension(format!("tmp-{}", crate::secrets::random_id()));
+    let mut f = tokio::fs::File::create(&tmp).await?;
+    f.write_all(text.as_bytes()).await?;
+    f.sync_all().await?;
+    drop(f);
+    let linked = tokio::fs::hard_link(&tmp, path).await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    match linked {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let there = tokio::fs::read_to_string(path).await?;
             if there == text {

@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Audit;
+use super::chain;
 use super::checkpoint::{self, Claims};
 use crate::store::StoreError;
 use crate::store::audit_log::{StoredCheckpoint, StoredEvent};
@@ -41,8 +42,10 @@ impl Format {
 /// What an export will stream.
 pub struct Plan {
     query: AuditQuery,
-    /// A range export's last place in the range (events after it link to the checkpoint).
-    range_end: Option<i64>,
+    /// A range export's time range (events of its stretch outside it are marked so).
+    range: Option<(Option<i64>, Option<i64>)>,
+    /// The signed checkpoint the stretch starts after (none: it starts at the chain's start).
+    pub anchor: Option<StoredCheckpoint>,
     pub checkpoint: Option<StoredCheckpoint>,
     verifiable: bool,
 }
@@ -53,10 +56,15 @@ pub struct Plan {
 pub enum Line {
     Export {
         version: i64,
-        /// Whether the events are a whole stretch of the chain up to the checkpoint.
+        /// Whether the events are a whole stretch of the chain, from the anchor (or the chain's
+        /// start) to the checkpoint.
         verifiable: bool,
-        #[serde(default)]
-        range_end: Option<i64>,
+    },
+    /// The signed checkpoint the stretch's first event follows.
+    Anchor {
+        seq: i64,
+        hash: String,
+        jws: String,
     },
     Event(Box<Row>),
     Checkpoint {
@@ -141,11 +149,13 @@ impl Row {
 pub async fn plan(db: &Db, audit: &Audit, mut q: AuditQuery) -> Result<Plan, StoreError> {
     let log = db.audit_log();
     if q.is_range_only() {
+        let range = Some((q.from_ms, q.to_ms));
         let Some((lo, hi)) = log.segment(q.from_ms, q.to_ms).await? else {
             q.seq_range = Some((1, 0));
             return Ok(Plan {
                 query: q,
-                range_end: None,
+                range,
+                anchor: None,
                 checkpoint: None,
                 verifiable: false,
             });
@@ -155,24 +165,31 @@ pub async fn plan(db: &Db, audit: &Audit, mut q: AuditQuery) -> Result<Plan, Sto
             audit.checkpoint_now().await?;
             cp = log.covering(hi).await?;
         }
+        // From the checkpoint before the range (its signature anchors the first event's link),
+        // to the one after: a stretch no one can shorten at either end unseen.
+        let anchor = log.checkpoint_before(lo).await?;
+        let start = anchor.as_ref().map_or(1, |a| a.seq + 1);
         let end = cp.as_ref().map_or(hi, |c| c.seq);
-        // The stretch is whole: no time filter inside it.
         q.from_ms = None;
         q.to_ms = None;
-        q.seq_range = Some((lo, end));
+        q.seq_range = Some((start, end));
         return Ok(Plan {
             query: q,
-            range_end: Some(hi),
+            range,
+            anchor,
             verifiable: cp.is_some(),
             checkpoint: cp,
         });
     }
     audit.checkpoint_now().await?;
     let head = log.head().await?;
+    // Nothing past the head the checkpoint covers.
+    q.seq_range = Some((1, head.seq));
     let checkpoint = log.covering(head.seq).await?;
     Ok(Plan {
         query: q,
-        range_end: None,
+        range: None,
+        anchor: None,
         checkpoint,
         verifiable: false,
     })
@@ -200,11 +217,20 @@ pub fn stream(
                 Stage::Done => None,
                 Stage::Header => {
                     let text = match format {
-                        Format::JsonLines => line(&Line::Export {
-                            version: 1,
-                            verifiable: plan.verifiable,
-                            range_end: plan.range_end,
-                        }),
+                        Format::JsonLines => {
+                            let mut t = line(&Line::Export {
+                                version: 1,
+                                verifiable: plan.verifiable,
+                            });
+                            if let Some(a) = &plan.anchor {
+                                t.push_str(&line(&Line::Anchor {
+                                    seq: a.seq,
+                                    hash: a.hash.clone(),
+                                    jws: a.jws.clone(),
+                                }));
+                            }
+                            t
+                        }
                         Format::Csv => csv_line(CSV_COLUMNS.iter().map(|c| c.to_string())),
                     };
                     Some((Ok(text), (db, plan, Stage::Rows)))
@@ -228,7 +254,9 @@ pub fn stream(
                     }
                     let mut text = String::with_capacity(page.len() * 400);
                     for e in page {
-                        let in_range = plan.range_end.is_none_or(|end| e.seq <= end);
+                        let in_range = plan.range.is_none_or(|(from, to)| {
+                            from.is_none_or(|f| e.at_ms >= f) && to.is_none_or(|t| e.at_ms < t)
+                        });
                         let row = Row { event: e, in_range };
                         match format {
                             Format::JsonLines => text.push_str(&line(&Line::Event(Box::new(row)))),
@@ -260,11 +288,21 @@ fn line(l: &Line) -> String {
     s
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return
+/// first: OWASP's CSV injection) is prefixed with `'`. Only in CSV: the JSON Lines export keeps
+/// every value as stored, as its links need.
+fn inert(cell: String) -> String {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell,
+    }
+}
+
 fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    let _ = w.write_record(fields);
+    let _ = w.write_record(fields.into_iter().map(inert));
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
 }
@@ -285,15 +323,18 @@ impl ExportReport {
     }
 }
 
-/// Checks a JSON Lines export on its own: every row's link, their continuity (a range
-/// export), and the checkpoint's signature under `trusted` and its link at its place.
+/// Checks a JSON Lines export on its own: every row's link, their continuity from the
+/// anchor (or the chain's start) to the checkpoint (a range export), the signatures of both.
+/// Memory stays flat: only the last row's place and link are kept.
 pub fn verify_lines(
     lines: impl Iterator<Item = std::io::Result<String>>,
     trusted: &dyn Fn(&str) -> Option<Verifier>,
 ) -> ExportReport {
     let mut r = ExportReport::default();
-    let mut last: Option<(i64, String)> = None;
-    let mut hashes: std::collections::BTreeMap<i64, String> = Default::default();
+    // The place and link the next event must follow: the chain's start until an anchor says
+    // otherwise.
+    let mut last: Option<(i64, String)> = Some((0, chain::to_hex(&chain::GENESIS)));
+    let mut events_seen = false;
     for (n, l) in lines.enumerate() {
         let n = n + 1;
         let l = match l {
@@ -306,7 +347,15 @@ pub fn verify_lines(
         };
         match serde_json::from_str::<Line>(&l) {
             Ok(Line::Export { verifiable, .. }) => r.verifiable = verifiable,
+            Ok(Line::Anchor { jws, .. }) => match checkpoint::open(&jws, trusted) {
+                Ok(claims) if !events_seen => last = Some((claims.seq, claims.hash)),
+                Ok(_) => r
+                    .problems
+                    .push(format!("line {n}: an anchor after the events")),
+                Err(e) => r.problems.push(format!("line {n}: the anchor: {e}")),
+            },
             Ok(Line::Event(row)) => {
+                events_seen = true;
                 r.events += 1;
                 let row_seq = row.event.seq;
                 if !row.holds() {
@@ -322,26 +371,18 @@ pub fn verify_lines(
                         "line {n}: the event at seq {row_seq} does not follow seq {seq}"
                     ));
                 }
-                let hash = row.event.hash.clone().unwrap_or_default();
-                hashes.insert(row_seq, hash.clone());
-                last = Some((row_seq, hash));
+                last = Some((row_seq, row.event.hash.clone().unwrap_or_default()));
             }
             Ok(Line::Checkpoint { jws, .. }) => {
                 r.checkpoint = Some(match checkpoint::open(&jws, trusted) {
                     Err(e) => Err(e.to_string()),
-                    Ok(claims) => match hashes.get(&claims.seq) {
-                        Some(h) if *h == claims.hash => Ok(claims),
-                        Some(_) => Err(format!(
-                            "the event at seq {} differs from what the checkpoint signed",
+                    Ok(claims) => match &last {
+                        Some((seq, h)) if *seq == claims.seq && *h == claims.hash => Ok(claims),
+                        _ if !r.verifiable => Ok(claims),
+                        _ => Err(format!(
+                            "the export does not end at the checkpoint's seq {} with its hash",
                             claims.seq
                         )),
-                        None if r.verifiable => Err(format!(
-                            "the export does not reach the checkpoint's seq {}",
-                            claims.seq
-                        )),
-                        // A filtered export: the checkpoint vouches for the chain's head,
-                        // which the rows are not contiguous with.
-                        None => Ok(claims),
                     },
                 });
             }

@@ -20,6 +20,7 @@ pub mod export;
 pub mod follow;
 mod kind;
 mod reason;
+pub mod seed;
 pub mod sink;
 pub mod timeline;
 pub mod verify;
@@ -154,7 +155,7 @@ pub enum AuditError {
 /// Where an event stands in the trail: its place in the chain.
 pub type Seq = i64;
 
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// The longest pause between attempts while the database refuses events.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -179,13 +180,22 @@ pub struct AuditWorker {
     shutdown: Arc<Notify>,
 }
 
-/// Appends `events` to the chain in one transaction, in their order; their places.
-async fn insert(db: &Db, sealer: &Sealer, events: &[&Event]) -> Result<Vec<Seq>, StoreError> {
+/// Appends `events` to the chain in one transaction, in their order; their places. A
+/// checkpoint stored with them wakes `export` (its copy goes out at once).
+async fn insert(
+    db: &Db,
+    sealer: &Sealer,
+    events: &[&Event],
+    export: Option<&Notify>,
+) -> Result<Vec<Seq>, StoreError> {
     let rows: Vec<AuditRow> = events.iter().map(|e| row(e)).collect();
     let appended = db
         .audit_log()
         .append(&rows, sealer, clock::now_millis())
         .await?;
+    if let (Some(_), Some(export)) = (appended.checkpoint, export) {
+        export.notify_one();
+    }
     Ok(appended.seqs)
 }
 
@@ -217,13 +227,14 @@ async fn flush(
     db: &Db,
     sealer: &Sealer,
     feed: Option<&follow::Feed>,
+    export: &Notify,
     pending: &mut Vec<Queued>,
 ) -> bool {
     if pending.is_empty() {
         return true;
     }
     let events: Vec<&Event> = pending.iter().map(|q| &q.event).collect();
-    match insert(db, sealer, &events).await {
+    match insert(db, sealer, &events, Some(export)).await {
         Ok(seqs) => {
             let mut stored = Vec::with_capacity(if feed.is_some() { seqs.len() } else { 0 });
             for (q, seq) in pending.drain(..).zip(seqs) {
@@ -365,7 +376,7 @@ async fn run(
             }
             Wake::Received(_) | Wake::Retry => {}
         }
-        delay = if flush(&db, &sealer, feed.as_ref(), &mut pending).await {
+        delay = if flush(&db, &sealer, feed.as_ref(), &export, &mut pending).await {
             Duration::ZERO
         } else {
             (delay * 2).clamp(Duration::from_millis(50), MAX_RETRY_DELAY)
@@ -482,7 +493,7 @@ impl Audit {
             // Only after the writer stopped, at the very end of a shutdown: stored directly,
             // after everything the writer stored.
             let mut delay = Duration::from_millis(50);
-            while let Err(e) = insert(&self.db, &self.sealer, &[&q.event]).await {
+            while let Err(e) = insert(&self.db, &self.sealer, &[&q.event], None).await {
                 tracing::error!(error = %e, "audit write failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);

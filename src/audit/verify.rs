@@ -144,8 +144,10 @@ pub struct Report {
 }
 
 impl Report {
+    /// Every row and checkpoint holds, and every row is chained (rows from before the chain
+    /// still waiting to be chained are not verified, so they do not hold yet).
     pub fn holds(&self) -> bool {
-        self.problems.is_empty() && self.more == 0
+        self.problems.is_empty() && self.more == 0 && !self.legacy_pending
     }
 
     /// The problem earliest in the chain.
@@ -230,11 +232,12 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
             }),
         }
     }
+    let in_db: std::collections::HashSet<&str> = stored.iter().map(|cp| cp.jws.as_str()).collect();
     for (name, jws) in &trust.external {
         match checkpoint::open(jws, trust.key) {
             Ok(claims) => {
                 report.checkpoints_valid += 1;
-                if !stored.iter().any(|cp| &cp.jws == jws) {
+                if !in_db.contains(jws.as_str()) {
                     report.add(Problem::Checkpoint {
                         id: None,
                         seq: claims.seq,
@@ -276,14 +279,20 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
     // The last row taken as genuine: (seq, id, whether its own link held).
     let mut last: Option<(i64, i64)> = None;
     let mut pending: Vec<StoredEvent> = Vec::new();
-    let mut cursor = from - 1;
-    loop {
-        let batch = log.after(cursor, BATCH).await?;
+    // The head read at the start bounds the walk: what arrives meanwhile is not walked (and
+    // not mistaken for an insertion).
+    let end = head.seq;
+    let (mut after_seq, mut after_id) = (from - 1, i64::MAX);
+    'walk: loop {
+        let batch = log.after_row(after_seq, after_id, BATCH).await?;
         let done = (batch.len() as i64) < BATCH;
         if let Some(e) = batch.last() {
-            cursor = e.seq;
+            (after_seq, after_id) = (e.seq, e.id);
         }
         for e in batch {
+            if e.seq > end {
+                break 'walk;
+            }
             if pending.first().is_some_and(|p| p.seq != e.seq) {
                 let group = std::mem::take(&mut pending);
                 walk_group(
@@ -291,51 +300,58 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
                     &mut expected,
                     &mut prev,
                     &mut last,
-                    head.seq,
                     &signed,
                     &mut report,
                 );
             }
             pending.push(e);
         }
-        // A group can straddle batches: the next batch starts after its place, so it is whole.
-        if !pending.is_empty() {
-            let group = std::mem::take(&mut pending);
-            walk_group(
-                group,
-                &mut expected,
-                &mut prev,
-                &mut last,
-                head.seq,
-                &signed,
-                &mut report,
-            );
-        }
         if done {
             break;
         }
     }
+    // The last place's rows: pages go on by (seq, id), so a place's rows are whole here.
+    if !pending.is_empty() {
+        let group = std::mem::take(&mut pending);
+        walk_group(
+            group,
+            &mut expected,
+            &mut prev,
+            &mut last,
+            &signed,
+            &mut report,
+        );
+    }
     report.to = expected - 1;
 
-    // The end: the head and the newest checkpoint must not reach past the last row.
+    // The end: the head and the newest checkpoint (of those it had reached) must not reach
+    // past the last row.
     let reach = signed
-        .keys()
+        .range(..=end)
         .next_back()
-        .copied()
-        .unwrap_or(0)
-        .max(head.seq);
+        .map_or(0, |(seq, _)| *seq)
+        .max(end);
     if reach > report.to && reach >= from {
         report.add(Problem::Deleted {
             from: report.to + 1,
             to: reach,
         });
-    } else if head.seq == report.to && head.seq >= from {
+    } else if end == report.to && end >= from {
         let last_hash = prev.map(|d| chain::to_hex(&d));
-        if last_hash.as_deref() != Some(head.hash.as_str()) {
-            if let Some((seq, id)) = last {
-                report.add(Problem::Relinked { seq, id });
-            }
+        if last_hash.as_deref() != Some(head.hash.as_str())
+            && let Some((seq, id)) = last
+        {
+            report.add(Problem::Relinked { seq, id });
         }
+    }
+
+    // Rows claiming a place before the chain's start, or past the head as it is now.
+    let now = log.head().await?;
+    for e in log.outside(start, now.seq, MAX_PROBLEMS as i64 + 1).await? {
+        report.add(Problem::Inserted {
+            seq: Some(e.seq),
+            id: e.id,
+        });
     }
 
     // Rows without a place.
@@ -362,20 +378,10 @@ fn walk_group(
     expected: &mut i64,
     prev: &mut Option<Digest>,
     last: &mut Option<(i64, i64)>,
-    head_seq: i64,
     signed: &BTreeMap<i64, Vec<Signed>>,
     report: &mut Report,
 ) {
     let seq = group[0].seq;
-    if seq > head_seq {
-        for e in &group {
-            report.add(Problem::Inserted {
-                seq: Some(seq),
-                id: e.id,
-            });
-        }
-        return;
-    }
     if seq > *expected {
         report.add(Problem::Deleted {
             from: *expected,
@@ -415,12 +421,16 @@ fn walk_group(
         });
     } else if !follows(e) {
         // This row holds on its own but does not follow the row before: that one was rewritten
-        // with a recomputed link (unless it is itself already reported).
-        if let Some((s, id)) = *last {
-            let reported = report.problems.iter().any(|p| p.place() == s);
-            if !reported {
-                report.add(Problem::Relinked { seq: s, id });
+        // with a recomputed link (unless it is itself already reported). The chain's first row
+        // not following its start was itself rewritten.
+        match *last {
+            Some((s, id)) => {
+                let reported = report.problems.iter().any(|p| p.place() == s);
+                if !reported {
+                    report.add(Problem::Relinked { seq: s, id });
+                }
             }
+            None => report.add(Problem::Altered { seq, id: e.id }),
         }
     }
     let stored = e.hash.as_deref().and_then(chain::from_hex);
@@ -549,8 +559,18 @@ mod tests {
                  SELECT at_ms, kind, 'success', 31, hash, hash, enc, hash_alg FROM audit_events WHERE seq = 30",
             )
             .await;
+            // Below the chain's start: a place no walk from the start reaches.
+            db.tamper(
+                "INSERT INTO audit_events (at_ms, kind, outcome, seq, prev_hash, hash, enc, hash_alg) \
+                 SELECT at_ms, kind, 'success', 0, prev_hash, hash, enc, hash_alg FROM audit_events WHERE seq = 1",
+            )
+            .await;
             let r = c.verify(db, None).await;
             let id = |seq: i64| r.problems.iter().find(|p| p.place() == seq).cloned();
+            assert!(
+                matches!(id(0), Some(Problem::Inserted { seq: Some(0), .. })),
+                "{r:?}"
+            );
             assert!(
                 matches!(id(5), Some(Problem::Altered { seq: 5, .. })),
                 "{r:?}"
@@ -588,8 +608,8 @@ mod tests {
                     .any(|p| matches!(p, Problem::Inserted { seq: None, .. })),
                 "{r:?}"
             );
-            assert_eq!(r.first(), id(5).as_ref(), "the first is the earliest");
-            assert_eq!(kinds(&r).len(), 6, "{:?}", r.problems);
+            assert_eq!(r.first(), id(0).as_ref(), "the first is the earliest");
+            assert_eq!(kinds(&r).len(), 7, "{:?}", r.problems);
         }
     }
 

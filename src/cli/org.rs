@@ -199,7 +199,10 @@ impl Ground {
     async fn open(settings: &Settings) -> anyhow::Result<Ground> {
         let (policies, catalogue) = server::load_policies(settings)?;
         let db = server::open_db(settings).await?;
-        let (audit, worker) = Audit::start(db.clone());
+        // The command line's events are chained with the deployment's digest; the server's
+        // writer checkpoints them (the CLI signs nothing).
+        let sealer = crate::audit::Sealer::unsigned(settings.audit.chain.clone());
+        let (audit, worker) = Audit::start_with(db.clone(), sealer);
         Ok(Ground {
             db,
             audit,

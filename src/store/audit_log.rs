@@ -224,7 +224,7 @@ impl Db {
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// Rows a multi-row INSERT carries (21 parameters each, well under every backend's limit).
-const INSERT_CHUNK: usize = 100;
+const INSERT_CHUNK: usize = 500;
 const INSERT_COLUMNS: &str = "at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details, \
      org_id, acr, upstream, login_key, delegator, ip_key, seq, prev_hash, hash, enc, hash_alg";
 const INSERT_WIDTH: usize = 21;
@@ -459,6 +459,16 @@ impl AuditLog<'_> {
         seal: &dyn Seal,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        // Nothing old enough: no lock taken (this runs on every tick of every replica).
+        let oldest = sqlx::query(
+            "SELECT at_ms FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 1",
+        )
+        .fetch_optional(&self.db.pool)
+        .await?;
+        match oldest {
+            Some(r) if r.try_get::<i64, _>("at_ms")? < before_ms => {}
+            _ => return Ok(0),
+        }
         let mut tx = self.db.pool.begin().await?;
         let mut head = lock_head(&mut tx).await?;
         // The oldest rows, up to the first one young enough to keep (events are stamped when
@@ -516,6 +526,58 @@ impl AuditLog<'_> {
         .fetch_all(&self.db.pool)
         .await?;
         Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` chained events after the row (`seq`, `id`) in the chain's order (rows
+    /// claiming one place, by `id`): a walk that pages through duplicates too.
+    pub async fn after_row(
+        &self,
+        seq: i64,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 OR (seq = $1 AND id > $2) \
+             ORDER BY seq, id LIMIT $3"
+        ))
+        .bind(seq)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` rows claiming a place before `start` (the chain's first), or after `end`.
+    pub async fn outside(
+        &self,
+        start: i64,
+        end: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq < $1 OR seq > $2 ORDER BY seq, id LIMIT $3"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest checkpoint strictly before the place `seq`.
+    pub async fn checkpoint_before(
+        &self,
+        seq: i64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let r = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq < $1 ORDER BY seq DESC, id DESC LIMIT 1"
+        ))
+        .bind(seq)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(r.as_ref().map(checkpoint_of).transpose()?)
     }
 
     /// Up to `limit` rows without a place, by `id` after `after_id`, other than those stored

@@ -146,36 +146,24 @@ impl super::audit_log::AuditLog<'_> {
         Ok(rows.iter().map(read_event).collect::<Result<_, _>>()?)
     }
 
-    /// The places of the chain's segment stamped in `[from_ms, to_ms)`: from the first event
-    /// of the range by time to the last (what lies between belongs to the segment whatever its
-    /// stamp: an event stamped a moment before it reached the chain). `None`: no event.
+    /// The first and last places of the events stamped in `[from_ms, to_ms)`: the stretch of
+    /// the chain a range export covers (what lies between belongs to it whatever its stamp:
+    /// events are stamped when they happen and reach the chain a moment later). `None`: none.
     pub async fn segment(
         &self,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Option<(i64, i64)>, StoreError> {
-        let first = sqlx::query(
-            "SELECT seq FROM audit_events WHERE seq IS NOT NULL AND at_ms >= $1 AND at_ms < $2 \
-             ORDER BY at_ms, seq LIMIT 1",
+        let r = sqlx::query(
+            "SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events \
+             WHERE seq IS NOT NULL AND at_ms >= $1 AND at_ms < $2",
         )
         .bind(from_ms.unwrap_or(i64::MIN))
         .bind(to_ms.unwrap_or(i64::MAX))
-        .fetch_optional(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        let last = sqlx::query(
-            "SELECT seq FROM audit_events WHERE seq IS NOT NULL AND at_ms >= $1 AND at_ms < $2 \
-             ORDER BY at_ms DESC, seq DESC LIMIT 1",
-        )
-        .bind(from_ms.unwrap_or(i64::MIN))
-        .bind(to_ms.unwrap_or(i64::MAX))
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(match (first, last) {
-            (Some(a), Some(b)) => {
-                let (a, b): (i64, i64) = (a.try_get(0)?, b.try_get(0)?);
-                Some((a.min(b), a.max(b)))
-            }
-            _ => None,
-        })
+        let lo: Option<i64> = r.try_get("lo")?;
+        let hi: Option<i64> = r.try_get("hi")?;
+        Ok(lo.zip(hi))
     }
 }

@@ -196,15 +196,16 @@ async fn query(app: &App, f: &AuditFilter) -> Result<(AuditQuery, Value), Proble
     Ok((q, said))
 }
 
-async fn authorize_and_record(
-    app: &App,
-    actor: &Actor,
-    what: &str,
-    said: Value,
-) -> Result<(), Problem> {
+/// Only an officer's question is looked into: authorised before any account is looked up.
+async fn authorize(app: &App, actor: &Actor) -> Result<(), Problem> {
     app.admin()
         .authorize(actor, "read_audit", Resource::System, json!({}))
         .await?;
+    Ok(())
+}
+
+/// The read, in the trail before its answer goes out.
+async fn record(app: &App, actor: &Actor, what: &str, said: Value) -> Result<(), Problem> {
     let mut details = said;
     if let Some(m) = details.as_object_mut() {
         m.insert("read".into(), json!(what));
@@ -233,6 +234,7 @@ pub async fn events(
     Query(page): Query<PageQuery>,
 ) -> Result<Response, Problem> {
     let limit = page.limit()?;
+    authorize(&app, &actor).await?;
     let (mut q, said) = query(&app, &f).await?;
     if let Some(c) = page.after()? {
         q.cursor = Some(
@@ -240,7 +242,7 @@ pub async fn events(
                 .map_err(|_| Problem::bad_request("cursor: not one this API gave"))?,
         );
     }
-    authorize_and_record(&app, &actor, "events", said).await?;
+    record(&app, &actor, "events", said).await?;
     let rows = app.db.audit_log().search(&q, i64::from(limit) + 1).await?;
     let items: Vec<EventView> = rows.iter().map(EventView::of).collect();
     let page = http::Page::of(items, limit, |e| e.seq.to_string());
@@ -279,9 +281,10 @@ pub async fn export(
         Some("csv") => crate::audit::export::Format::Csv,
         Some(_) => return Err(Problem::bad_request("format: jsonl or csv")),
     };
+    authorize(&app, &actor).await?;
     let (mut q, said) = query(&app, &f).await?;
     q.descending = false;
-    authorize_and_record(&app, &actor, "export", said).await?;
+    record(&app, &actor, "export", said).await?;
     let plan = crate::audit::export::plan(&app.db, &app.audit, q)
         .await
         .map_err(|_| Problem::unavailable())?;
@@ -340,8 +343,9 @@ pub async fn timeline(
         order: Some("asc".into()),
         ..AuditFilter::default()
     };
+    authorize(&app, &actor).await?;
     let (q, said) = query(&app, &f).await?;
-    authorize_and_record(&app, &actor, "timeline", said).await?;
+    record(&app, &actor, "timeline", said).await?;
     let rows = app.db.audit_log().search(&q, TIMELINE_MAX + 1).await?;
     let truncated = rows.len() as i64 > TIMELINE_MAX;
     let rows = &rows[..rows.len().min(TIMELINE_MAX as usize)];

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::window::Burst;
-use super::{Alert, DetectSettings, Rule, attempted_account, is_failed_login};
+use super::{Alert, DetectSettings, Rule, address, attempted_account, is_failed_login};
 use crate::audit::Event;
 
 pub struct FailedLogins {
@@ -26,7 +26,7 @@ impl FailedLogins {
         let mut out = Vec::new();
         let window_s = self.per_ip.window_ms / 1000;
         if let Some(ip) = &e.ip
-            && self.per_ip.hit(ip, e.at_ms)
+            && self.per_ip.hit(&address(ip), e.at_ms)
         {
             out.push(Alert {
                 rule: Rule::FailedLoginsIp,

@@ -175,6 +175,21 @@ fn attempted_account(e: &Event) -> Option<String> {
         .or_else(|| e.login_key.as_ref().map(|k| format!("login:{k}")))
 }
 
+/// What counts as one address: an IPv4 address, or an IPv6 /64 (one subscriber's prefix: an
+/// attacker there has 2^64 addresses to rotate through).
+fn address(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        _ => ip.to_string(),
+    }
+}
+
 fn is_failed_login(e: &Event) -> bool {
     e.kind == super::Kind::Login && e.outcome == super::Outcome::Failure
 }
@@ -219,6 +234,24 @@ mod tests {
         );
         // The alert itself raises nothing.
         assert!(d.observe(99, &ev).is_empty());
+    }
+
+    #[test]
+    fn an_ipv6_attacker_rotating_within_a_64_is_one_address() {
+        let mut d = Detector::new(&DetectSettings {
+            spraying_accounts: 3,
+            ..DetectSettings::default()
+        });
+        let mut alerts = Vec::new();
+        for i in 0..4 {
+            let ip = format!("2001:db8:1:2::{:x}", i + 1);
+            alerts.extend(d.observe(i, &failed(&ip, &format!("acc{i}"), 1_000 + i)));
+        }
+        assert!(
+            alerts.iter().any(|a| a.rule == Rule::PasswordSpraying),
+            "{alerts:?}"
+        );
+        assert_eq!(address("::ffff:203.0.113.9"), "203.0.113.9");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::window::Distinct;
-use super::{Alert, DetectSettings, Rule, attempted_account, is_failed_login};
+use super::{Alert, DetectSettings, Rule, address, attempted_account, is_failed_login};
 use crate::audit::Event;
 
 pub struct Spraying {
@@ -23,7 +23,7 @@ impl Spraying {
         else {
             return vec![];
         };
-        match self.accounts.hit(ip, &account, e.at_ms) {
+        match self.accounts.hit(&address(ip), &account, e.at_ms) {
             Some(accounts) => vec![Alert {
                 rule: Rule::PasswordSpraying,
                 subject: None,

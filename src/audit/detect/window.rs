@@ -84,6 +84,7 @@ impl<K: Hash + Eq + Clone, V: Hash + Eq + Clone> Distinct<K, V> {
         if self.seen.len() >= MAX_KEYS {
             let w = self.window_ms;
             self.seen.retain(|_, vs| vs.values().any(|t| at - t <= w));
+            self.quiet_until.retain(|_, until| *until > at);
             if self.seen.len() >= MAX_KEYS {
                 tracing::warn!("a detection window overflowed; its counts restart");
                 self.seen.clear();
