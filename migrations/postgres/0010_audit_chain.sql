@@ -12,6 +12,10 @@ ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;
 ALTER TABLE audit_events ADD COLUMN hash TEXT;
 ALTER TABLE audit_events ADD COLUMN enc BIGINT;
 ALTER TABLE audit_events ADD COLUMN hash_alg TEXT;
+-- HMAC-SHA256 of `hash` under the chain key (`keys/audit/chain.key`, outside the database):
+-- what someone with only the database cannot compute, so a row they append, links and all,
+-- is told from vhod's own.
+ALTER TABLE audit_events ADD COLUMN mac TEXT;
 -- What the officers search by, as columns of their own (and chained like every other column):
 -- the organisation acted for, the assurance level reached, the upstream provider, the login's
 -- keyed digest (never the login itself), the delegator of an action under a delegation, and the

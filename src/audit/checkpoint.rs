@@ -86,6 +86,8 @@ pub struct Sealer {
     pub settings: ChainSettings,
     pub issuer: String,
     pub keys: Option<Arc<KeyStore>>,
+    /// The chain key (`chain_key`): every row's MAC. None in tests beside the code.
+    pub mac: Option<ring::hmac::Key>,
 }
 
 impl Sealer {
@@ -94,6 +96,7 @@ impl Sealer {
             settings,
             issuer: String::new(),
             keys: None,
+            mac: None,
         }
     }
 
@@ -148,6 +151,16 @@ impl Seal for Sealer {
         chain::to_hex(&chain::link(self.settings.alg, seq, &prev, &fields))
     }
 
+    fn mac(&self, hash: &str) -> Option<String> {
+        self.mac.as_ref().map(|k| row_mac(k, hash))
+    }
+
+    fn legacy_mac(&self, hash: &str) -> Option<String> {
+        self.mac
+            .as_ref()
+            .map(|k| row_mac(k, &format!("{LEGACY}{hash}")))
+    }
+
     fn checkpoint(&self, head: &Head, now_ms: i64) -> Option<NewCheckpoint> {
         let since = head.seq - head.checkpoint_seq;
         let due = since > 0
@@ -170,6 +183,63 @@ impl Seal for Sealer {
         claims.cut_before = Some(cut_before);
         claims.cut_prev_hash = Some(cut_prev_hash.to_string());
         self.sign(claims)
+    }
+}
+
+/// What a legacy row's MAC covers before its link: such rows may only open the chain.
+pub const LEGACY: &str = "legacy:";
+
+/// HMAC-SHA256 of `text` under the chain key, as 64 hex digits.
+pub fn row_mac(key: &ring::hmac::Key, text: &str) -> String {
+    hex::encode(ring::hmac::sign(key, text.as_bytes()).as_ref())
+}
+
+/// The chain key: 32 random bytes in `<keys dir>/audit/chain.key` (hex), made on first use
+/// and shared by the replicas as the signing keys are. It stays outside the database: whoever
+/// holds only the database cannot make a row that passes as vhod's.
+pub fn chain_key(keys_dir: &std::path::Path) -> anyhow::Result<ring::hmac::Key> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = keys_dir.join("audit");
+    let path = dir.join("chain.key");
+    let read = |path: &std::path::Path| -> anyhow::Result<ring::hmac::Key> {
+        let text = std::fs::read_to_string(path)?;
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| anyhow::anyhow!("{} is not 64 hex digits", path.display()))?;
+        Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
+    };
+    if path.exists() {
+        return read(&path);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness for the chain key"))?;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            f.write_all(hex::encode(bytes).as_bytes())?;
+            f.sync_all()?;
+        }
+        // Another replica made it first: theirs is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    read(&path)
+}
+
+/// The chain key when there is one (the verifier does not make one).
+pub fn chain_key_if_present(keys_dir: &std::path::Path) -> anyhow::Result<Option<ring::hmac::Key>> {
+    if keys_dir.join("audit").join("chain.key").exists() {
+        chain_key(keys_dir).map(Some)
+    } else {
+        Ok(None)
     }
 }
 

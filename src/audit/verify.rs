@@ -56,6 +56,11 @@ pub enum Problem {
         seq: i64,
         id: i64,
     },
+    /// A row whose links hold but whose MAC does not: not written by vhod.
+    Forged {
+        seq: i64,
+        id: i64,
+    },
     Checkpoint {
         id: Option<i64>,
         seq: i64,
@@ -70,6 +75,7 @@ impl Problem {
             Problem::Altered { seq, .. }
             | Problem::Reordered { seq, .. }
             | Problem::Relinked { seq, .. }
+            | Problem::Forged { seq, .. }
             | Problem::Checkpoint { seq, .. } => *seq,
             Problem::Deleted { from, .. } => *from,
             Problem::Inserted { seq, .. } => seq.unwrap_or(i64::MAX),
@@ -83,6 +89,7 @@ impl Problem {
             Problem::Deleted { .. } => "deleted",
             Problem::Inserted { .. } => "inserted",
             Problem::Relinked { .. } => "relinked",
+            Problem::Forged { .. } => "inserted",
             Problem::Checkpoint { .. } => "checkpoint",
         }
     }
@@ -115,6 +122,10 @@ impl fmt::Display for Problem {
             Problem::Relinked { seq, id } => write!(
                 f,
                 "altered: the row at seq {seq} (id {id}) was rewritten with a recomputed hash; the next row no longer follows it"
+            ),
+            Problem::Forged { seq, id } => write!(
+                f,
+                "inserted: the row at seq {seq} (id {id}) was not written by vhod (its MAC under the chain key does not hold)"
             ),
             Problem::Checkpoint { id, seq, why } => match id {
                 Some(id) => write!(f, "checkpoint {id} (seq {seq}): {why}"),
@@ -171,6 +182,9 @@ pub struct Trust<'a> {
     /// Checkpoints from the external copy (name, JWS), checked alongside the stored ones: one
     /// the database lost or changed is found.
     pub external: Vec<(String, String)>,
+    /// The chain key: each row's MAC is checked (without it, rows appended after the last
+    /// checkpoint by someone with the database cannot be told from vhod's).
+    pub mac: Option<&'a ring::hmac::Key>,
 }
 
 /// A checkpoint whose signature holds, by place.
@@ -283,6 +297,10 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
     // not mistaken for an insertion).
     let end = head.seq;
     let (mut after_seq, mut after_id) = (from - 1, i64::MAX);
+    let mut macs = Macs {
+        key: trust.mac,
+        new_seen: false,
+    };
     'walk: loop {
         let batch = log.after_row(after_seq, after_id, BATCH).await?;
         let done = (batch.len() as i64) < BATCH;
@@ -301,6 +319,7 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
                     &mut prev,
                     &mut last,
                     &signed,
+                    &mut macs,
                     &mut report,
                 );
             }
@@ -319,6 +338,7 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
             &mut prev,
             &mut last,
             &signed,
+            &mut macs,
             &mut report,
         );
     }
@@ -371,6 +391,30 @@ pub async fn verify(db: &Db, from: Option<i64>, trust: &Trust<'_>) -> Result<Rep
     Ok(report)
 }
 
+/// The rows' MACs: a new row's covers its link; a row from before the chain's covers
+/// `legacy:` and its link, and such rows may only open the chain.
+struct Macs<'a> {
+    key: Option<&'a ring::hmac::Key>,
+    new_seen: bool,
+}
+
+impl Macs<'_> {
+    /// Whether the row is vhod's (always, without the key).
+    fn holds(&mut self, e: &StoredEvent) -> bool {
+        let (Some(key), Some(hash)) = (self.key, e.hash.as_deref()) else {
+            return self.key.is_none();
+        };
+        let Some(mac) = e.mac.as_deref() else {
+            return false;
+        };
+        if mac == checkpoint::row_mac(key, hash) {
+            self.new_seen = true;
+            return true;
+        }
+        !self.new_seen && mac == checkpoint::row_mac(key, &format!("{}{hash}", checkpoint::LEGACY))
+    }
+}
+
 /// The rows claiming one place: the genuine one is checked and moves the walk on; the others
 /// were inserted.
 fn walk_group(
@@ -379,6 +423,7 @@ fn walk_group(
     prev: &mut Option<Digest>,
     last: &mut Option<(i64, i64)>,
     signed: &BTreeMap<i64, Vec<Signed>>,
+    macs: &mut Macs<'_>,
     report: &mut Report,
 ) {
     let seq = group[0].seq;
@@ -433,6 +478,9 @@ fn walk_group(
             None => report.add(Problem::Altered { seq, id: e.id }),
         }
     }
+    if !macs.holds(e) && !report.problems.iter().any(|p| p.place() == seq) {
+        report.add(Problem::Forged { seq, id: e.id });
+    }
     let stored = e.hash.as_deref().and_then(chain::from_hex);
     if let (Some(cps), Some(h)) = (signed.get(&seq), stored) {
         for cp in cps {
@@ -463,13 +511,19 @@ mod tests {
 
     struct Chain {
         keys: Arc<KeyStore>,
+        mac: Option<ring::hmac::Key>,
         _dir: tempfile::TempDir,
     }
 
     fn chain() -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(KeyStore::open(dir.path(), 3600).unwrap());
-        Chain { keys, _dir: dir }
+        let mac = Some(crate::audit::checkpoint::chain_key(dir.path()).unwrap());
+        Chain {
+            keys,
+            mac,
+            _dir: dir,
+        }
     }
 
     impl Chain {
@@ -482,6 +536,7 @@ mod tests {
                 },
                 issuer: "https://vhod.test".into(),
                 keys: Some(self.keys.clone()),
+                mac: self.mac.clone(),
             }
         }
 
@@ -494,6 +549,7 @@ mod tests {
                 &Trust {
                     key: &key,
                     external: vec![],
+                    mac: self.mac.as_ref(),
                 },
             )
             .await
@@ -625,7 +681,11 @@ mod tests {
             rewrite(db, 4, 4).await;
             let r = c.verify(db, None).await;
             assert!(
-                matches!(r.problems[..], [Problem::Relinked { seq: 4, .. }]),
+                // With the chain key, the rewritten row's MAC gives it away first.
+                matches!(
+                    r.problems[..],
+                    [Problem::Forged { seq: 4, .. }] | [Problem::Relinked { seq: 4, .. }]
+                ),
                 "{:?}",
                 r.problems
             );
@@ -640,6 +700,66 @@ mod tests {
                 r.problems
             );
             assert!(!r.holds());
+        }
+    }
+
+    /// Someone with the database alone appends a row, links, head and all: its MAC gives it
+    /// away (and a row from before the chain may not follow vhod's own).
+    #[tokio::test]
+    async fn a_row_appended_with_the_right_links_but_no_key_is_found() {
+        let c = chain();
+        for t in test_dbs().await {
+            let db = &t.db;
+            written(db, &c, 3, 100).await;
+            let last = db.audit_log().after(2, 1).await.unwrap().remove(0);
+            let mut forged = last.clone();
+            forged.subject = Some("someone-else".into());
+            let prev = chain::from_hex(last.hash.as_deref().unwrap()).unwrap();
+            let h = chain::link(
+                HashAlg::Sha256,
+                4,
+                &prev,
+                &Fields {
+                    at_ms: forged.at_ms,
+                    texts: forged.texts(),
+                },
+            );
+            let h = chain::to_hex(&h);
+            db.tamper(&format!(
+                "INSERT INTO audit_events (at_ms, kind, outcome, subject, details, seq, prev_hash, hash, enc, hash_alg, mac) \
+                 VALUES ({}, 'login', 'failure', 'someone-else', '{}', 4, '{}', '{h}', 1, 'sha256', '{}')",
+                forged.at_ms,
+                forged.details.clone().unwrap_or_default(),
+                last.hash.clone().unwrap_or_default(),
+                "00".repeat(32),
+            ))
+            .await;
+            db.tamper(&format!("UPDATE audit_chain SET seq = 4, hash = '{h}'"))
+                .await;
+            let r = c.verify(db, None).await;
+            assert_eq!(
+                r.problems,
+                [Problem::Forged {
+                    seq: 4,
+                    id: r.problems.first().map_or(0, |p| match p {
+                        Problem::Forged { id, .. } => *id,
+                        _ => 0,
+                    })
+                }],
+                "{r:?}"
+            );
+            // Passed off as a row from before the chain, it may not follow vhod's rows.
+            let key = c.mac.as_ref().unwrap();
+            let legacy = checkpoint::row_mac(key, &format!("{}{h}", checkpoint::LEGACY));
+            db.tamper(&format!(
+                "UPDATE audit_events SET mac = '{legacy}' WHERE seq = 4"
+            ))
+            .await;
+            let r = c.verify(db, None).await;
+            assert!(
+                matches!(r.problems[..], [Problem::Forged { seq: 4, .. }]),
+                "{r:?}"
+            );
         }
     }
 
@@ -773,7 +893,9 @@ mod tests {
     #[tokio::test]
     async fn checkpoints_hold_only_under_a_trusted_key() {
         let c = chain();
-        let stranger = chain();
+        // Another key set, the same chain key: only the signatures differ.
+        let mut stranger = chain();
+        stranger.mac = c.mac.clone();
         for t in test_dbs().await {
             let db = &t.db;
             written(db, &c, 5, 5).await;

@@ -114,12 +114,25 @@ async fn verify_command(settings: &Settings, a: VerifyArgs) -> anyhow::Result<()
             .with_context(|| format!("reading the checkpoints in {}", d.display()))?,
         None => vec![],
     };
+    // Without the chain key (verifying away from the servers' keys), rows appended after the
+    // last checkpoint cannot be told from vhod's own.
+    let mac = match checkpoint::chain_key_if_present(&settings.keys_dir)? {
+        Some(k) => Some(k),
+        None => {
+            println!(
+                "note: no chain key in {}: the rows' MACs are not checked",
+                settings.keys_dir.display()
+            );
+            None
+        }
+    };
     let report = verify(
         &db,
         a.from,
         &Trust {
             key: &key,
             external,
+            mac: mac.as_ref(),
         },
     )
     .await?;
@@ -203,6 +216,7 @@ async fn seed(settings: &Settings, a: SeedArgs) -> anyhow::Result<()> {
             settings: settings.audit.chain.clone(),
             issuer: settings.issuer.clone(),
             keys: Some(keys),
+            mac: Some(checkpoint::chain_key(&settings.keys_dir)?),
         },
     );
     let plan = crate::audit::seed::SeedPlan {

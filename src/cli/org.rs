@@ -201,7 +201,8 @@ impl Ground {
         let db = server::open_db(settings).await?;
         // The command line's events are chained with the deployment's digest; the server's
         // writer checkpoints them (the CLI signs nothing).
-        let sealer = crate::audit::Sealer::unsigned(settings.audit.chain.clone());
+        let mut sealer = crate::audit::Sealer::unsigned(settings.audit.chain.clone());
+        sealer.mac = Some(crate::audit::checkpoint::chain_key(&settings.keys_dir)?);
         let (audit, worker) = Audit::start_with(db.clone(), sealer);
         Ok(Ground {
             db,

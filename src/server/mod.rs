@@ -192,6 +192,7 @@ fn start_audit(
             settings: a.chain.clone(),
             issuer: settings.issuer.clone(),
             keys: Some(keys.clone()),
+            mac: Some(crate::audit::checkpoint::chain_key(&settings.keys_dir)?),
         },
         Some(crate::audit::follow::FollowSettings {
             detect: Some(a.detect.clone()),

@@ -85,6 +85,9 @@ pub struct StoredEvent {
     pub hash: Option<String>,
     pub enc: Option<i64>,
     pub hash_alg: Option<String>,
+    /// The chain key's MAC of `hash`: not exported (only a holder of the key checks it).
+    #[serde(skip)]
+    pub mac: Option<String>,
 }
 
 impl StoredEvent {
@@ -112,7 +115,7 @@ impl StoredEvent {
 
 pub(crate) const EVENT_COLUMNS: &str = "id, COALESCE(seq, 0) AS seq, at_ms, kind, outcome, reason, subject, client_id, \
      method, ip, user_agent, details, org_id, acr, upstream, login_key, delegator, ip_key, \
-     prev_hash, hash, enc, hash_alg";
+     prev_hash, hash, enc, hash_alg, mac";
 
 pub(crate) fn read_event(r: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
@@ -138,6 +141,7 @@ pub(crate) fn read_event(r: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
         hash: r.try_get("hash")?,
         enc: r.try_get("enc")?,
         hash_alg: r.try_get("hash_alg")?,
+        mac: r.try_get("mac")?,
     })
 }
 
@@ -188,6 +192,10 @@ pub trait Seal: Send + Sync {
     fn encoding(&self) -> i64;
     /// The link (64 hex digits) of `texts` at `seq` after the link `prev`.
     fn link(&self, seq: i64, prev: &str, at_ms: i64, texts: &[Option<&str>; 15]) -> String;
+    /// The chain key's MAC of a new row's link, and of a row stored before the chain (`None`:
+    /// no key).
+    fn mac(&self, hash: &str) -> Option<String>;
+    fn legacy_mac(&self, hash: &str) -> Option<String>;
     /// A checkpoint of `head` when one is due at `now_ms` (`None`: not due, or no key).
     fn checkpoint(&self, head: &Head, now_ms: i64) -> Option<NewCheckpoint>;
     /// The checkpoint recording a retention cut: rows before `cut_before` go; the first kept
@@ -223,11 +231,11 @@ impl Db {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-/// Rows a multi-row INSERT carries (21 parameters each, well under every backend's limit).
+/// Rows a multi-row INSERT carries (22 parameters each, well under every backend's limit).
 const INSERT_CHUNK: usize = 500;
 const INSERT_COLUMNS: &str = "at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details, \
-     org_id, acr, upstream, login_key, delegator, ip_key, seq, prev_hash, hash, enc, hash_alg";
-const INSERT_WIDTH: usize = 21;
+     org_id, acr, upstream, login_key, delegator, ip_key, seq, prev_hash, mac, hash, enc, hash_alg";
+const INSERT_WIDTH: usize = 22;
 
 /// Takes the chain's head for the rest of the transaction: the first statement writes, so
 /// PostgreSQL holds the row lock and SQLite the write lock until commit; a second appender
@@ -370,6 +378,7 @@ impl AuditLog<'_> {
                     .bind(e.ip_key.as_deref())
                     .bind(seq)
                     .bind(prev)
+                    .bind(seal.mac(&hash))
                     .bind(hash)
                     .bind(seal.encoding())
                     .bind(seal.alg());
@@ -426,7 +435,7 @@ impl AuditLog<'_> {
             let hash = seal.link(seq, &head.hash, e.at_ms, &e.texts());
             sqlx::query(
                 "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3, enc = $4, hash_alg = $5, \
-                 ip_key = $6 WHERE id = $7",
+                 ip_key = $6, mac = $7 WHERE id = $8",
             )
             .bind(seq)
             .bind(&head.hash)
@@ -434,6 +443,7 @@ impl AuditLog<'_> {
             .bind(seal.encoding())
             .bind(seal.alg())
             .bind(&e.ip_key)
+            .bind(seal.legacy_mac(&hash))
             .bind(e.id)
             .execute(&mut *tx)
             .await?;

@@ -69,6 +69,7 @@ fn main() {
             settings: ChainSettings::default(),
             issuer: "https://vhod.bench".into(),
             keys: Some(keys),
+            mac: Some(vhod::audit::checkpoint::chain_key(keys_dir.path()).expect("the chain key")),
         };
         let have = db.audit_log().head().await.expect("the head").seq as u64;
         let (audit, worker) = Audit::start_with(db.clone(), sealer);
