@@ -1033,16 +1033,9 @@ pub async fn redeem_code(
     back: &str,
     p: &Pending,
 ) -> openidconnect::core::CoreIdTokenClaims {
-    use openidconnect::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
+    use openidconnect::TokenResponse;
     let client = rp(server, "rp", Some(RP_SECRET), RP_REDIRECT).await;
-    let code = code_from(server, back, p);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("token endpoint")
-        .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
-        .request_async(&http())
-        .await
-        .expect("code exchange");
+    let tokens = code_tokens(server, &client, back, p).await;
     tokens
         .id_token()
         .expect("an ID token")
@@ -1110,16 +1103,28 @@ pub fn payload(jwt: &str) -> serde_json::Value {
     .expect("JSON payload")
 }
 
-/// Redeems the code the client got back at `back` and returns the access token.
-pub async fn access_token(server: &Server, client: &Rp, back: &str, p: &Pending) -> String {
-    use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier};
+/// Redeems the code `client` got back at `back` (with the request's PKCE verifier): the
+/// token response.
+pub async fn code_tokens(
+    server: &Server,
+    client: &Rp,
+    back: &str,
+    p: &Pending,
+) -> openidconnect::core::CoreTokenResponse {
+    use openidconnect::{AuthorizationCode, PkceCodeVerifier};
     let code = code_from(server, back, p);
-    let tokens = client
+    client
         .exchange_code(AuthorizationCode::new(code))
         .expect("token endpoint")
         .set_pkce_verifier(PkceCodeVerifier::new(p.verifier.clone()))
         .request_async(&http())
         .await
-        .expect("code exchange");
+        .expect("code exchange")
+}
+
+/// Redeems the code the client got back at `back` and returns the access token.
+pub async fn access_token(server: &Server, client: &Rp, back: &str, p: &Pending) -> String {
+    use openidconnect::OAuth2TokenResponse;
+    let tokens = code_tokens(server, client, back, p).await;
     tokens.access_token().secret().clone()
 }
