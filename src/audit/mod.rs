@@ -636,4 +636,41 @@ mod tests {
             "background work's late events are still stored"
         );
     }
+
+    /// The batch travels to the database as JSON: whatever a field holds comes back as it was
+    /// handed over (the links are over these very texts), and the integers stay integers.
+    #[tokio::test]
+    async fn every_text_comes_back_as_it_was_handed_over() {
+        for t in test_dbs().await {
+            every_text_comes_back_as_it_was_handed_over_on(t.db.clone()).await;
+        }
+    }
+
+    async fn every_text_comes_back_as_it_was_handed_over_on(db: Db) {
+        let odd =
+            "quote \" backslash \\ slash / tab \t newline \n \u{1} Ольга 𝄞 {\"a\":[1]} null 1e3 ";
+        let mut e = Event::new(Kind::Login, Outcome::Failure)
+            .subject(Some(odd))
+            .client(odd)
+            .method("null")
+            .details(serde_json::json!({"k": odd, "n": -9_007_199_254_740_993i64}))
+            .org(Some("0"))
+            .acr(Some(" "))
+            .upstream(odd)
+            .login_key(odd)
+            .delegator(Some("[1,2]"));
+        e.ip = Some("2001:db8::1".into());
+        e.user_agent = Some(odd.into());
+        e.at_ms = i64::MAX - 1;
+        let expected = e.clone();
+        let (audit, worker) = Audit::start(db.clone());
+        let seq = audit.write(e).await.expect("stored");
+        worker.finish().await;
+        let got = db.audit_log().after(seq - 1, 1).await.unwrap().remove(0);
+        let row = row(&expected);
+        assert_eq!(got.texts(), row.texts());
+        assert_eq!((got.seq, got.at_ms), (seq, i64::MAX - 1));
+        assert_eq!(got.details.as_deref(), row.details.as_deref());
+        assert_eq!(got.hash.as_deref().map(str::len), Some(64));
+    }
 }

@@ -79,6 +79,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_chain",
         include_str!("../../migrations/sqlite/0010_audit_chain.sql"),
     ),
+    (
+        11,
+        "audit_indexes",
+        include_str!("../../migrations/sqlite/0011_audit_indexes.sql"),
+    ),
 ];
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -130,6 +135,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "audit_chain",
         include_str!("../../migrations/postgres/0010_audit_chain.sql"),
+    ),
+    (
+        11,
+        "audit_indexes",
+        include_str!("../../migrations/postgres/0011_audit_indexes.sql"),
     ),
 ];
 
