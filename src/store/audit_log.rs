@@ -5,6 +5,7 @@
 //! append asks a [`Seal`] for them, inside its transaction.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -234,35 +235,64 @@ impl Db {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-const INSERT_COLUMNS: &str = "at_ms, kind, outcome, reason, subject, client_id, method, ip, user_agent, details, \
-     org_id, acr, upstream, login_key, delegator, ip_key, seq, prev_hash, mac, hash, enc, hash_alg";
-/// The places in [`INSERT_COLUMNS`] that are integers.
-const INTEGER_COLUMNS: [usize; 3] = [0, 16, 20];
-const INSERT_WIDTH: usize = 22;
+/// The columns a new event fills, in the order each row of a batch lists them (the order of
+/// the array built in [`AuditLog::append`]); `true`: an integer.
+const INSERT_COLUMNS: [(&str, bool); 22] = [
+    ("at_ms", true),
+    ("kind", false),
+    ("outcome", false),
+    ("reason", false),
+    ("subject", false),
+    ("client_id", false),
+    ("method", false),
+    ("ip", false),
+    ("user_agent", false),
+    ("details", false),
+    ("org_id", false),
+    ("acr", false),
+    ("upstream", false),
+    ("login_key", false),
+    ("delegator", false),
+    ("ip_key", false),
+    ("seq", true),
+    ("prev_hash", false),
+    ("mac", false),
+    ("hash", false),
+    ("enc", true),
+    ("hash_alg", false),
+];
 
 /// The one statement that stores a batch: the rows travel as one JSON array of arrays (in
 /// [`INSERT_COLUMNS`] order) that the database takes apart. A VALUES list of 22 parameters a
 /// row cost PostgreSQL more to bind and plan than the rows cost to store (about two thirds of
 /// the append, measured against an INSERT … SELECT of the same rows), and a batch's last chunk
-/// was a new statement each time; this text is always the same.
-fn insert_sql(backend: Backend) -> String {
-    let from = match backend {
+/// was a new statement each time; this text is always the same, made once per backend.
+fn insert_sql(backend: Backend) -> &'static str {
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| {
         // jsonb: parsed once; `->>` on json would parse each row's text again for each column.
-        Backend::Postgres => "jsonb_array_elements(CAST($1 AS jsonb)) AS e(value)",
-        Backend::Sqlite => "json_each($1) AS e",
-    };
-    let cols: Vec<String> = (0..INSERT_WIDTH)
-        .map(|i| {
-            if INTEGER_COLUMNS.contains(&i) {
-                format!("CAST(value ->> {i} AS BIGINT)")
-            } else {
-                format!("value ->> {i}")
-            }
+        insert_from("jsonb_array_elements(CAST($1 AS jsonb)) AS e(value)")
+    });
+    static SQLITE: LazyLock<String> = LazyLock::new(|| insert_from("json_each($1) AS e"));
+    match backend {
+        Backend::Postgres => &POSTGRES,
+        Backend::Sqlite => &SQLITE,
+    }
+}
+
+fn insert_from(rows: &str) -> String {
+    let names: Vec<&str> = INSERT_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let values: Vec<String> = INSERT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, integer))| match integer {
+            true => format!("CAST(value ->> {i} AS BIGINT)"),
+            false => format!("value ->> {i}"),
         })
         .collect();
     format!(
-        "INSERT INTO audit_events ({INSERT_COLUMNS}) SELECT {} FROM {from}",
-        cols.join(", ")
+        "INSERT INTO audit_events ({}) SELECT {} FROM {rows}",
+        names.join(", "),
+        values.join(", ")
     )
 }
 
@@ -405,7 +435,7 @@ impl AuditLog<'_> {
         }
         if !rows.is_empty() {
             let batch = serde_json::Value::Array(rows).to_string();
-            sqlx::query(&insert_sql(self.db.backend))
+            sqlx::query(insert_sql(self.db.backend))
                 .bind(batch)
                 .execute(&mut *tx)
                 .await?;
