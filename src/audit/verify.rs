@@ -851,6 +851,32 @@ mod tests {
         }
     }
 
+    /// Two replicas, each with a full queue (batches staged two at a time under the chain's
+    /// lease on PostgreSQL, handed between them), append at once: one chain, no fork.
+    #[tokio::test]
+    async fn two_writers_with_full_queues_keep_one_chain() {
+        let c = chain();
+        for t in test_dbs().await {
+            let other = Db::connect(&t.url).await.unwrap();
+            let fast = |db: Db| {
+                let sealer = c.sealer(1_000);
+                async move {
+                    let (audit, worker) = Audit::start_with(db, sealer);
+                    for i in 0..5_000 {
+                        let e = Event::new(Kind::Login, Outcome::Failure)
+                            .subject(Some(format!("acc-{i}")));
+                        audit.enqueue(e).await;
+                    }
+                    worker.finish().await;
+                }
+            };
+            tokio::join!(fast(t.db.clone()), fast(other));
+            let r = c.verify(&t.db, None).await;
+            assert!(r.holds(), "{:?}", r.problems);
+            assert_eq!((r.rows, r.to), (10_000, 10_000));
+        }
+    }
+
     /// Rows stored before the chain existed are chained once, in their order, by the first
     /// writer; a row slipped in later without a place is an insertion.
     #[tokio::test]

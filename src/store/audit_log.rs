@@ -1,9 +1,12 @@
-//! The audit log aggregate: events in one chain, numbered densely from 1 by the append that
-//! holds the chain's head (`audit_chain`, one row, locked for the length of the append), so
-//! replicas sharing a database append to one chain and never fork it. What an event is (kinds,
-//! outcomes, reasons), how a link is computed and when a checkpoint is due are `audit`'s: the
-//! append asks a [`Seal`] for them, inside its transaction.
+//! The audit log aggregate: events in one chain, numbered densely from 1, each append committed
+//! only onto the head (`audit_chain`, one row) it was linked after, so replicas sharing a
+//! database append to one chain and never fork it. An append either holds the head for its
+//! whole length ([`AuditLog::append`]), or, under the chain's [`Lease`], is staged: its rows
+//! inserted while the append before it commits, then committed in turn ([`AuditLog::stage`]).
+//! What an event is (kinds, outcomes, reasons), how a link is computed and when a checkpoint is
+//! due are `audit`'s: the append asks a [`Seal`] for them.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
@@ -235,8 +238,9 @@ impl Db {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-/// The columns a new event fills, in the order each row of a batch lists them (the order of
-/// the array built in [`AuditLog::append`]); `true`: an integer.
+/// The columns a new event fills, in the order each row of a batch lists them (the array built
+/// by [`link`]: `at_ms`, the chained texts in [`AuditRow::texts`] order, then the
+/// links); `true`: an integer.
 const INSERT_COLUMNS: [(&str, bool); 22] = [
     ("at_ms", true),
     ("kind", false),
@@ -296,16 +300,44 @@ fn insert_from(rows: &str) -> String {
     )
 }
 
+/// A text as the database can hold it: NUL, which neither PostgreSQL's `text` nor its `jsonb`
+/// takes (and SQLite's functions cut a string at), becomes U+FFFD. Done before the link, so the
+/// chain is over what is stored; without it one event carrying a NUL (from a request's header
+/// or form field) would fail its batch on every attempt and hold back the writer.
+fn storable(t: &str) -> Cow<'_, str> {
+    match t.contains('\0') {
+        true => Cow::Owned(t.replace('\0', "\u{FFFD}")),
+        false => Cow::Borrowed(t),
+    }
+}
+
 fn text(v: Option<&str>) -> serde_json::Value {
     v.map_or(serde_json::Value::Null, |s| {
         serde_json::Value::String(s.to_owned())
     })
 }
 
-/// Takes the chain's head for the rest of the transaction: the first statement writes, so
-/// PostgreSQL holds the row lock and SQLite the write lock until commit; a second appender
-/// (another replica) waits here.
-async fn lock_head(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
+/// The advisory lock of the chain's lease (PostgreSQL scopes it to the database): "vhod" and
+/// "audit" in ASCII.
+const LEASE_KEY: i64 = 0x7668_6f64_6175_6474;
+
+/// Takes the chain's head for the rest of the transaction: first the lease (PostgreSQL: waits
+/// while another replica holds it for a run of staged appends, see [`Lease`]), then the head
+/// row, by a statement that writes, so PostgreSQL holds the row lock and SQLite the write lock
+/// until commit; a second appender (another replica) waits here.
+async fn lock_head(tx: &mut Tx<'_>, backend: Backend) -> Result<Head, StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT CAST(pg_advisory_xact_lock($1) AS TEXT)")
+            .bind(LEASE_KEY)
+            .execute(&mut **tx)
+            .await?;
+    }
+    lock_head_row(tx).await
+}
+
+/// The head row alone: for a transaction under a [`Lease`] (taking the lease again from another
+/// connection would wait for ever on our own).
+async fn lock_head_row(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
     sqlx::query("UPDATE audit_chain SET seq = seq WHERE id = 1")
         .execute(&mut **tx)
         .await?;
@@ -385,6 +417,154 @@ fn checkpoint_of(r: &AnyRow) -> Result<StoredCheckpoint, sqlx::Error> {
     })
 }
 
+/// A batch linked to the chain after a head: its rows as the database takes them, and the head
+/// it leaves. Made outside any transaction, so the next batch can be linked while this one is
+/// being stored.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The head it follows (place and link).
+    after: (i64, String),
+    head: (i64, String),
+    seqs: Vec<i64>,
+    /// The rows as one JSON array of arrays, in [`INSERT_COLUMNS`] order.
+    batch: Option<String>,
+}
+
+impl Linked {
+    /// The head the batch leaves (place and link): where the next one follows.
+    pub fn head(&self) -> (i64, &str) {
+        (self.head.0, &self.head.1)
+    }
+}
+
+/// Links `events`, in their order, after `after`.
+pub fn link(after: &Head, events: &[AuditRow<'_>], seal: &dyn Seal) -> Linked {
+    let (mut seq, mut hash) = (after.seq, after.hash.clone());
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let stored = e.texts().map(|t| t.map(storable));
+        let texts = stored.each_ref().map(|t| t.as_deref());
+        seq += 1;
+        let next = seal.link(seq, &hash, e.at_ms, &texts);
+        let prev = std::mem::replace(&mut hash, next.clone());
+        seqs.push(seq);
+        let mut row = Vec::with_capacity(INSERT_COLUMNS.len());
+        row.push(e.at_ms.into());
+        row.extend(texts.into_iter().map(text));
+        row.extend([
+            seq.into(),
+            prev.into(),
+            text(seal.mac(&next).as_deref()),
+            next.into(),
+            seal.encoding().into(),
+            text(Some(seal.alg())),
+        ]);
+        rows.push(serde_json::Value::Array(row));
+    }
+    Linked {
+        after: (after.seq, after.hash.clone()),
+        head: (seq, hash),
+        seqs,
+        batch: (!rows.is_empty()).then(|| serde_json::Value::Array(rows).to_string()),
+    }
+}
+
+async fn insert(tx: &mut Tx<'_>, backend: Backend, linked: &Linked) -> Result<(), StoreError> {
+    if let Some(batch) = &linked.batch {
+        sqlx::query(insert_sql(backend))
+            .bind(batch)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Ends an append whose rows are in: the checkpoint that falls due, the new head, the commit.
+async fn finish(
+    mut tx: Tx<'static>,
+    mut head: Head,
+    linked: Linked,
+    seal: &dyn Seal,
+    now_ms: i64,
+) -> Result<Appended, StoreError> {
+    (head.seq, head.hash) = linked.head;
+    let checkpoint = match seal.checkpoint(&head, now_ms) {
+        Some(cp) => Some(store_checkpoint(&mut tx, &mut head, &cp).await?),
+        None => None,
+    };
+    store_head(&mut tx, &head).await?;
+    tx.commit().await?;
+    Ok(Appended {
+        seqs: linked.seqs,
+        checkpoint,
+    })
+}
+
+/// The chain's lease (PostgreSQL): an advisory lock held by one connection of one replica while
+/// it has appends staged, each in a transaction of its own. Every other append, checkpoint and
+/// cut takes the lease first ([`lock_head`]), so nothing inserts past the head while staged rows
+/// wait for their turn at it (that would be a deadlock: the staged row waits for the head, the
+/// head's holder for the staged row's place). The lease is about waiting, not about the chain:
+/// should it be lost (its connection gone), a staged append still commits only onto the head it
+/// was linked after, and a place is still taken once.
+pub struct Lease {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl Lease {
+    /// Gives the lease up (the next replica waiting for it goes on).
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let unlocked = sqlx::query("SELECT CAST(pg_advisory_unlock($1) AS TEXT)")
+            .bind(LEASE_KEY)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = unlocked {
+            // Perhaps still held: closed, as when dropped.
+            drop(conn.detach());
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lease {
+    /// A lease not released (its holder failed half-way) must not go back to the pool still
+    /// held: the connection is closed instead, and the server lets the lock go with it.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Rows inserted under a [`Lease`], waiting to be committed onto the head they were linked after.
+pub struct Staged {
+    tx: Tx<'static>,
+    linked: Linked,
+}
+
+impl Staged {
+    /// Commits the rows if the head is still the one they follow, with the checkpoint that
+    /// falls due; [`StoreError::Conflict`] (nothing stored) when another append moved it.
+    pub async fn commit(mut self, seal: &dyn Seal, now_ms: i64) -> Result<Appended, StoreError> {
+        let head = lock_head_row(&mut self.tx).await?;
+        if (head.seq, head.hash.as_str()) != (self.linked.after.0, self.linked.after.1.as_str()) {
+            self.tx.rollback().await?;
+            return Err(StoreError::Conflict);
+        }
+        finish(self.tx, head, self.linked, seal, now_ms).await
+    }
+
+    /// Gives the rows up (the append before them failed).
+    pub async fn abandon(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
 impl AuditLog<'_> {
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.db.pool
@@ -399,56 +579,35 @@ impl AuditLog<'_> {
         now_ms: i64,
     ) -> Result<Appended, StoreError> {
         let mut tx = self.db.pool.begin().await?;
-        let mut head = lock_head(&mut tx).await?;
-        let mut seqs = Vec::with_capacity(events.len());
-        let mut rows = Vec::with_capacity(events.len());
-        for e in events {
-            let seq = head.seq + 1;
-            let hash = seal.link(seq, &head.hash, e.at_ms, &e.texts());
-            let prev = std::mem::replace(&mut head.hash, hash.clone());
-            head.seq = seq;
-            seqs.push(seq);
-            rows.push(serde_json::Value::Array(vec![
-                e.at_ms.into(),
-                text(Some(e.kind)),
-                text(Some(e.outcome)),
-                text(e.reason),
-                text(e.subject),
-                text(e.client_id),
-                text(e.method),
-                text(e.ip),
-                text(e.user_agent),
-                text(e.details.as_deref()),
-                text(e.org_id),
-                text(e.acr),
-                text(e.upstream),
-                text(e.login_key),
-                text(e.delegator),
-                text(e.ip_key.as_deref()),
-                seq.into(),
-                prev.into(),
-                text(seal.mac(&hash).as_deref()),
-                hash.into(),
-                seal.encoding().into(),
-                text(Some(seal.alg())),
-            ]));
-        }
-        if !rows.is_empty() {
-            let batch = serde_json::Value::Array(rows).to_string();
-            sqlx::query(insert_sql(self.db.backend))
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let checkpoint = match seal.checkpoint(&head, now_ms) {
-            Some(cp) => Some(store_checkpoint(&mut tx, &mut head, &cp).await?),
-            None => None,
-        };
-        store_head(&mut tx, &head).await?;
-        tx.commit().await?;
-        Ok(Appended { seqs, checkpoint })
+        let head = lock_head(&mut tx, self.db.backend).await?;
+        let linked = link(&head, events, seal);
+        insert(&mut tx, self.db.backend, &linked).await?;
+        finish(tx, head, linked, seal, now_ms).await
     }
 
+    /// The chain's lease for a run of staged appends (`None`: this backend has none, SQLite,
+    /// whose appends are one at a time). Waits while another replica holds it.
+    pub async fn lease(&self) -> Result<Option<Lease>, StoreError> {
+        if self.db.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        sqlx::query("SELECT CAST(pg_advisory_lock($1) AS TEXT)")
+            .bind(LEASE_KEY)
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some(Lease { conn: Some(conn) }))
+    }
+
+    /// The first half of an append under a [`Lease`]: `linked`'s rows inserted in a transaction
+    /// of their own, which [`Staged::commit`] ends once the appends before it are committed.
+    /// Several may be in the database at once, each on its own connection: the rows of one are
+    /// stored while the one before commits, so the chain's ingestion is not one backend's.
+    pub async fn stage(&self, linked: Linked) -> Result<Staged, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        insert(&mut tx, self.db.backend, &linked).await?;
+        Ok(Staged { tx, linked })
+    }
     /// Stores a checkpoint of the head when one is due (time passed with events since the last);
     /// its id.
     pub async fn checkpoint_if_due(
@@ -457,7 +616,7 @@ impl AuditLog<'_> {
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.db.pool.begin().await?;
-        let mut head = lock_head(&mut tx).await?;
+        let mut head = lock_head(&mut tx, self.db.backend).await?;
         let Some(cp) = seal.checkpoint(&head, now_ms) else {
             return Ok(None);
         };
@@ -471,7 +630,7 @@ impl AuditLog<'_> {
     /// Once none are left, any row without a place was inserted behind vhod's back.
     pub async fn adopt_legacy(&self, seal: &dyn Seal, limit: i64) -> Result<u64, StoreError> {
         let mut tx = self.db.pool.begin().await?;
-        let mut head = lock_head(&mut tx).await?;
+        let mut head = lock_head(&mut tx, self.db.backend).await?;
         let Some(until) = head.legacy_until else {
             return Ok(0);
         };
@@ -535,7 +694,7 @@ impl AuditLog<'_> {
             _ => return Ok(0),
         }
         let mut tx = self.db.pool.begin().await?;
-        let mut head = lock_head(&mut tx).await?;
+        let mut head = lock_head(&mut tx, self.db.backend).await?;
         // The oldest rows, up to the first one young enough to keep (events are stamped when
         // they happen and reach the chain a moment later, so the order is nearly by time).
         let rows = sqlx::query(
@@ -805,5 +964,96 @@ mod tests {
         assert_eq!(cidr_range("10.0.0.0/33"), None);
         assert_eq!(cidr_range("nonsense/8"), None);
         assert_eq!(ip_key("unknown"), None);
+    }
+
+    /// A staged append commits only onto the head it was linked after: out of turn, or after a
+    /// head that moved on, it stores nothing and answers `Conflict`; in turn, each stores its
+    /// rows, and the chain is one.
+    #[tokio::test]
+    async fn a_staged_append_commits_only_onto_the_head_it_follows() {
+        for t in crate::store::sql::test_dbs().await {
+            a_staged_append_commits_only_onto_the_head_it_follows_on(&t.db).await;
+        }
+    }
+
+    async fn a_staged_append_commits_only_onto_the_head_it_follows_on(db: &Db) {
+        let seal = crate::audit::Sealer::unsigned(crate::audit::ChainSettings::default());
+        let log = db.audit_log();
+        let start = log.head().await.unwrap();
+        let e = |s| AuditRow {
+            at_ms: 1,
+            kind: "login",
+            outcome: "success",
+            subject: Some(s),
+            ..AuditRow::default()
+        };
+        let first = link(&start, &[e("a"), e("b")], &seal);
+        let (seq, hash) = first.head();
+        let after_first = Head {
+            seq,
+            hash: hash.to_owned(),
+            ..start.clone()
+        };
+        let second = link(&after_first, &[e("c")], &seal);
+        if db.backend == Backend::Postgres {
+            // Both in the database at once; the second tries its turn first.
+            let (one, two) = (
+                log.stage(first.clone()).await.unwrap(),
+                log.stage(second.clone()).await.unwrap(),
+            );
+            assert!(matches!(
+                two.commit(&seal, 1).await,
+                Err(StoreError::Conflict)
+            ));
+            assert_eq!(one.commit(&seal, 1).await.unwrap().seqs, [1, 2]);
+        } else {
+            let one = log.stage(first.clone()).await.unwrap();
+            assert_eq!(one.commit(&seal, 1).await.unwrap().seqs, [1, 2]);
+        }
+        // Linked after a head that has moved on: refused, whether at the insert or the head.
+        let stale = link(&start, &[e("x")], &seal);
+        let refused = match log.stage(stale).await {
+            Ok(staged) => staged.commit(&seal, 1).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+        let two = log.stage(second).await.unwrap();
+        assert_eq!(two.commit(&seal, 1).await.unwrap().seqs, [3]);
+        let rows = log.after(0, 10).await.unwrap();
+        let subjects: Vec<_> = rows.iter().map(|r| r.subject.as_deref()).collect();
+        assert_eq!(subjects, [Some("a"), Some("b"), Some("c")]);
+        assert!(
+            rows.iter()
+                .all(|r| crate::audit::verify::holds_at(r, r.seq)),
+            "every link holds"
+        );
+        assert!(rows.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+        assert_eq!(log.head().await.unwrap().seq, 3);
+    }
+
+    /// While one replica holds the chain's lease (its batches staged), another's append waits
+    /// for it, instead of taking places the staged rows hold; once released, it goes on.
+    #[tokio::test]
+    async fn an_append_waits_while_the_lease_is_held() {
+        for t in crate::store::sql::test_dbs().await {
+            let Some(lease) = t.db.audit_log().lease().await.unwrap() else {
+                assert_eq!(t.db.backend, Backend::Sqlite, "only SQLite has no lease");
+                continue;
+            };
+            let other = Db::connect(&t.url).await.unwrap();
+            let append = tokio::spawn(async move {
+                let seal = crate::audit::Sealer::unsigned(crate::audit::ChainSettings::default());
+                let e = AuditRow {
+                    kind: "login",
+                    outcome: "success",
+                    ..AuditRow::default()
+                };
+                other.audit_log().append(&[e], &seal, 1).await
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(!append.is_finished(), "the append waits for the lease");
+            lease.release().await.unwrap();
+            assert_eq!(append.await.unwrap().unwrap().seqs, [1]);
+        }
     }
 }
