@@ -523,8 +523,8 @@ impl Lease {
             .execute(&mut *conn)
             .await;
         if let Err(e) = unlocked {
-            // Perhaps still held: closed, as when dropped.
-            drop(conn.detach());
+            // Perhaps still held: back to `self`, whose drop closes it.
+            self.conn = Some(conn);
             return Err(e.into());
         }
         Ok(())
@@ -608,6 +608,7 @@ impl AuditLog<'_> {
         insert(&mut tx, self.db.backend, &linked).await?;
         Ok(Staged { tx, linked })
     }
+
     /// Stores a checkpoint of the head when one is due (time passed with events since the last);
     /// its id.
     pub async fn checkpoint_if_due(
